@@ -1,0 +1,526 @@
+//! Turning what clients send into canonical documents, and canonical documents into what clients
+//! receive. "Lenient in, canonical out": attribute names are matched case-insensitively and
+//! stored in the schema's spelling, Entra ID's `"True"` becomes `true`, a lone value for a
+//! multi-valued attribute becomes a one-element array; read-only input is ignored (RFC 7643 §2.2).
+
+use super::filter::{parse_attr_path, AttrPath};
+use super::schema::{AttrType, Attribute, Kind, Mutability, ResourceSchema, Returned, Scope};
+use crate::error::{Error, ScimType};
+use serde_json::{Map, Value};
+
+fn invalid(detail: String) -> Error {
+    Error::bad(ScimType::InvalidValue, detail)
+}
+
+/// Normalises a full resource body (POST, PUT) into the stored document: core attributes at the
+/// top level, each extension under its URN, read-only and unknown attributes dropped.
+pub fn normalize(rs: &ResourceSchema, input: &Value) -> Result<Map<String, Value>, Error> {
+    let Value::Object(obj) = input else {
+        return Err(Error::bad(
+            ScimType::InvalidSyntax,
+            "the request body must be a JSON object",
+        ));
+    };
+    let mut doc = Map::new();
+    for (key, value) in obj {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if let Some(Scope::Extension(ext)) = rs.scope_for_uri(key) {
+            let Value::Object(inner) = value else {
+                if value.is_null() {
+                    continue;
+                }
+                return Err(invalid(format!(
+                    "{key} must be a JSON object of the extension's attributes"
+                )));
+            };
+            for (k, v) in inner {
+                if let Some(attr) = ext.attr(k) {
+                    set_normalized(
+                        doc_scope(&mut doc, Scope::Extension(ext)),
+                        attr,
+                        v,
+                        &format!("{}:{}", ext.id, attr.name),
+                    )?;
+                }
+            }
+            continue;
+        }
+        // `urn:…:User:employeeNumber` at the top level, as some clients send it.
+        let Some(path) = parse_attr_path(key) else {
+            continue;
+        };
+        let Some((scope, attr)) = rs.resolve(path.uri.as_deref(), &path.name) else {
+            tracing::debug!(attribute = %key, "ignoring an attribute the schema does not define");
+            continue;
+        };
+        if attr.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        match &path.sub {
+            None => set_normalized(doc_scope(&mut doc, scope), attr, value, &attr.name)?,
+            Some(sub) => {
+                // `name.givenName` as a key (Entra ID's dotted form).
+                let Some(sub_attr) = attr.sub(sub) else {
+                    continue;
+                };
+                if attr.multi_valued {
+                    continue;
+                }
+                let target = doc_scope(&mut doc, scope)
+                    .entry(attr.name.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(m) = target {
+                    set_normalized(
+                        m,
+                        sub_attr,
+                        value,
+                        &format!("{}.{}", attr.name, sub_attr.name),
+                    )?;
+                }
+            }
+        }
+    }
+    finish(rs, &mut doc)?;
+    Ok(doc)
+}
+
+/// The object holding attributes of `scope` in `doc`, created when missing.
+pub fn doc_scope<'d>(
+    doc: &'d mut Map<String, Value>,
+    scope: Scope<'_>,
+) -> &'d mut Map<String, Value> {
+    match scope.key() {
+        None => doc,
+        Some(k) => {
+            let entry = doc
+                .entry(k.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            match entry {
+                Value::Object(m) => m,
+                _ => unreachable_map(),
+            }
+        }
+    }
+}
+
+#[allow(clippy::panic)]
+fn unreachable_map() -> ! {
+    panic!("entry was just made an object")
+}
+
+fn set_normalized(
+    target: &mut Map<String, Value>,
+    attr: &Attribute,
+    value: &Value,
+    at: &str,
+) -> Result<(), Error> {
+    match normalize_value(attr, value, at)? {
+        Some(v) => {
+            target.insert(attr.name.clone(), v);
+        }
+        None => {
+            target.remove(&attr.name);
+        }
+    }
+    Ok(())
+}
+
+/// Normalises one attribute value. `None` means unassigned (null, empty array, empty object;
+/// RFC 7643 §2.5). `at` names the attribute in error messages.
+pub fn normalize_value(attr: &Attribute, value: &Value, at: &str) -> Result<Option<Value>, Error> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if attr.multi_valued {
+        let items: Vec<&Value> = match value {
+            Value::Array(a) => a.iter().collect(),
+            single => vec![single],
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(v) = normalize_single(attr, item, at)? {
+                out.push(v);
+            }
+        }
+        if out.is_empty() {
+            return Ok(None);
+        }
+        if attr.is_complex() && attr.sub("primary").is_some() {
+            let primaries = out
+                .iter()
+                .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
+                .count();
+            if primaries > 1 {
+                return Err(invalid(format!(
+                    "{at}: 'primary' may be true for at most one value (RFC 7643 §2.4)"
+                )));
+            }
+        }
+        return Ok(Some(Value::Array(out)));
+    }
+    if let Value::Array(_) = value {
+        return Err(invalid(format!("{at} is single-valued; an array was sent")));
+    }
+    normalize_single(attr, value, at)
+}
+
+fn normalize_single(attr: &Attribute, value: &Value, at: &str) -> Result<Option<Value>, Error> {
+    let wrong = |expected: &str| invalid(format!("{at} must be {expected}; got {value}"));
+    Ok(Some(match attr.typ {
+        _ if value.is_null() => return Ok(None),
+        AttrType::Complex => {
+            let obj = match value {
+                Value::Object(obj) => obj.clone(),
+                // Entra ID sets `manager` to a bare id: a scalar stands for the `value` part.
+                Value::String(_) | Value::Number(_) | Value::Bool(_)
+                    if attr.sub("value").is_some() =>
+                {
+                    let mut m = Map::new();
+                    m.insert("value".to_owned(), value.clone());
+                    m
+                }
+                _ => return Err(wrong("a JSON object")),
+            };
+            let obj = &obj;
+            let mut out = Map::new();
+            for (k, v) in obj {
+                // Entra ID sends `"primary": "True"`; unknown and read-only parts are dropped.
+                let Some(sub) = attr.sub(k) else { continue };
+                if sub.mutability == Mutability::ReadOnly {
+                    continue;
+                }
+                set_normalized(&mut out, sub, v, &format!("{at}.{}", sub.name))?;
+            }
+            if out.is_empty() {
+                return Ok(None);
+            }
+            Value::Object(out)
+        }
+        AttrType::Boolean => match value {
+            Value::Bool(b) => Value::Bool(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
+            _ => return Err(wrong("a boolean")),
+        },
+        AttrType::Integer => match value {
+            Value::Number(n) if n.is_i64() || n.is_u64() => value.clone(),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+                _ => return Err(wrong("an integer")),
+            },
+            Value::String(s) => {
+                Value::from(s.trim().parse::<i64>().map_err(|_| wrong("an integer"))?)
+            }
+            _ => return Err(wrong("an integer")),
+        },
+        AttrType::Decimal => match value {
+            Value::Number(_) => value.clone(),
+            Value::String(s) => {
+                let f: f64 = s.trim().parse().map_err(|_| wrong("a number"))?;
+                serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .ok_or_else(|| wrong("a number"))?
+            }
+            _ => return Err(wrong("a number")),
+        },
+        AttrType::DateTime => match value {
+            Value::String(s) if super::eval::parse_datetime(s).is_some() => value.clone(),
+            _ => return Err(wrong("an xsd:dateTime such as \"2026-01-23T04:56:22Z\"")),
+        },
+        AttrType::String | AttrType::Reference | AttrType::Binary => match value {
+            Value::String(s) if s.is_empty() => return Ok(None),
+            Value::String(_) => value.clone(),
+            _ => return Err(wrong("a string")),
+        },
+    }))
+}
+
+/// Checks what only the whole document can show: required attributes (RFC 7643 §2.2).
+pub fn finish(rs: &ResourceSchema, doc: &mut Map<String, Value>) -> Result<(), Error> {
+    for attr in &rs.core.attributes {
+        if attr.required && attr.mutability != Mutability::ReadOnly && !doc.contains_key(&attr.name)
+        {
+            return Err(invalid(format!("{} is required", attr.name)));
+        }
+    }
+    doc.retain(|_, v| !matches!(v, Value::Object(m) if m.is_empty()));
+    Ok(())
+}
+
+/// RFC 7644 §3.5.1: a PUT may not change an immutable attribute that already has a value.
+pub fn check_immutable(
+    rs: &ResourceSchema,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Result<(), Error> {
+    for attr in rs.core.attributes.iter().chain(&rs.common) {
+        if attr.mutability == Mutability::Immutable {
+            if let Some(before) = old.get(&attr.name) {
+                if new.get(&attr.name) != Some(before) {
+                    return Err(Error::bad(
+                        ScimType::Mutability,
+                        format!("{} is immutable and already has a value", attr.name),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a client asked to see: RFC 7644 §3.4.2.5 `attributes` / `excludedAttributes`.
+#[derive(Debug, Clone, Default)]
+pub enum Projection {
+    #[default]
+    Default,
+    Include(Vec<Selector>),
+    Exclude(Vec<Selector>),
+}
+
+/// One resolved entry of an attributes list: an extension as a whole, an attribute, or one
+/// sub-attribute, each in its scope (`None` = core).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    pub scope: Option<String>,
+    pub attr: Option<String>,
+    pub sub: Option<String>,
+}
+
+impl Projection {
+    pub fn parse(
+        rs: &ResourceSchema,
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<Self, Error> {
+        let list = |s: &str| -> Vec<Selector> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| resolve_selector(rs, p))
+                .collect()
+        };
+        match (
+            attributes.filter(|s| !s.trim().is_empty()),
+            excluded.filter(|s| !s.trim().is_empty()),
+        ) {
+            (Some(_), Some(_)) => Err(Error::bad(
+                ScimType::InvalidSyntax,
+                "attributes and excludedAttributes are mutually exclusive (RFC 7644 §3.4.2.5)",
+            )),
+            (Some(a), None) => Ok(Projection::Include(list(a))),
+            (None, Some(e)) => Ok(Projection::Exclude(list(e))),
+            (None, None) => Ok(Projection::Default),
+        }
+    }
+
+    pub fn from_lists(
+        rs: &ResourceSchema,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> Result<Self, Error> {
+        let a = (!attributes.is_empty()).then(|| attributes.join(","));
+        let e = (!excluded.is_empty()).then(|| excluded.join(","));
+        Self::parse(rs, a.as_deref(), e.as_deref())
+    }
+
+    pub fn is_default(&self) -> bool {
+        matches!(self, Projection::Default)
+    }
+
+    /// Will the response contain core attribute `name` at all? Lets callers skip reading data
+    /// nobody asked for (e.g. group members).
+    pub fn wants(&self, name: &str) -> bool {
+        let hit = |s: &Selector| {
+            s.scope.is_none()
+                && s.attr
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(name))
+        };
+        match self {
+            Projection::Default => true,
+            Projection::Include(sel) => sel.iter().any(hit),
+            Projection::Exclude(sel) => !sel.iter().any(|s| hit(s) && s.sub.is_none()),
+        }
+    }
+
+    /// Applies the projection and the `returned` characteristic to a rendered resource.
+    pub fn apply(&self, rs: &ResourceSchema, resource: &mut Map<String, Value>) {
+        let keys: Vec<String> = resource.keys().cloned().collect();
+        for key in keys {
+            if key == "schemas" {
+                continue;
+            }
+            if let Some(Scope::Extension(ext)) = rs.scope_for_uri(&key) {
+                let Some(Value::Object(inner)) = resource.get_mut(&key) else {
+                    continue;
+                };
+                let names: Vec<String> = inner.keys().cloned().collect();
+                for name in names {
+                    let Some(attr) = ext.attr(&name) else {
+                        continue;
+                    };
+                    if let Some(v) = inner.get_mut(&name) {
+                        if !self.keep(Some(&ext.id), attr, v) {
+                            inner.remove(&name);
+                        }
+                    }
+                }
+                if inner.is_empty() {
+                    resource.remove(&key);
+                }
+                continue;
+            }
+            let Some(attr) = rs.core_attr(&key) else {
+                continue;
+            };
+            if let Some(v) = resource.get_mut(&key) {
+                if !self.keep(None, attr, v) {
+                    resource.remove(&key);
+                }
+            }
+        }
+        // `schemas` lists exactly the extensions still present.
+        if let Some(Value::Array(schemas)) = resource.get("schemas").cloned() {
+            let kept: Vec<Value> = schemas
+                .into_iter()
+                .filter(|s| {
+                    s.as_str()
+                        .is_some_and(|u| rs.extension(u).is_none() || resource.contains_key(u))
+                })
+                .collect();
+            resource.insert("schemas".into(), Value::Array(kept));
+        }
+    }
+
+    /// Whether attribute `attr` (in scope `scope`) stays, trimming its sub-attributes in place.
+    fn keep(&self, scope: Option<&str>, attr: &Attribute, value: &mut Value) -> bool {
+        if attr.returned == Returned::Never {
+            return false;
+        }
+        if attr.returned == Returned::Always {
+            return true;
+        }
+        let same_scope = |s: &Selector| match (&s.scope, scope) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        };
+        let names_attr = |s: &Selector| {
+            s.attr
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(&attr.name))
+        };
+        match self {
+            Projection::Default => {
+                trim_subs(attr, value, |sub| {
+                    sub.returned != Returned::Never && sub.returned != Returned::Request
+                });
+                attr.returned != Returned::Request
+            }
+            Projection::Include(sel) => {
+                // The extension named as a whole, or the attribute, keeps everything in it.
+                if sel.iter().any(|s| {
+                    same_scope(s) && (s.attr.is_none() || (names_attr(s) && s.sub.is_none()))
+                }) {
+                    trim_subs(attr, value, |sub| sub.returned != Returned::Never);
+                    return true;
+                }
+                let subs: Vec<&str> = sel
+                    .iter()
+                    .filter(|s| same_scope(s) && names_attr(s))
+                    .filter_map(|s| s.sub.as_deref())
+                    .collect();
+                if subs.is_empty() {
+                    return false;
+                }
+                trim_subs(attr, value, |sub| {
+                    sub.returned == Returned::Always
+                        || subs.iter().any(|n| n.eq_ignore_ascii_case(&sub.name))
+                });
+                !is_empty(value)
+            }
+            Projection::Exclude(sel) => {
+                if sel.iter().any(|s| {
+                    same_scope(s) && (s.attr.is_none() || (names_attr(s) && s.sub.is_none()))
+                }) {
+                    return false;
+                }
+                let subs: Vec<&str> = sel
+                    .iter()
+                    .filter(|s| same_scope(s) && names_attr(s))
+                    .filter_map(|s| s.sub.as_deref())
+                    .collect();
+                trim_subs(attr, value, |sub| {
+                    sub.returned == Returned::Always
+                        || (sub.returned != Returned::Never
+                            && sub.returned != Returned::Request
+                            && !subs.iter().any(|n| n.eq_ignore_ascii_case(&sub.name)))
+                });
+                attr.returned != Returned::Request && !is_empty(value)
+            }
+        }
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Null => true,
+        _ => false,
+    }
+}
+
+/// Keeps only the sub-attributes `keep` accepts, in a complex value or in each element.
+fn trim_subs(attr: &Attribute, value: &mut Value, keep: impl Fn(&Attribute) -> bool) {
+    if !attr.is_complex() {
+        return;
+    }
+    let trim = |obj: &mut Map<String, Value>| obj.retain(|k, _| attr.sub(k).is_none_or(&keep));
+    match value {
+        Value::Object(o) => trim(o),
+        Value::Array(items) => {
+            for item in items.iter_mut() {
+                if let Value::Object(o) = item {
+                    trim(o)
+                }
+            }
+            items.retain(|i| !is_empty(i));
+        }
+        _ => {}
+    }
+}
+
+fn resolve_selector(rs: &ResourceSchema, text: &str) -> Option<Selector> {
+    if let Some(Scope::Extension(ext)) = rs.scope_for_uri(text) {
+        return Some(Selector {
+            scope: Some(ext.id.clone()),
+            attr: None,
+            sub: None,
+        });
+    }
+    let AttrPath { uri, name, sub } = parse_attr_path(text)?;
+    let (scope, attr) = rs.resolve(uri.as_deref(), &name)?;
+    Some(Selector {
+        scope: scope.key().map(str::to_owned),
+        attr: Some(attr.name.clone()),
+        sub,
+    })
+}
+
+/// The `schemas` value of a resource: its core schema and each extension it carries.
+pub fn schemas_of(kind: Kind, doc: &Map<String, Value>) -> Value {
+    let rs = kind.schema();
+    let mut out = vec![Value::String(rs.core.id.clone())];
+    for ext in &rs.extensions {
+        if doc.contains_key(&ext.id) {
+            out.push(Value::String(ext.id.clone()));
+        }
+    }
+    Value::Array(out)
+}
