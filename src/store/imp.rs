@@ -1,0 +1,600 @@
+//! The two stores. Their bodies are one piece of code instantiated per backend by `store_impl!`:
+//! the SQL text is shared (`$n` placeholders work on both), and the differences are parameters —
+//! the pool types, how arguments bind, and row locking (Postgres locks the row it updates with
+//! `for update`; SQLite serialises every write through a single-connection write pool).
+
+use super::sql::{compile_filter, compile_order, sqlite_path, Arg, Dialect, Sql};
+use super::{
+    columns, Change, GroupRef, ListQuery, MemberOp, Org, Page, Record, Store, TokenInfo, UpdateFn,
+};
+use crate::error::{Error, Result, ScimType};
+use crate::scim::schema::Kind;
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::postgres::{PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::types::Json;
+use sqlx::{Pool, Row};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Most ids in one `in (…)` list; longer lists are sent in chunks.
+const CHUNK: usize = 500;
+
+pub struct SqliteStore {
+    read: Pool<Sqlite>,
+    write: Pool<Sqlite>,
+}
+
+pub struct PgStore {
+    read: Pool<Postgres>,
+    write: Pool<Postgres>,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("invalid SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        // One writer: SQLite allows one write transaction at a time anyway, and a pool queue is
+        // fairer and faster than writers spinning on SQLITE_BUSY.
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(SqliteStore { read, write })
+    }
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        // sqlx takes an advisory lock, so replicas starting together migrate once.
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore {
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_sqlite<'q>(mut q: SqliteQuery<'q>, args: &[Arg]) -> SqliteQuery<'q> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s.clone()),
+            Arg::Int(i) => q.bind(*i),
+            Arg::Float(f) => q.bind(*f),
+            Arg::Bool(b) => q.bind(*b),
+            Arg::Path(p) => q.bind(sqlite_path(p)),
+        };
+    }
+    q
+}
+
+fn bind_pg<'q>(mut q: PgQuery<'q>, args: &[Arg]) -> PgQuery<'q> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s.clone()),
+            Arg::Int(i) => q.bind(*i),
+            Arg::Float(f) => q.bind(*f),
+            Arg::Bool(b) => q.bind(*b),
+            Arg::Path(p) => q.bind(p.clone()),
+        };
+    }
+    q
+}
+
+fn table(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => "membership",
+        Kind::Group => "team",
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `$from, $from+1, …` for `n` values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unknown_members(missing: &[&String]) -> Error {
+    let list: Vec<&str> = missing.iter().take(10).map(|s| s.as_str()).collect();
+    Error::bad(
+        ScimType::InvalidValue,
+        format!(
+            "members: no User with id {} in this organization{}",
+            list.join(", "),
+            if missing.len() > 10 {
+                format!(" (and {} more)", missing.len() - 10)
+            } else {
+                String::new()
+            }
+        ),
+    )
+}
+
+macro_rules! store_impl {
+    ($store:ident, $db:ty, $dialect:expr, $bind:ident, $for_update:literal) => {
+        impl $store {
+            fn record(row: &<$db as sqlx::Database>::Row) -> Result<Record> {
+                let Json(doc): Json<Map<String, Value>> = row.try_get("doc")?;
+                Ok(Record {
+                    id: row.try_get("id")?,
+                    doc,
+                    version: row.try_get("version")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn org(row: &<$db as sqlx::Database>::Row) -> Result<Org> {
+                Ok(Org {
+                    id: row.try_get("id")?,
+                    slug: row.try_get("slug")?,
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            fn token(row: &<$db as sqlx::Database>::Row) -> Result<TokenInfo> {
+                Ok(TokenInfo {
+                    id: row.try_get("id")?,
+                    organization_id: row.try_get("organization_id")?,
+                    org_slug: row.try_get("org_slug")?,
+                    name: row.try_get("name")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                })
+            }
+
+            /// Adds member rows after checking every id is a User of the organization.
+            async fn add_members(tx: &mut sqlx::Transaction<'_, $db>, org: &str, group: &str, ids: &[String], now: i64) -> Result<()> {
+                let mut ids: Vec<&String> = ids.iter().collect();
+                ids.sort();
+                ids.dedup();
+                for chunk in ids.chunks(CHUNK) {
+                    let text = format!(
+                        "select id from membership where organization_id = $1 and id in ({})",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&text).bind(org);
+                    for id in chunk {
+                        q = q.bind(id.as_str());
+                    }
+                    let found: Vec<String> = q
+                        .fetch_all(&mut **tx)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get::<String, _>("id"))
+                        .collect::<Result<_, _>>()?;
+                    let missing: Vec<&String> = chunk.iter().copied().filter(|id| !found.contains(id)).collect();
+                    if !missing.is_empty() {
+                        return Err(unknown_members(&missing));
+                    }
+                    let values: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${}, $2, $2)", i + 3)).collect();
+                    let text = format!(
+                        "insert into team_member (team_id, membership_id, created_at, updated_at) values {} on conflict do nothing",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(&text).bind(group).bind(now);
+                    for id in chunk {
+                        q = q.bind(id.as_str());
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn apply_members(tx: &mut sqlx::Transaction<'_, $db>, org: &str, group: &str, ops: &[MemberOp], now: i64) -> Result<()> {
+                for op in ops {
+                    match op {
+                        MemberOp::Clear => {
+                            sqlx::query("delete from team_member where team_id = $1")
+                                .bind(group)
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                        MemberOp::Add(ids) => Self::add_members(tx, org, group, ids, now).await?,
+                        MemberOp::Remove(ids) => {
+                            for chunk in ids.chunks(CHUNK) {
+                                let text = format!(
+                                    "delete from team_member where team_id = $1 and membership_id in ({})",
+                                    placeholders(2, chunk.len())
+                                );
+                                let mut q = sqlx::query(&text).bind(group);
+                                for id in chunk {
+                                    q = q.bind(id.as_str());
+                                }
+                                q.execute(&mut **tx).await?;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            async fn write_row(tx: &mut sqlx::Transaction<'_, $db>, kind: Kind, id: &str, doc: &Map<String, Value>, now: i64) -> Result<()> {
+                let c = columns(kind, doc);
+                match kind {
+                    Kind::User => {
+                        sqlx::query(
+                            "update membership set user_name = $1, user_name_norm = $2, external_id = $3, active = $4, \
+                             doc = $5, version = version + 1, updated_at = $6 where id = $7",
+                        )
+                        .bind(&c.name)
+                        .bind(&c.name_norm)
+                        .bind(&c.external_id)
+                        .bind(c.active)
+                        .bind(Json(doc))
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                    Kind::Group => {
+                        sqlx::query(
+                            "update team set display_name = $1, display_name_norm = $2, external_id = $3, \
+                             doc = $4, version = version + 1, updated_at = $5 where id = $6",
+                        )
+                        .bind(&c.name)
+                        .bind(&c.name_norm)
+                        .bind(&c.external_id)
+                        .bind(Json(doc))
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                match $dialect {
+                    Dialect::Sqlite => "sqlite",
+                    Dialect::Postgres => "postgres",
+                }
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("select 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn create_org(&self, slug: &str, name: &str, now: i64) -> Result<Org> {
+                let id = new_id();
+                sqlx::query("insert into organization (id, slug, name, created_at, updated_at) values ($1, $2, $3, $4, $4)")
+                    .bind(&id)
+                    .bind(slug)
+                    .bind(name)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(Org { id, slug: slug.to_owned(), name: name.to_owned(), created_at: now })
+            }
+
+            async fn list_orgs(&self) -> Result<Vec<Org>> {
+                sqlx::query("select id, slug, name, created_at from organization order by slug")
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(Self::org)
+                    .collect()
+            }
+
+            async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>> {
+                sqlx::query("select id, slug, name, created_at from organization where slug = $1")
+                    .bind(slug)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .as_ref()
+                    .map(Self::org)
+                    .transpose()
+            }
+
+            async fn org_count(&self) -> Result<i64> {
+                Ok(sqlx::query("select count(*) as n from organization")
+                    .fetch_one(&self.read)
+                    .await?
+                    .try_get("n")?)
+            }
+
+            async fn create_token(&self, org: &Org, name: &str, digest: &str, expires_at: Option<i64>, now: i64) -> Result<TokenInfo> {
+                let id = new_id();
+                sqlx::query(
+                    "insert into provisioning_token (id, organization_id, name, digest, expires_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(&id)
+                .bind(&org.id)
+                .bind(name)
+                .bind(digest)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(TokenInfo {
+                    id,
+                    organization_id: org.id.clone(),
+                    org_slug: org.slug.clone(),
+                    name: name.to_owned(),
+                    created_at: now,
+                    expires_at,
+                    revoked_at: None,
+                    last_used_at: None,
+                })
+            }
+
+            async fn list_tokens(&self, org_id: &str) -> Result<Vec<TokenInfo>> {
+                sqlx::query(
+                    "select t.*, o.slug as org_slug from provisioning_token t join organization o on o.id = t.organization_id \
+                     where t.organization_id = $1 order by t.created_at, t.id",
+                )
+                    .bind(org_id)
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(Self::token)
+                    .collect()
+            }
+
+            async fn revoke_token(&self, id: &str, now: i64) -> Result<bool> {
+                let done = sqlx::query(
+                    "update provisioning_token set revoked_at = $1, updated_at = $1 where id = $2 and revoked_at is null",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenInfo>> {
+                sqlx::query(
+                    "select t.*, o.slug as org_slug from provisioning_token t join organization o on o.id = t.organization_id \
+                     where t.digest = $1",
+                )
+                    .bind(digest)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .as_ref()
+                    .map(Self::token)
+                    .transpose()
+            }
+
+            async fn insert(&self, org: &str, kind: Kind, doc: &Map<String, Value>, members: &[String], now: i64) -> Result<Record> {
+                let id = new_id();
+                let c = columns(kind, doc);
+                let mut tx = self.write.begin().await?;
+                match kind {
+                    Kind::User => {
+                        // The person behind the membership: found by email, or created. The
+                        // organization gets a membership, never control of the account.
+                        let account_id = match &c.email {
+                            Some(email) => {
+                                let norm = email.to_lowercase();
+                                sqlx::query(
+                                    "insert into account (id, email, email_norm, created_at, updated_at) values ($1, $2, $3, $4, $4) \
+                                     on conflict (email_norm) do nothing",
+                                )
+                                .bind(new_id())
+                                .bind(email)
+                                .bind(&norm)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                                sqlx::query("select id from account where email_norm = $1")
+                                    .bind(&norm)
+                                    .fetch_one(&mut *tx)
+                                    .await?
+                                    .try_get::<String, _>("id")?
+                            }
+                            None => {
+                                let account = new_id();
+                                sqlx::query("insert into account (id, created_at, updated_at) values ($1, $2, $2)")
+                                    .bind(&account)
+                                    .bind(now)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                account
+                            }
+                        };
+                        sqlx::query(
+                            "insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
+                             doc, version, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
+                        )
+                        .bind(&id)
+                        .bind(org)
+                        .bind(&account_id)
+                        .bind(&c.name)
+                        .bind(&c.name_norm)
+                        .bind(&c.external_id)
+                        .bind(c.active)
+                        .bind(Json(doc))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Kind::Group => {
+                        sqlx::query(
+                            "insert into team (id, organization_id, display_name, display_name_norm, external_id, doc, version, \
+                             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+                        )
+                        .bind(&id)
+                        .bind(org)
+                        .bind(&c.name)
+                        .bind(&c.name_norm)
+                        .bind(&c.external_id)
+                        .bind(Json(doc))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        if !members.is_empty() {
+                            Self::add_members(&mut tx, org, &id, members, now).await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(Record { id, doc: doc.clone(), version: 1, created_at: now, updated_at: now })
+            }
+
+            async fn get(&self, org: &str, kind: Kind, id: &str) -> Result<Option<Record>> {
+                let text = format!(
+                    "select id, doc, version, created_at, updated_at from {} where organization_id = $1 and id = $2",
+                    table(kind)
+                );
+                sqlx::query(&text)
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .as_ref()
+                    .map(Self::record)
+                    .transpose()
+            }
+
+            async fn update(&self, org: &str, kind: Kind, id: &str, now: i64, decide: UpdateFn<'_>) -> Result<Record> {
+                let mut tx = self.write.begin().await?;
+                let text = format!(
+                    "select id, doc, version, created_at, updated_at from {} where organization_id = $1 and id = $2{}",
+                    table(kind),
+                    $for_update
+                );
+                let current = match sqlx::query(&text).bind(org).bind(id).fetch_optional(&mut *tx).await? {
+                    Some(row) => Self::record(&row)?,
+                    None => return Err(Error::not_found(format!("{} {id} not found", kind.name()))),
+                };
+                let Change { doc, members } = decide(&current)?;
+                if kind == Kind::Group && !members.is_empty() {
+                    Self::apply_members(&mut tx, org, id, &members, now).await?;
+                }
+                Self::write_row(&mut tx, kind, id, &doc, now).await?;
+                tx.commit().await?;
+                Ok(Record {
+                    id: current.id,
+                    doc,
+                    version: current.version + 1,
+                    created_at: current.created_at,
+                    updated_at: now,
+                })
+            }
+
+            async fn delete(&self, org: &str, kind: Kind, id: &str, if_match: Option<i64>) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                let text = format!("select version from {} where organization_id = $1 and id = $2{}", table(kind), $for_update);
+                let Some(row) = sqlx::query(&text).bind(org).bind(id).fetch_optional(&mut *tx).await? else {
+                    return Err(Error::not_found(format!("{} {id} not found", kind.name())));
+                };
+                let version: i64 = row.try_get("version")?;
+                if if_match.is_some_and(|v| v != version) {
+                    return Err(Error::precondition_failed());
+                }
+                // Deleting a membership removes its group memberships (cascade) and never the
+                // account: the person may belong to other organizations.
+                let text = format!("delete from {} where id = $1", table(kind));
+                sqlx::query(&text).bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page> {
+                let mut where_sql = Sql::new($dialect);
+                where_sql.push(" where r.organization_id = ").bind(Arg::Text(org.to_owned()));
+                if let Some(f) = &q.filter {
+                    where_sql.push(" and ");
+                    compile_filter(&mut where_sql, kind, f)?;
+                }
+                let count_text = format!("select count(*) as n from {} r{}", table(kind), where_sql.text);
+                let total: i64 = $bind(sqlx::query(&count_text), &where_sql.args)
+                    .fetch_one(&self.read)
+                    .await?
+                    .try_get("n")?;
+                let mut records = Vec::new();
+                if q.count > 0 && q.start_index <= total {
+                    let mut sql = where_sql;
+                    compile_order(&mut sql, kind, q.sort.as_ref());
+                    sql.push(" limit ").bind(Arg::Int(q.count));
+                    sql.push(" offset ").bind(Arg::Int(q.start_index - 1));
+                    let text = format!(
+                        "select r.id, r.doc, r.version, r.created_at, r.updated_at from {} r{}",
+                        table(kind),
+                        sql.text
+                    );
+                    for row in $bind(sqlx::query(&text), &sql.args).fetch_all(&self.read).await? {
+                        records.push(Self::record(&row)?);
+                    }
+                }
+                Ok(Page { total, records })
+            }
+
+            async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>> {
+                sqlx::query(
+                    "select tm.membership_id from team_member tm join team t on t.id = tm.team_id \
+                     where tm.team_id = $1 and t.organization_id = $2 order by tm.created_at, tm.membership_id",
+                )
+                .bind(group_id)
+                .bind(org)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| r.try_get("membership_id").map_err(Error::from))
+                .collect()
+            }
+
+            async fn groups_of(&self, org: &str, user_ids: &[String]) -> Result<HashMap<String, Vec<GroupRef>>> {
+                let mut out: HashMap<String, Vec<GroupRef>> = HashMap::new();
+                for chunk in user_ids.chunks(CHUNK) {
+                    let text = format!(
+                        "select tm.membership_id, t.id, t.display_name from team_member tm join team t on t.id = tm.team_id \
+                         where t.organization_id = $1 and tm.membership_id in ({}) order by t.display_name_norm, t.id",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&text).bind(org);
+                    for id in chunk {
+                        q = q.bind(id.as_str());
+                    }
+                    for row in q.fetch_all(&self.read).await? {
+                        out.entry(row.try_get("membership_id")?).or_default().push(GroupRef {
+                            id: row.try_get("id")?,
+                            display: row.try_get("display_name")?,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+store_impl!(SqliteStore, Sqlite, Dialect::Sqlite, bind_sqlite, "");
+store_impl!(PgStore, Postgres, Dialect::Postgres, bind_pg, " for update");

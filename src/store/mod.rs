@@ -1,0 +1,221 @@
+//! Storage behind one trait with two implementations, SQLite (the default, one machine) and
+//! Postgres (several stateless replicas). Both share the SQL text and the filter compiler
+//! (`sql.rs`); the few dialect differences are spelled out there.
+
+mod imp;
+pub mod sql;
+
+use crate::error::{Error, Result};
+use crate::scim::filter::Filter;
+use crate::scim::schema::Kind;
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use imp::{PgStore, SqliteStore};
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub id: String,
+    pub organization_id: String,
+    pub org_slug: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A stored User (membership) or Group (team): its canonical document and bookkeeping.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    pub doc: Map<String, Value>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A change to a group's member rows, applied in order inside the write transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberOp {
+    Clear,
+    Add(Vec<String>),
+    Remove(Vec<String>),
+}
+
+/// What an update closure decides: the new document, and for groups the member changes.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub doc: Map<String, Value>,
+    pub members: Vec<MemberOp>,
+}
+
+/// Decides an update from the current record, inside the write transaction. Pure: it may refuse
+/// (If-Match, mutability, PATCH errors) but does no I/O.
+pub type UpdateFn<'a> = &'a (dyn Fn(&Record) -> Result<Change> + Send + Sync);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    Ascending,
+    Descending,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sort {
+    pub by: crate::scim::filter::AttrPath,
+    pub order: SortOrder,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: Option<Filter>,
+    pub sort: Option<Sort>,
+    /// 1-based (RFC 7644 §3.4.2.4).
+    pub start_index: i64,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub total: i64,
+    pub records: Vec<Record>,
+}
+
+/// A group a user belongs to, for the User's derived `groups` attribute.
+#[derive(Debug, Clone)]
+pub struct GroupRef {
+    pub id: String,
+    pub display: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<()>;
+
+    async fn create_org(&self, slug: &str, name: &str, now: i64) -> Result<Org>;
+    async fn list_orgs(&self) -> Result<Vec<Org>>;
+    async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>>;
+    async fn org_count(&self) -> Result<i64>;
+
+    async fn create_token(
+        &self,
+        org: &Org,
+        name: &str,
+        digest: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<TokenInfo>;
+    async fn list_tokens(&self, org_id: &str) -> Result<Vec<TokenInfo>>;
+    async fn revoke_token(&self, id: &str, now: i64) -> Result<bool>;
+    async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenInfo>>;
+
+    /// Creates a User or Group. For a User, the account is found by email or created; for a
+    /// Group, `members` are validated against the organization and stored as rows.
+    async fn insert(
+        &self,
+        org: &str,
+        kind: Kind,
+        doc: &Map<String, Value>,
+        members: &[String],
+        now: i64,
+    ) -> Result<Record>;
+    async fn get(&self, org: &str, kind: Kind, id: &str) -> Result<Option<Record>>;
+    /// Reads the record, lets `decide` compute the change and writes it, in one transaction.
+    async fn update(
+        &self,
+        org: &str,
+        kind: Kind,
+        id: &str,
+        now: i64,
+        decide: UpdateFn<'_>,
+    ) -> Result<Record>;
+    /// Deletes; `if_match` is a version that must still be current (412 otherwise).
+    async fn delete(&self, org: &str, kind: Kind, id: &str, if_match: Option<i64>) -> Result<()>;
+    async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
+
+    /// Member ids of a group, in the order they were added.
+    async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
+    /// The groups of each of `user_ids`.
+    async fn groups_of(
+        &self,
+        org: &str,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Vec<GroupRef>>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the database a URL names (`sqlite:…` or `postgres://…`) and applies pending migrations.
+pub async fn connect(url: &str) -> Result<DynStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(Error::Internal(anyhow::anyhow!(
+            "unsupported database URL {url:?}: use sqlite:PATH or postgres://…"
+        )))
+    }
+}
+
+/// The indexed columns a document implies.
+pub(crate) struct Columns {
+    pub name: String,
+    pub name_norm: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub email: Option<String>,
+}
+
+pub(crate) fn columns(kind: Kind, doc: &Map<String, Value>) -> Columns {
+    let key = match kind {
+        Kind::User => "userName",
+        Kind::Group => "displayName",
+    };
+    let name = doc
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Columns {
+        name_norm: name.to_lowercase(),
+        name,
+        external_id: doc
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        // `active` unassigned means the membership was never switched off.
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        email: account_email(doc),
+    }
+}
+
+/// The email that identifies the person behind a provisioned User: the primary email, else the
+/// first, else a userName that looks like an address.
+fn account_email(doc: &Map<String, Value>) -> Option<String> {
+    let emails = doc.get("emails").and_then(Value::as_array);
+    let pick = emails.and_then(|e| {
+        e.iter()
+            .find(|v| v.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| e.first())
+            .and_then(|v| v.get("value"))
+            .and_then(Value::as_str)
+    });
+    pick.or_else(|| {
+        doc.get("userName")
+            .and_then(Value::as_str)
+            .filter(|u| u.contains('@'))
+    })
+    .map(str::to_owned)
+}
