@@ -1,0 +1,281 @@
+//! The command line: `serve`, `migrate`, `org …`, `token …`. Every command takes
+//! `--database-url` and migrates the database before it does anything else.
+
+use crate::clock::Clock;
+use crate::http::{router, AppState, Config, SCIM_PREFIX};
+use crate::store::{connect, DynStore, Org};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "scimd",
+    version,
+    about = "A multi-tenant SCIM 2.0 provisioning server"
+)]
+pub struct Cli {
+    /// Database URL: `sqlite:PATH` (created when missing) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMD_DATABASE_URL",
+        default_value = "sqlite:scimd.db"
+    )]
+    pub database_url: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve SCIM at http://ADDR/scim/v2. On the first start against an empty database, creates
+    /// organization `default` and prints its provisioning token once.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Public SCIM base URL used in `meta.location` and `$ref` (default: from the Host header).
+        #[arg(long, env = "SCIMD_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage provisioning tokens (one organization each).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Create {
+        /// Short unique name, e.g. `acme`.
+        slug: String,
+        /// Display name (defaults to the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a provisioning token; the token is printed alone on the last line, once.
+    Create {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// A label to recognise the token by, e.g. `okta`.
+        #[arg(long, default_value = "provisioning")]
+        name: String,
+        /// Expire the token after this many days (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List an organization's tokens (never the secrets).
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a token by id; requests with it get 401 at once.
+    Revoke { token_id: String },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = connect(&cli.database_url)
+        .await
+        .with_context(|| format!("opening database {}", redact(&cli.database_url)))?;
+    let clock = Arc::new(Clock::default());
+    match cli.command {
+        Command::Migrate => println!("migrations applied ({})", store.backend()),
+        Command::Serve { listen, public_url } => serve(store, clock, listen, public_url).await?,
+        Command::Org(OrgCommand::Create { slug, name }) => {
+            check_slug(&slug)?;
+            let org = store
+                .create_org(&slug, name.as_deref().unwrap_or(&slug), clock.now())
+                .await?;
+            println!("created organization {} ({})", org.slug, org.id);
+        }
+        Command::Org(OrgCommand::List) => {
+            for o in store.list_orgs().await? {
+                println!("{}\t{}\t{}", o.slug, o.name, o.id);
+            }
+        }
+        Command::Token(TokenCommand::Create {
+            org,
+            name,
+            expires_in_days,
+        }) => {
+            let org = find_org(&store, &org).await?;
+            let expires = expires_in_days.map(|d| clock.now() + i64::from(d) * 86_400_000_000);
+            let token = create_token(&store, &clock, &org, &name, expires).await?;
+            println!(
+                "created token {name:?} for organization {} (shown once, store it now):",
+                org.slug
+            );
+            println!("{token}");
+        }
+        Command::Token(TokenCommand::List { org }) => {
+            let org = find_org(&store, &org).await?;
+            println!("id\tname\tcreated\texpires\trevoked");
+            for t in store.list_tokens(&org.id).await? {
+                let ts = |t: Option<i64>| {
+                    t.map(crate::service::render::timestamp)
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    ts(Some(t.created_at)),
+                    ts(t.expires_at),
+                    ts(t.revoked_at)
+                );
+            }
+        }
+        Command::Token(TokenCommand::Revoke { token_id }) => {
+            if !store.revoke_token(&token_id, clock.now()).await? {
+                bail!("no active token with id {token_id}");
+            }
+            println!("revoked token {token_id}");
+        }
+    }
+    Ok(())
+}
+
+fn check_slug(slug: &str) -> anyhow::Result<()> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        bail!("an organization slug is 1–63 characters of a-z, 0-9 and '-'; got {slug:?}");
+    }
+    Ok(())
+}
+
+async fn find_org(store: &DynStore, slug: &str) -> anyhow::Result<Org> {
+    store.org_by_slug(slug).await?.with_context(|| {
+        format!("no organization {slug:?}; create it with `scimd org create {slug}`")
+    })
+}
+
+async fn create_token(
+    store: &DynStore,
+    clock: &Clock,
+    org: &Org,
+    name: &str,
+    expires: Option<i64>,
+) -> anyhow::Result<String> {
+    let token = crate::token::generate();
+    store
+        .create_token(
+            org,
+            name,
+            &crate::token::digest(&token),
+            expires,
+            clock.now(),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Hides a password in a database URL before it reaches a log or an error.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(
+    store: DynStore,
+    clock: Arc<Clock>,
+    listen: SocketAddr,
+    public_url: Option<String>,
+) -> anyhow::Result<()> {
+    let base = public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}{SCIM_PREFIX}"));
+    if store.org_count().await? == 0 {
+        // First start: make the server usable at once. Another replica may win this race; the
+        // unique slug makes the loser's attempt fail harmlessly.
+        if let Ok(org) = store
+            .create_org("default", "Default organization", clock.now())
+            .await
+        {
+            let token = create_token(&store, &clock, &org, "initial", None).await?;
+            println!(
+                "scimd: first start; created organization \"default\" and its provisioning token."
+            );
+            println!("  SCIM base URL: {base}");
+            println!("  Token (shown once, store it now): {token}");
+        }
+    }
+    let state = AppState::new(store.clone(), clock, Config { public_url });
+    let app = router(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, backend = store.backend(), base = %base, "scimd serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("scimd stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite:scimd.db"), "sqlite:scimd.db");
+    }
+
+    #[test]
+    fn slugs() {
+        assert!(check_slug("acme-2").is_ok());
+        assert!(check_slug("Acme").is_err());
+        assert!(check_slug("").is_err());
+    }
+}

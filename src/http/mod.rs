@@ -1,0 +1,167 @@
+//! The HTTP surface: routes, authentication, SCIM bodies and headers. Handlers hold no SQL and
+//! no protocol rules; they translate between HTTP and the provisioning service.
+
+mod discovery;
+pub mod extract;
+mod resources;
+
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::service::{Provisioning, Tenant};
+use crate::store::DynStore;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub const SCIM_PREFIX: &str = "/scim/v2";
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most resources in one page (`count` is capped here; `filter.maxResults`).
+pub const MAX_RESULTS: i64 = 1000;
+/// Page size when the client names none.
+pub const DEFAULT_COUNT: i64 = 100;
+/// Longest a request may run before the timeout layer answers 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Absolute SCIM base URL (e.g. `https://scim.example.com/scim/v2`), when behind a proxy.
+    pub public_url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub provisioning: Provisioning,
+    pub clock: Arc<Clock>,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(store: DynStore, clock: Arc<Clock>, config: Config) -> Self {
+        AppState {
+            provisioning: Provisioning::new(store.clone(), clock.clone()),
+            store,
+            clock,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// The whole application, ready to serve or to drive in tests with `tower::ServiceExt::oneshot`.
+pub fn router(state: AppState) -> Router {
+    crate::service::warm_up();
+    let protected = resources::router()
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let scim = discovery::router().merge(protected);
+    Router::new()
+        .nest(SCIM_PREFIX, scim)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), route, request_id = id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    match st.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn not_found() -> Error {
+    Error::not_found("no such endpoint; SCIM lives under /scim/v2")
+}
+
+async fn method_not_allowed() -> Error {
+    Error::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        "this endpoint does not support that method",
+    )
+}
+
+/// RFC 7644 §2: `Authorization: Bearer <token>`; Okta may send the bare token.
+async fn authenticate(
+    State(st): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, Error> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    let token = match header.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => "",
+        None => header,
+    };
+    if token.is_empty() {
+        return Err(Error::unauthorized(
+            "a provisioning token is required: Authorization: Bearer <token>",
+        ));
+    }
+    let found = st
+        .store
+        .token_by_digest(&crate::token::digest(token))
+        .await?;
+    let now = st.clock.now();
+    let Some(tok) =
+        found.filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
+    else {
+        return Err(Error::unauthorized(
+            "the provisioning token is unknown, revoked or expired",
+        ));
+    };
+    req.extensions_mut().insert(Tenant {
+        org_id: tok.organization_id,
+        org_slug: tok.org_slug,
+        token_id: tok.id,
+    });
+    Ok(next.run(req).await)
+}
+
+/// A SCIM JSON response with the SCIM media type.
+pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::error::SCIM_CONTENT_TYPE),
+    );
+    resp
+}

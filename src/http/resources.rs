@@ -1,0 +1,449 @@
+//! `/Users`, `/Groups`, their `/.search`, and `/.search` at the root (RFC 7644 §3.2–§3.6).
+
+use super::extract::{BaseUrl, IfMatch, IfNoneMatch, ScimJson};
+use super::{scim_json, AppState, DEFAULT_COUNT, MAX_RESULTS};
+use crate::error::{Error, Result, ScimType};
+use crate::scim::filter::{self, parse_attr_path};
+use crate::scim::resource::Projection;
+use crate::scim::schema::{Kind, LIST_RESPONSE, SEARCH_REQUEST};
+use crate::service::render::{etag, render_many};
+use crate::service::Tenant;
+use crate::store::{ListQuery, Record, Sort, SortOrder};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Map, Value};
+
+pub fn router() -> Router<AppState> {
+    let mut r = Router::new().route("/.search", post(search_root));
+    for kind in [Kind::User, Kind::Group] {
+        let base = format!("/{}", kind.endpoint());
+        r = r
+            .route(
+                &base,
+                get(move |st, t, b, q| list(st, t, b, q, kind))
+                    .post(move |st, t, b, q, body| create(st, t, b, q, body, kind)),
+            )
+            .route(
+                &format!("{base}/.search"),
+                post(move |st, t, b, body| search(st, t, b, body, kind)),
+            )
+            .route(
+                &format!("{base}/{{id}}"),
+                get(move |st, t, b, id, q, inm| get_one(st, t, b, id, q, inm, kind))
+                    .put(move |st, t, b, id, q, im, body| replace(st, t, b, id, q, im, body, kind))
+                    .patch(move |st, t, b, id, q, im, body| patch(st, t, b, id, q, im, body, kind))
+                    .delete(move |st, t, id, im| delete(st, t, id, im, kind)),
+            );
+    }
+    r.route("/Bulk", post(bulk_not_built))
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+/// A query parameter, named case-insensitively.
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn projection(kind: Kind, q: &[(String, String)]) -> Result<Projection> {
+    Projection::parse(
+        kind.schema(),
+        param(q, "attributes"),
+        param(q, "excludedAttributes"),
+    )
+}
+
+/// List parameters from a query string or a SearchRequest body, before they are checked.
+#[derive(Default)]
+struct SearchParams {
+    filter: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Vec<String>,
+    excluded: Vec<String>,
+}
+
+fn int_param(name: &str, v: &str) -> Result<i64> {
+    v.trim().parse::<i64>().map_err(|_| {
+        Error::bad(
+            ScimType::InvalidValue,
+            format!("{name} must be an integer; got {v:?}"),
+        )
+    })
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+impl SearchParams {
+    fn from_query(q: &[(String, String)]) -> Result<Self> {
+        Ok(SearchParams {
+            filter: param(q, "filter").map(str::to_owned),
+            sort_by: param(q, "sortBy").map(str::to_owned),
+            sort_order: param(q, "sortOrder").map(str::to_owned),
+            start_index: param(q, "startIndex")
+                .map(|v| int_param("startIndex", v))
+                .transpose()?,
+            count: param(q, "count")
+                .map(|v| int_param("count", v))
+                .transpose()?,
+            attributes: param(q, "attributes").map(split_list).unwrap_or_default(),
+            excluded: param(q, "excludedAttributes")
+                .map(split_list)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// RFC 7644 §3.4.3: the body of a POST to `/.search`.
+    fn from_body(body: &Value) -> Result<Self> {
+        let Value::Object(o) = body else {
+            return Err(Error::bad(
+                ScimType::InvalidSyntax,
+                "a SearchRequest must be a JSON object",
+            ));
+        };
+        let get = |k: &str| {
+            o.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+        };
+        if let Some(schemas) = get("schemas") {
+            let ok = schemas
+                .as_array()
+                .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(SEARCH_REQUEST)));
+            if !ok {
+                return Err(Error::bad(
+                    ScimType::InvalidValue,
+                    format!("schemas must contain {SEARCH_REQUEST}"),
+                ));
+            }
+        }
+        let string = |k: &str| -> Result<Option<String>> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(Error::bad(
+                    ScimType::InvalidValue,
+                    format!("{k} must be a string"),
+                )),
+            }
+        };
+        let int = |k: &str| -> Result<Option<i64>> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                    Error::bad(ScimType::InvalidValue, format!("{k} must be an integer"))
+                }),
+                Some(Value::String(s)) => int_param(k, s).map(Some),
+                Some(_) => Err(Error::bad(
+                    ScimType::InvalidValue,
+                    format!("{k} must be an integer"),
+                )),
+            }
+        };
+        let list = |k: &str| -> Result<Vec<String>> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::String(s)) => Ok(split_list(s)),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str().map(str::to_owned).ok_or_else(|| {
+                            Error::bad(ScimType::InvalidValue, format!("{k} must list strings"))
+                        })
+                    })
+                    .collect(),
+                Some(_) => Err(Error::bad(
+                    ScimType::InvalidValue,
+                    format!("{k} must be an array of strings"),
+                )),
+            }
+        };
+        Ok(SearchParams {
+            filter: string("filter")?,
+            sort_by: string("sortBy")?,
+            sort_order: string("sortOrder")?,
+            start_index: int("startIndex")?,
+            count: int("count")?,
+            attributes: list("attributes")?,
+            excluded: list("excludedAttributes")?,
+        })
+    }
+
+    /// Checks and bounds the parameters (RFC 7644 §3.4.2.2–§3.4.2.4).
+    fn query(&self) -> Result<ListQuery> {
+        let filter = match self.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(f) => Some(filter::parse(f)?),
+        };
+        let sort = match self.sort_by.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(by) => Some(Sort {
+                by: parse_attr_path(by).ok_or_else(|| {
+                    Error::bad(
+                        ScimType::InvalidValue,
+                        format!("sortBy {by:?} is not an attribute path"),
+                    )
+                })?,
+                order: match self
+                    .sort_order
+                    .as_deref()
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                {
+                    None | Some("") | Some("ascending") => SortOrder::Ascending,
+                    Some("descending") => SortOrder::Descending,
+                    Some(o) => {
+                        return Err(Error::bad(
+                            ScimType::InvalidValue,
+                            format!("sortOrder must be ascending or descending; got {o:?}"),
+                        ))
+                    }
+                },
+            }),
+        };
+        Ok(ListQuery {
+            filter,
+            sort,
+            // "A value less than 1 SHALL be interpreted as 1"; a negative count as 0.
+            start_index: self.start_index.unwrap_or(1).max(1),
+            count: self.count.unwrap_or(DEFAULT_COUNT).clamp(0, MAX_RESULTS),
+        })
+    }
+
+    fn projection(&self, kind: Kind) -> Result<Projection> {
+        Projection::from_lists(kind.schema(), &self.attributes, &self.excluded)
+    }
+}
+
+fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Response {
+    scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": total,
+            "startIndex": start_index,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        }),
+    )
+}
+
+async fn run_search(
+    st: &AppState,
+    t: &Tenant,
+    base: &str,
+    p: SearchParams,
+    kind: Kind,
+) -> Result<Response> {
+    let q = p.query()?;
+    let projection = p.projection(kind)?;
+    let page = st.provisioning.list(t, kind, &q).await?;
+    let resources =
+        render_many(&st.store, &t.org_id, kind, &page.records, base, &projection).await?;
+    Ok(list_response(page.total, q.start_index, resources))
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    Query(q): Params,
+    kind: Kind,
+) -> Result<Response> {
+    run_search(&st, &t, &base, SearchParams::from_query(&q)?, kind).await
+}
+
+async fn search(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    ScimJson(body): ScimJson,
+    kind: Kind,
+) -> Result<Response> {
+    run_search(&st, &t, &base, SearchParams::from_body(&body)?, kind).await
+}
+
+/// `POST /.search` (RFC 7644 §3.4.3): Users then Groups, paged as one list.
+async fn search_root(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    ScimJson(body): ScimJson,
+) -> Result<Response> {
+    let p = SearchParams::from_body(&body)?;
+    let q = p.query()?;
+    let mut total = 0;
+    let mut resources = Vec::new();
+    let mut skip = q.start_index - 1;
+    for kind in [Kind::User, Kind::Group] {
+        let remaining = q.count - resources.len() as i64;
+        let sub = ListQuery {
+            start_index: skip + 1,
+            count: remaining,
+            ..q.clone()
+        };
+        let page = st.provisioning.list(&t, kind, &sub).await?;
+        total += page.total;
+        skip = (skip - page.total).max(0);
+        let projection = p.projection(kind)?;
+        resources.extend(
+            render_many(
+                &st.store,
+                &t.org_id,
+                kind,
+                &page.records,
+                &base,
+                &projection,
+            )
+            .await?,
+        );
+    }
+    Ok(list_response(total, q.start_index, resources))
+}
+
+/// One resource with its `ETag` (RFC 7644 §3.14) and, after a create, `Location`.
+async fn one(
+    st: &AppState,
+    t: &Tenant,
+    base: &str,
+    kind: Kind,
+    rec: &Record,
+    projection: &Projection,
+    status: StatusCode,
+) -> Result<Response> {
+    let body = render_many(
+        &st.store,
+        &t.org_id,
+        kind,
+        std::slice::from_ref(rec),
+        base,
+        projection,
+    )
+    .await?
+    .pop()
+    .unwrap_or(Value::Object(Map::new()));
+    let mut resp = scim_json(status, &body);
+    if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(v) = HeaderValue::from_str(&format!("{base}/{}/{}", kind.endpoint(), rec.id)) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    Ok(resp)
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    Query(q): Params,
+    ScimJson(body): ScimJson,
+    kind: Kind,
+) -> Result<Response> {
+    let projection = projection(kind, &q)?;
+    let rec = st.provisioning.create(&t, kind, &body).await?;
+    one(&st, &t, &base, kind, &rec, &projection, StatusCode::CREATED).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn get_one(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    Query(q): Params,
+    IfNoneMatch(seen): IfNoneMatch,
+    kind: Kind,
+) -> Result<Response> {
+    let projection = projection(kind, &q)?;
+    let rec = st.provisioning.get(&t, kind, &id).await?;
+    if seen.contains(&rec.version) {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(resp);
+    }
+    one(&st, &t, &base, kind, &rec, &projection, StatusCode::OK).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn replace(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    Query(q): Params,
+    IfMatch(if_match): IfMatch,
+    ScimJson(body): ScimJson,
+    kind: Kind,
+) -> Result<Response> {
+    let projection = projection(kind, &q)?;
+    let rec = st
+        .provisioning
+        .replace(&t, kind, &id, &body, if_match)
+        .await?;
+    one(&st, &t, &base, kind, &rec, &projection, StatusCode::OK).await
+}
+
+/// PATCH answers 200 with the User; for a Group 204, unless the client asked for a
+/// representation with `attributes`/`excludedAttributes` (RFC 7644 §3.5.2 allows both), so
+/// membership changes never ship a large member list back.
+#[allow(clippy::too_many_arguments)]
+async fn patch(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    Query(q): Params,
+    IfMatch(if_match): IfMatch,
+    ScimJson(body): ScimJson,
+    kind: Kind,
+) -> Result<Response> {
+    let projection = projection(kind, &q)?;
+    let rec = st
+        .provisioning
+        .patch(&t, kind, &id, &body, if_match)
+        .await?;
+    if kind == Kind::Group && projection.is_default() {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(resp);
+    }
+    one(&st, &t, &base, kind, &rec, &projection, StatusCode::OK).await
+}
+
+async fn delete(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    Path(id): Path<String>,
+    IfMatch(if_match): IfMatch,
+    kind: Kind,
+) -> Result<Response> {
+    st.provisioning.delete(&t, kind, &id, if_match).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn bulk_not_built() -> Error {
+    Error::new(
+        StatusCode::NOT_IMPLEMENTED,
+        None,
+        "/Bulk is not supported yet (ServiceProviderConfig advertises bulk.supported = false)",
+    )
+}

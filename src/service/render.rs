@@ -1,0 +1,111 @@
+//! Records → SCIM representations: `schemas`, `id`, attributes in schema order, the derived
+//! `groups` (User) and `members` (Group), and `meta` (RFC 7643 §3.1), then the projection.
+
+use crate::error::Result;
+use crate::scim::resource::{schemas_of, Projection};
+use crate::scim::schema::Kind;
+use crate::store::{DynStore, GroupRef, Record};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub fn timestamp(micros: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The weak ETag of a version (RFC 7644 §3.14).
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Derived attributes that live in rows rather than in the document.
+pub enum Derived {
+    None,
+    Members(Vec<String>),
+    Groups(Vec<GroupRef>),
+}
+
+pub fn render(kind: Kind, rec: &Record, base: &str, derived: Derived) -> Map<String, Value> {
+    let rs = kind.schema();
+    let mut out = Map::new();
+    out.insert("schemas".into(), schemas_of(kind, &rec.doc));
+    out.insert("id".into(), Value::String(rec.id.clone()));
+    if let Some(v) = rec.doc.get("externalId") {
+        out.insert("externalId".into(), v.clone());
+    }
+    for attr in &rs.core.attributes {
+        match (kind, attr.name.as_str(), &derived) {
+            (Kind::Group, "members", Derived::Members(ids)) if !ids.is_empty() => {
+                let members: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({"value": id, "$ref": format!("{base}/Users/{id}"), "type": "User"}))
+                    .collect();
+                out.insert("members".into(), Value::Array(members));
+            }
+            (Kind::User, "groups", Derived::Groups(groups)) if !groups.is_empty() => {
+                let groups: Vec<Value> = groups
+                    .iter()
+                    .map(|g| json!({"value": g.id, "$ref": format!("{base}/Groups/{}", g.id), "display": g.display, "type": "direct"}))
+                    .collect();
+                out.insert("groups".into(), Value::Array(groups));
+            }
+            _ => {
+                if let Some(v) = rec.doc.get(&attr.name) {
+                    out.insert(attr.name.clone(), v.clone());
+                }
+            }
+        }
+    }
+    for ext in &rs.extensions {
+        if let Some(v) = rec.doc.get(&ext.id) {
+            out.insert(ext.id.clone(), v.clone());
+        }
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": kind.name(),
+            "created": timestamp(rec.created_at),
+            "lastModified": timestamp(rec.updated_at),
+            "location": format!("{base}/{}/{}", kind.endpoint(), rec.id),
+            "version": etag(rec.version),
+        }),
+    );
+    out
+}
+
+/// Renders records of one organization with their derived attributes, reading membership rows
+/// only when the projection includes them.
+pub async fn render_many(
+    store: &DynStore,
+    org: &str,
+    kind: Kind,
+    records: &[Record],
+    base: &str,
+    projection: &Projection,
+) -> Result<Vec<Value>> {
+    let rs = kind.schema();
+    let mut groups: HashMap<String, Vec<GroupRef>> = HashMap::new();
+    if kind == Kind::User && projection.wants("groups") && !records.is_empty() {
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        groups = store.groups_of(org, &ids).await?;
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for rec in records {
+        let derived = match kind {
+            Kind::Group if projection.wants("members") => {
+                Derived::Members(store.members(org, &rec.id).await?)
+            }
+            Kind::User => Derived::Groups(groups.remove(&rec.id).unwrap_or_default()),
+            Kind::Group => Derived::None,
+        };
+        let mut m = render(kind, rec, base, derived);
+        projection.apply(rs, &mut m);
+        out.push(Value::Object(m));
+    }
+    Ok(out)
+}
