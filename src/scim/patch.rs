@@ -345,12 +345,21 @@ fn whole(
             }
         }
         OpKind::Add | OpKind::Replace => {
+            // A complex value naming sub-attributes: RFC 7644 §3.5.2.1/§3.5.2.3 leave the others
+            // unchanged, and one sent as null (or "") becomes unassigned (RFC 7643 §2.5). So
+            // `{"givenName": null}` clears `name.givenName`, never the whole `name`.
+            let names_subs = !attr.multi_valued
+                && attr.is_complex()
+                && matches!(value, Some(Value::Object(o)) if !o.is_empty());
+            if names_subs {
+                clear_null_subs(container, attr, value);
+            }
             let Some(new) = value
                 .map(|v| normalize_value(attr, v, at(attr)))
                 .transpose()?
                 .flatten()
             else {
-                if kind == OpKind::Replace {
+                if kind == OpKind::Replace && !names_subs {
                     container.remove(&name);
                 }
                 return Ok(());
@@ -360,20 +369,22 @@ fn whole(
                     let Value::Array(new_items) = new else {
                         return Ok(());
                     };
-                    let new_primary = new_items.iter().any(is_primary);
                     let mut items = match (kind, container.remove(&name)) {
                         (OpKind::Add, Some(Value::Array(old))) => old,
                         _ => Vec::new(),
                     };
-                    if new_primary {
-                        clear_primary(&mut items);
-                    }
+                    // RFC 7644 §3.5.2.1: a value already present is not added twice, and adding
+                    // it changes nothing (so it does not take `primary` from the others).
+                    let mut fresh: Vec<Value> = Vec::with_capacity(new_items.len());
                     for item in new_items {
-                        // RFC 7644 §3.5.2.1: a value already present is not added twice.
-                        if !items.contains(&item) {
-                            items.push(item);
+                        if !items.contains(&item) && !fresh.contains(&item) {
+                            fresh.push(item);
                         }
                     }
+                    if fresh.iter().any(is_primary) {
+                        clear_primary(&mut items);
+                    }
+                    items.extend(fresh);
                     container.insert(name, Value::Array(items));
                 }
                 (false, true) => {
@@ -396,6 +407,27 @@ fn whole(
         }
     }
     Ok(())
+}
+
+/// Removes from the stored complex value of `attr` each sub-attribute that `value` sends as
+/// null or an empty string.
+fn clear_null_subs(container: &mut Map<String, Value>, attr: &Attribute, value: Option<&Value>) {
+    let (Some(Value::Object(sent)), Some(Value::Object(old))) =
+        (value, container.get_mut(&attr.name))
+    else {
+        return;
+    };
+    for (k, v) in sent {
+        let Some(sub) = attr.sub(k) else { continue };
+        if sub.mutability != Mutability::ReadOnly
+            && matches!(normalize_value(sub, v, &sub.name), Ok(None))
+        {
+            old.remove(&sub.name);
+        }
+    }
+    if old.is_empty() {
+        container.remove(&attr.name);
+    }
 }
 
 fn sub_attr(
@@ -474,23 +506,7 @@ fn filtered(
         }
     }
     match kind {
-        OpKind::Remove => match after {
-            Some(sub) => {
-                for &i in &hits {
-                    if let Value::Object(o) = &mut items[i] {
-                        o.remove(&sub.name);
-                    }
-                }
-            }
-            None => {
-                let mut i = 0;
-                items.retain(|_| {
-                    let keep = !hits.contains(&i);
-                    i += 1;
-                    keep
-                });
-            }
-        },
+        OpKind::Remove => remove_hits(&mut items, &hits, after),
         OpKind::Add | OpKind::Replace => {
             let label = match after {
                 Some(sub) => format!("{}.{}", attr.name, sub.name),
@@ -511,7 +527,15 @@ fn filtered(
                 .transpose()?
                 .flatten();
             let Some(new) = new else {
-                container.insert(attr.name.clone(), Value::Array(items));
+                // RFC 7643 §2.5: replacing with null makes the target unassigned — the
+                // sub-attribute of each matching element, or the matching elements themselves.
+                if kind == OpKind::Replace {
+                    remove_hits(&mut items, &hits, after);
+                }
+                items.retain(|i| !matches!(i, Value::Object(o) if o.is_empty()));
+                if !items.is_empty() {
+                    container.insert(attr.name.clone(), Value::Array(items));
+                }
                 return Ok(());
             };
             if hits.is_empty() {
@@ -564,6 +588,27 @@ fn filtered(
         container.insert(attr.name.clone(), Value::Array(items));
     }
     Ok(())
+}
+
+/// Removes sub-attribute `after` from the elements at `hits`, or those elements themselves.
+fn remove_hits(items: &mut Vec<Value>, hits: &[usize], after: Option<&Attribute>) {
+    match after {
+        Some(sub) => {
+            for &i in hits {
+                if let Some(Value::Object(o)) = items.get_mut(i) {
+                    o.remove(&sub.name);
+                }
+            }
+        }
+        None => {
+            let mut i = 0;
+            items.retain(|_| {
+                let keep = !hits.contains(&i);
+                i += 1;
+                keep
+            });
+        }
+    }
 }
 
 /// The element a conjunction of `sub eq literal` comparisons describes, if the filter is one.
@@ -622,5 +667,911 @@ fn same_value(attr: &Attribute, a: &Value, b: &Value) -> bool {
             _ => x == y,
         },
         _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::resource::normalize;
+    use crate::scim::schema::{Kind, ENTERPRISE_USER};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A stored User document in canonical form.
+    fn user(extra: Value) -> Map<String, Value> {
+        let mut doc = match json!({"userName": "bjensen"}) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        if let Value::Object(extra) = extra {
+            doc.extend(extra);
+        }
+        doc
+    }
+
+    fn body(ops: Value) -> Value {
+        json!({"schemas": [PATCH_OP], "Operations": ops})
+    }
+
+    /// Parses a PatchOp body and applies every operation, then normalises as the service does.
+    fn patch(mut doc: Map<String, Value>, ops: Value) -> Result<Map<String, Value>, Error> {
+        let rs = Kind::User.schema();
+        for op in parse_request(&body(ops))? {
+            apply(rs, &mut doc, &op)?;
+        }
+        normalize(rs, &Value::Object(doc))
+    }
+
+    fn patch_ok(doc: Map<String, Value>, ops: Value) -> Map<String, Value> {
+        match patch(doc, ops) {
+            Ok(d) => d,
+            Err(e) => panic!("PATCH failed: {e} ({:?})", e.scim_type()),
+        }
+    }
+
+    fn patch_err(doc: Map<String, Value>, ops: Value) -> Error {
+        match patch(doc, ops) {
+            Ok(d) => panic!("PATCH succeeded but should fail: {}", Value::Object(d)),
+            Err(e) => e,
+        }
+    }
+
+    fn scim_type(e: &Error) -> Option<ScimType> {
+        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{e}");
+        e.scim_type()
+    }
+
+    fn parse_err(b: Value) -> Error {
+        match parse_request(&b) {
+            Ok(ops) => panic!("parsed {} operations but should fail", ops.len()),
+            Err(e) => e,
+        }
+    }
+
+    fn primaries(doc: &Map<String, Value>, attr: &str) -> usize {
+        doc.get(attr)
+            .and_then(Value::as_array)
+            .map_or(0, |a| a.iter().filter(|v| is_primary(v)).count())
+    }
+
+    // --- add / replace on singular and complex attributes ---------------------------------
+
+    #[test]
+    fn add_sets_a_singular_attribute() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "add", "path": "displayName", "value": "Babs"}]),
+        );
+        assert_eq!(doc["displayName"], "Babs");
+        assert_eq!(doc["userName"], "bjensen");
+    }
+
+    #[test]
+    fn add_on_complex_singular_merges_sub_attributes() {
+        let doc = patch_ok(
+            user(json!({"name": {"givenName": "Barbara", "familyName": "Jensen"}})),
+            json!([{"op": "add", "path": "name", "value": {"middleName": "Jane"}}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["name"],
+            json!({"givenName": "Barbara", "familyName": "Jensen", "middleName": "Jane"})
+        );
+    }
+
+    #[test]
+    fn replace_on_complex_singular_merges_and_leaves_unnamed_sub_attributes() {
+        let doc = patch_ok(
+            user(json!({"name": {"givenName": "Barbara", "familyName": "Jensen"}})),
+            json!([{"op": "replace", "path": "name", "value": {"givenName": "Babs"}}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["name"],
+            json!({"givenName": "Babs", "familyName": "Jensen"})
+        );
+    }
+
+    #[test]
+    fn replace_sub_attribute_path_changes_only_that_sub_attribute() {
+        let doc = patch_ok(
+            user(json!({"name": {"givenName": "Barbara", "familyName": "Jensen"}})),
+            json!([{"op": "replace", "path": "name.familyName", "value": "Smith"}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["name"],
+            json!({"givenName": "Barbara", "familyName": "Smith"})
+        );
+    }
+
+    #[test]
+    fn replace_on_complex_with_null_sub_attribute_clears_only_that_sub_attribute() {
+        // RFC 7644 §3.5.2.3: sub-attributes not named are left unchanged; RFC 7643 §2.5: null
+        // is unassigned.
+        let doc = patch_ok(
+            user(json!({"name": {"givenName": "Barbara", "familyName": "Jensen"}})),
+            json!([{"op": "replace", "path": "name", "value": {"givenName": null}}]),
+        );
+        assert_eq!(Value::Object(doc)["name"], json!({"familyName": "Jensen"}));
+        let doc = patch_ok(
+            user(json!({"name": {"givenName": "Barbara", "familyName": "Jensen"}})),
+            json!([{"op": "replace", "value": {"name": {"givenName": "", "middleName": "J"}}}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["name"],
+            json!({"familyName": "Jensen", "middleName": "J"})
+        );
+    }
+
+    #[test]
+    fn add_sub_attribute_path_creates_the_complex_attribute() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName", "value": "Babs"}]),
+        );
+        assert_eq!(Value::Object(doc)["name"], json!({"givenName": "Babs"}));
+    }
+
+    // --- multi-valued ---------------------------------------------------------------------
+
+    #[test]
+    fn add_to_emails_appends() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "a@x", "type": "work"}]})),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "b@x", "type": "home"}]}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "a@x", "type": "work"}, {"value": "b@x", "type": "home"}])
+        );
+    }
+
+    #[test]
+    fn add_to_emails_does_not_duplicate_an_identical_value() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "a@x", "type": "work"}]})),
+            json!([{"op": "add", "path": "emails", "value": [{"type": "work", "value": "a@x"}]}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "a@x", "type": "work"}])
+        );
+    }
+
+    #[test]
+    fn add_of_an_identical_primary_value_is_not_duplicated() {
+        // RFC 7644 §3.5.2.1: a value already present changes nothing, primary or not.
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "a@x", "primary": true}, {"value": "b@x"}]})),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "a@x", "primary": true}]}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "a@x", "primary": true}, {"value": "b@x"}])
+        );
+    }
+
+    #[test]
+    fn add_of_a_single_object_to_emails_is_one_element() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "add", "path": "emails", "value": {"value": "a@x"}}]),
+        );
+        assert_eq!(Value::Object(doc)["emails"], json!([{"value": "a@x"}]));
+    }
+
+    #[test]
+    fn replace_on_emails_replaces_the_whole_array() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "a@x"}, {"value": "b@x"}]})),
+            json!([{"op": "replace", "path": "emails", "value": [{"value": "c@x"}]}]),
+        );
+        assert_eq!(Value::Object(doc)["emails"], json!([{"value": "c@x"}]));
+    }
+
+    #[test]
+    fn add_with_a_new_primary_clears_primary_on_existing_elements() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "a@x", "primary": true}]})),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "b@x", "primary": true}]}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "a@x", "primary": false}, {"value": "b@x", "primary": true}])
+        );
+    }
+
+    #[test]
+    fn filtered_primary_set_true_clears_primary_on_others() {
+        let doc = patch_ok(
+            user(json!({"emails": [
+                {"value": "h@x", "type": "home", "primary": true},
+                {"value": "w@x", "type": "work"}
+            ]})),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].primary", "value": true}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([
+                {"value": "h@x", "type": "home", "primary": false},
+                {"value": "w@x", "type": "work", "primary": true}
+            ])
+        );
+    }
+
+    #[test]
+    fn filtered_primary_given_as_string_true_clears_primary_on_others() {
+        let doc = patch_ok(
+            user(json!({"emails": [
+                {"value": "h@x", "type": "home", "primary": true},
+                {"value": "w@x", "type": "work"}
+            ]})),
+            json!([{"op": "Add", "path": "emails[type eq \"work\"].primary", "value": "True"}]),
+        );
+        assert_eq!(primaries(&doc, "emails"), 1);
+        assert_eq!(doc["emails"][1]["primary"], true);
+    }
+
+    // --- value-filter paths ---------------------------------------------------------------
+
+    #[test]
+    fn filtered_replace_changes_only_the_matching_elements_value() {
+        let doc = patch_ok(
+            user(json!({"emails": [
+                {"value": "h@x", "type": "home"},
+                {"value": "w@x", "type": "work", "primary": true}
+            ]})),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@x"}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([
+                {"value": "h@x", "type": "home"},
+                {"value": "new@x", "type": "work", "primary": true}
+            ])
+        );
+    }
+
+    #[test]
+    fn filtered_add_creates_the_element_when_no_work_email_exists() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "h@x", "type": "home"}]})),
+            json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "w@x"}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "h@x", "type": "home"}, {"type": "work", "value": "w@x"}])
+        );
+    }
+
+    #[test]
+    fn filtered_add_creates_the_attribute_when_there_are_no_emails() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@x"}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"type": "work", "value": "w@x"}])
+        );
+    }
+
+    #[test]
+    fn filtered_add_with_non_equality_filter_and_no_match_is_no_target() {
+        let e = patch_err(
+            user(json!({"emails": [{"value": "h@y", "type": "home"}]})),
+            json!([{"op": "add", "path": "emails[value co \"x\"].value", "value": "w@x"}]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::NoTarget));
+    }
+
+    #[test]
+    fn filtered_replace_with_or_filter_and_no_match_is_no_target() {
+        let e = patch_err(
+            user(json!({})),
+            json!([{"op": "replace", "path": "emails[type eq \"work\" or type eq \"home\"].value", "value": "w@x"}]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::NoTarget));
+    }
+
+    #[test]
+    fn filtered_replace_without_sub_attribute_replaces_the_matching_element() {
+        let doc = patch_ok(
+            user(json!({"emails": [
+                {"value": "h@x", "type": "home"},
+                {"value": "w@x", "type": "work", "display": "Work"}
+            ]})),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": {"value": "n@x", "type": "work"}}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "h@x", "type": "home"}, {"value": "n@x", "type": "work"}])
+        );
+    }
+
+    #[test]
+    fn filtered_replace_with_null_clears_the_sub_attribute_of_matching_elements() {
+        let doc = patch_ok(
+            user(json!({"phoneNumbers": [
+                {"value": "555-1", "type": "work", "display": "desk"},
+                {"value": "555-2", "type": "mobile", "display": "cell"}
+            ]})),
+            json!([{"op": "replace", "path": "phoneNumbers[type eq \"work\"].display", "value": null}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["phoneNumbers"],
+            json!([
+                {"value": "555-1", "type": "work"},
+                {"value": "555-2", "type": "mobile", "display": "cell"}
+            ])
+        );
+    }
+
+    #[test]
+    fn filtered_replace_with_null_and_no_sub_attribute_removes_matching_elements() {
+        let doc = patch_ok(
+            user(
+                json!({"emails": [{"value": "h@x", "type": "home"}, {"value": "w@x", "type": "work"}]}),
+            ),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"]", "value": null}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "h@x", "type": "home"}])
+        );
+    }
+
+    #[test]
+    fn filter_on_a_singular_attribute_is_invalid_path() {
+        let e = patch_err(
+            user(json!({})),
+            json!([{"op": "replace", "path": "name[givenName eq \"x\"]", "value": {}}]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidPath));
+    }
+
+    // --- remove ---------------------------------------------------------------------------
+
+    #[test]
+    fn remove_with_filter_removes_only_matching_elements() {
+        let doc = patch_ok(
+            user(json!({"emails": [
+                {"value": "h1@x", "type": "home"},
+                {"value": "w@x", "type": "work"},
+                {"value": "h2@x", "type": "Home"}
+            ]})),
+            json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "w@x", "type": "work"}])
+        );
+    }
+
+    #[test]
+    fn remove_with_filter_and_no_match_is_a_no_op() {
+        let before = user(json!({"emails": [{"value": "w@x", "type": "work"}]}));
+        let doc = patch_ok(
+            before.clone(),
+            json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+        );
+        assert_eq!(doc, before);
+    }
+
+    #[test]
+    fn remove_with_filter_on_an_absent_attribute_is_a_no_op() {
+        let before = user(json!({}));
+        let doc = patch_ok(
+            before.clone(),
+            json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+        );
+        assert_eq!(doc, before);
+    }
+
+    #[test]
+    fn remove_of_the_last_matching_element_removes_the_attribute() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "h@x", "type": "home"}]})),
+            json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+        );
+        assert!(!doc.contains_key("emails"), "{doc:?}");
+    }
+
+    #[test]
+    fn remove_sub_attribute_removes_only_it() {
+        let doc = patch_ok(
+            user(json!({"name": {"givenName": "Barbara", "familyName": "Jensen"}})),
+            json!([{"op": "remove", "path": "name.givenName"}]),
+        );
+        assert_eq!(Value::Object(doc)["name"], json!({"familyName": "Jensen"}));
+    }
+
+    #[test]
+    fn remove_of_a_single_attribute_removes_it() {
+        let doc = patch_ok(
+            user(json!({"displayName": "Babs", "title": "Boss"})),
+            json!([{"op": "remove", "path": "displayName"}]),
+        );
+        assert!(!doc.contains_key("displayName"));
+        assert_eq!(doc["title"], "Boss");
+    }
+
+    #[test]
+    fn remove_without_path_is_no_target() {
+        let e = parse_err(body(json!([{"op": "remove"}])));
+        assert_eq!(scim_type(&e), Some(ScimType::NoTarget));
+        let e = parse_err(body(json!([{"op": "remove", "path": "  "}])));
+        assert_eq!(scim_type(&e), Some(ScimType::NoTarget));
+    }
+
+    #[test]
+    fn remove_on_emails_with_a_value_array_removes_just_those_values() {
+        let doc = patch_ok(
+            user(json!({"emails": [
+                {"value": "a@x", "type": "work"},
+                {"value": "b@x", "type": "home"}
+            ]})),
+            json!([{"op": "Remove", "path": "emails", "value": [{"value": "A@X"}]}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "b@x", "type": "home"}])
+        );
+    }
+
+    #[test]
+    fn remove_on_emails_without_value_removes_all() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "a@x"}, {"value": "b@x"}]})),
+            json!([{"op": "remove", "path": "emails"}]),
+        );
+        assert!(!doc.contains_key("emails"));
+    }
+
+    // --- pathless operations --------------------------------------------------------------
+
+    #[test]
+    fn pathless_replace_sets_active_false() {
+        let doc = patch_ok(
+            user(json!({"active": true})),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        );
+        assert_eq!(doc["active"], false);
+    }
+
+    #[test]
+    fn pathless_replace_with_dotted_key_sets_the_sub_attribute() {
+        let doc = patch_ok(
+            user(json!({"name": {"givenName": "Barbara", "familyName": "Jensen"}})),
+            json!([{"op": "Replace", "value": {"name.givenName": "Babs"}}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["name"],
+            json!({"givenName": "Babs", "familyName": "Jensen"})
+        );
+    }
+
+    #[test]
+    fn pathless_replace_with_urn_qualified_key_sets_the_extension_attribute() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "replace", "value": {
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "701984"
+            }}]),
+        );
+        assert_eq!(doc[ENTERPRISE_USER], json!({"employeeNumber": "701984"}));
+    }
+
+    #[test]
+    fn pathless_value_with_id_and_meta_ignores_them() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "replace", "value": {
+                "id": "2819c223-7f76-453a-919d-413861904646",
+                "meta": {"resourceType": "Group"},
+                "groups": [{"value": "g"}],
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "displayName": "Babs"
+            }}]),
+        );
+        assert_eq!(
+            Value::Object(doc),
+            json!({"userName": "bjensen", "displayName": "Babs"})
+        );
+    }
+
+    #[test]
+    fn pathless_value_with_unknown_key_ignores_it() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "add", "value": {"frobnication": 1, "title": "Boss"}}]),
+        );
+        assert_eq!(
+            Value::Object(doc),
+            json!({"userName": "bjensen", "title": "Boss"})
+        );
+    }
+
+    #[test]
+    fn pathless_add_with_extension_urn_key_sets_attributes_inside_it() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "add", "value": {ENTERPRISE_USER: {"department": "R&D"}}}]),
+        );
+        assert_eq!(doc[ENTERPRISE_USER], json!({"department": "R&D"}));
+    }
+
+    #[test]
+    fn pathless_value_that_is_not_an_object_is_invalid_value() {
+        let e = patch_err(user(json!({})), json!([{"op": "add", "value": "x"}]));
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidValue));
+    }
+
+    // --- client dialects ------------------------------------------------------------------
+
+    #[test]
+    fn capitalised_ops_are_accepted() {
+        let doc = patch_ok(
+            user(json!({"title": "Boss", "nickName": "B"})),
+            json!([
+                {"op": "Replace", "path": "title", "value": "Chief"},
+                {"op": "Add", "path": "displayName", "value": "Babs"},
+                {"op": "Remove", "path": "nickName"},
+                {"op": "REPLACE", "path": "locale", "value": "en-US"}
+            ]),
+        );
+        assert_eq!(
+            Value::Object(doc),
+            json!({"userName": "bjensen", "title": "Chief", "displayName": "Babs", "locale": "en-US"})
+        );
+    }
+
+    #[test]
+    fn operations_key_and_op_fields_in_other_case_are_accepted() {
+        let ops = parse_request(&json!({
+            "schemas": [PATCH_OP],
+            "operations": [{"OP": "add", "Path": "title", "Value": "Boss"}]
+        }))
+        .expect("parses");
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].op, OpKind::Add);
+        assert_eq!(ops[0].path.as_deref(), Some("title"));
+        assert_eq!(ops[0].value, Some(json!("Boss")));
+    }
+
+    #[test]
+    fn boolean_given_as_string_false_becomes_false() {
+        let doc = patch_ok(
+            user(json!({"active": true})),
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        );
+        assert_eq!(doc["active"], Value::Bool(false));
+        let doc = patch_ok(
+            user(json!({"active": true})),
+            json!([{"op": "Replace", "value": {"active": "False"}}]),
+        );
+        assert_eq!(doc["active"], Value::Bool(false));
+    }
+
+    #[test]
+    fn attribute_names_in_paths_are_case_insensitive() {
+        let doc = patch_ok(
+            user(json!({"emails": [{"value": "w@x", "type": "work"}]})),
+            json!([{"op": "replace", "path": "EMAILS[TYPE eq \"Work\"].VALUE", "value": "n@x"}]),
+        );
+        assert_eq!(
+            Value::Object(doc)["emails"],
+            json!([{"value": "n@x", "type": "work"}])
+        );
+    }
+
+    // --- errors ---------------------------------------------------------------------------
+
+    #[test]
+    fn explicit_path_to_read_only_attribute_is_mutability() {
+        for (op, path) in [
+            ("replace", "id"),
+            ("add", "meta"),
+            ("replace", "meta.created"),
+            ("add", "groups"),
+            ("remove", "groups"),
+            ("remove", "id"),
+        ] {
+            let e = patch_err(
+                user(json!({})),
+                json!([{"op": op, "path": path, "value": "x"}]),
+            );
+            assert_eq!(scim_type(&e), Some(ScimType::Mutability), "{op} {path}");
+        }
+    }
+
+    #[test]
+    fn explicit_path_to_read_only_sub_attribute_is_mutability() {
+        let e = patch_err(
+            user(json!({})),
+            json!([{"op": "replace", "path": format!("{ENTERPRISE_USER}:manager.displayName"), "value": "x"}]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::Mutability));
+    }
+
+    #[test]
+    fn unknown_explicit_path_is_invalid_path() {
+        for path in [
+            "frobnication",
+            "name.nickname",
+            "urn:example:unknown:Thing:attr",
+            "emails[type eq \"work\"].frob",
+            "emails[type eq",
+        ] {
+            let e = patch_err(
+                user(json!({})),
+                json!([{"op": "add", "path": path, "value": "x"}]),
+            );
+            assert_eq!(scim_type(&e), Some(ScimType::InvalidPath), "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_op_is_invalid_syntax() {
+        let e = parse_err(body(
+            json!([{"op": "frobnicate", "path": "title", "value": "x"}]),
+        ));
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidSyntax));
+        let e = parse_err(body(json!([{"path": "title", "value": "x"}])));
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidSyntax));
+    }
+
+    #[test]
+    fn missing_value_on_add_or_replace_is_an_error() {
+        for op in ["add", "replace"] {
+            let e = parse_err(body(json!([{"op": op, "path": "title"}])));
+            assert_eq!(scim_type(&e), Some(ScimType::InvalidValue), "{op}");
+        }
+    }
+
+    #[test]
+    fn body_without_operations_or_not_an_object_is_invalid_syntax() {
+        let e = parse_err(json!({"schemas": [PATCH_OP]}));
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidSyntax));
+        let e = parse_err(json!([]));
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidSyntax));
+        let e = parse_err(body(json!(["add"])));
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidSyntax));
+    }
+
+    #[test]
+    fn wrong_schemas_is_invalid_value() {
+        let e = parse_err(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "Operations": [{"op": "add", "path": "title", "value": "x"}]
+        }));
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidValue));
+    }
+
+    #[test]
+    fn more_than_max_operations_is_too_many() {
+        let op = json!({"op": "add", "path": "title", "value": "x"});
+        let ok = vec![op.clone(); MAX_OPERATIONS];
+        assert_eq!(
+            parse_request(&body(Value::Array(ok))).map(|o| o.len()).ok(),
+            Some(MAX_OPERATIONS)
+        );
+        let e = parse_err(body(Value::Array(vec![op; MAX_OPERATIONS + 1])));
+        assert_eq!(scim_type(&e), Some(ScimType::TooMany));
+    }
+
+    #[test]
+    fn wrongly_typed_value_is_invalid_value() {
+        let e = patch_err(
+            user(json!({})),
+            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidValue));
+        let e = patch_err(
+            user(json!({})),
+            json!([{"op": "replace", "path": "displayName", "value": ["a", "b"]}]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidValue));
+    }
+
+    // --- enterprise extension -------------------------------------------------------------
+
+    fn manager_path() -> String {
+        format!("{ENTERPRISE_USER}:manager")
+    }
+
+    #[test]
+    fn replace_manager_with_object_sets_manager_value() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "replace", "path": manager_path(), "value": {"value": "abc"}}]),
+        );
+        assert_eq!(doc[ENTERPRISE_USER]["manager"]["value"], "abc");
+    }
+
+    #[test]
+    fn replace_manager_with_bare_string_sets_manager_value() {
+        let doc = patch_ok(
+            user(json!({ENTERPRISE_USER: {"manager": {"value": "old"}}})),
+            json!([{"op": "Replace", "path": manager_path(), "value": "abc"}]),
+        );
+        assert_eq!(doc[ENTERPRISE_USER]["manager"], json!({"value": "abc"}));
+    }
+
+    #[test]
+    fn replace_manager_with_empty_string_or_null_removes_it() {
+        for empty in [json!(""), Value::Null, json!({"value": ""})] {
+            let doc = patch_ok(
+                user(json!({ENTERPRISE_USER: {"manager": {"value": "abc"}, "department": "R&D"}})),
+                json!([{"op": "replace", "path": manager_path(), "value": empty}]),
+            );
+            assert_eq!(
+                doc[ENTERPRISE_USER],
+                json!({"department": "R&D"}),
+                "value {empty}"
+            );
+        }
+        // The extension holding nothing else disappears with it.
+        let doc = patch_ok(
+            user(json!({ENTERPRISE_USER: {"manager": {"value": "abc"}}})),
+            json!([{"op": "replace", "path": manager_path(), "value": ""}]),
+        );
+        assert!(!doc.contains_key(ENTERPRISE_USER), "{doc:?}");
+    }
+
+    #[test]
+    fn remove_manager_removes_it() {
+        let doc = patch_ok(
+            user(json!({ENTERPRISE_USER: {"manager": {"value": "abc"}}})),
+            json!([{"op": "remove", "path": manager_path()}]),
+        );
+        assert!(!doc.contains_key(ENTERPRISE_USER), "{doc:?}");
+    }
+
+    #[test]
+    fn unqualified_extension_attribute_path_resolves_to_the_extension() {
+        let doc = patch_ok(
+            user(json!({})),
+            json!([{"op": "add", "path": "employeeNumber", "value": "42"}]),
+        );
+        assert_eq!(doc[ENTERPRISE_USER], json!({"employeeNumber": "42"}));
+    }
+
+    #[test]
+    fn add_with_extension_urn_path_sets_attributes_inside_it() {
+        let doc = patch_ok(
+            user(json!({ENTERPRISE_USER: {"costCenter": "4130"}})),
+            json!([{"op": "add", "path": ENTERPRISE_USER, "value": {
+                "employeeNumber": "701984",
+                "manager": "abc",
+                "unknown": "ignored"
+            }}]),
+        );
+        assert_eq!(
+            doc[ENTERPRISE_USER],
+            json!({"costCenter": "4130", "employeeNumber": "701984", "manager": {"value": "abc"}})
+        );
+    }
+
+    #[test]
+    fn add_with_extension_urn_path_and_non_object_value_is_invalid_value() {
+        let e = patch_err(
+            user(json!({})),
+            json!([{"op": "add", "path": ENTERPRISE_USER, "value": "x"}]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::InvalidValue));
+    }
+
+    #[test]
+    fn remove_of_the_extension_urn_removes_the_extension() {
+        let doc = patch_ok(
+            user(json!({ENTERPRISE_USER: {"employeeNumber": "1", "costCenter": "2"}})),
+            json!([{"op": "remove", "path": ENTERPRISE_USER.to_lowercase()}]),
+        );
+        assert_eq!(Value::Object(doc), json!({"userName": "bjensen"}));
+    }
+
+    // --- atomicity ------------------------------------------------------------------------
+
+    #[test]
+    fn a_failing_operation_after_successful_ones_returns_err() {
+        let rs = Kind::User.schema();
+        let ops = parse_request(&body(json!([
+            {"op": "replace", "path": "displayName", "value": "Babs"},
+            {"op": "replace", "path": "id", "value": "other"},
+            {"op": "replace", "path": "title", "value": "Boss"}
+        ])))
+        .expect("parses");
+        let mut doc = user(json!({}));
+        let results: Vec<bool> = ops
+            .iter()
+            .map(|op| apply(rs, &mut doc, op).is_ok())
+            .collect();
+        assert_eq!(results, [true, false, true]);
+        // The whole request fails, so the service discards `doc`.
+        let e = patch_err(
+            user(json!({})),
+            json!([
+                {"op": "replace", "path": "displayName", "value": "Babs"},
+                {"op": "add", "path": "emails[value co \"x\"].value", "value": "w@x"}
+            ]),
+        );
+        assert_eq!(scim_type(&e), Some(ScimType::NoTarget));
+    }
+
+    // --- properties -----------------------------------------------------------------------
+
+    fn email_strategy() -> impl Strategy<Value = (String, Option<String>, Option<bool>)> {
+        (
+            "[a-c]@[xy]",
+            proptest::option::of(prop_oneof![
+                Just("work".to_owned()),
+                Just("home".to_owned())
+            ]),
+            proptest::option::of(any::<bool>()),
+        )
+    }
+
+    fn email_json((value, typ, primary): &(String, Option<String>, Option<bool>)) -> Value {
+        let mut m = Map::new();
+        m.insert("value".into(), json!(value));
+        if let Some(t) = typ {
+            m.insert("type".into(), json!(t));
+        }
+        if let Some(p) = primary {
+            m.insert("primary".into(), json!(p));
+        }
+        Value::Object(m)
+    }
+
+    proptest! {
+        #[test]
+        fn replace_display_name_then_read_gives_the_value(v in "[A-Za-z0-9 ._@-]{1,40}") {
+            let doc = patch_ok(
+                user(json!({"displayName": "before"})),
+                json!([{"op": "replace", "path": "displayName", "value": v}]),
+            );
+            prop_assert_eq!(&doc["displayName"], &json!(v));
+        }
+
+        #[test]
+        fn adding_emails_never_leaves_more_than_one_primary(
+            existing in proptest::collection::vec(email_strategy(), 0..4),
+            batches in proptest::collection::vec(proptest::collection::vec(email_strategy(), 1..4), 1..4),
+        ) {
+            // Existing data is valid: at most one primary.
+            let mut seen = false;
+            let existing: Vec<Value> = existing
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    if e.2 == Some(true) {
+                        if seen { e.2 = Some(false) }
+                        seen = true;
+                    }
+                    email_json(&e)
+                })
+                .collect();
+            let mut doc = user(json!({}));
+            if !existing.is_empty() {
+                doc.insert("emails".into(), Value::Array(existing));
+            }
+            let ops: Vec<Value> = batches
+                .iter()
+                .map(|b| json!({"op": "add", "path": "emails", "value": b.iter().map(email_json).collect::<Vec<_>>()}))
+                .collect();
+            let invalid_batch = batches
+                .iter()
+                .any(|b| b.iter().filter(|e| e.2 == Some(true)).count() > 1);
+            match patch(doc, Value::Array(ops)) {
+                Ok(out) => {
+                    prop_assert!(!invalid_batch);
+                    prop_assert!(primaries(&out, "emails") <= 1, "{:?}", out);
+                }
+                Err(e) => {
+                    prop_assert!(invalid_batch, "unexpected error {}", e);
+                    prop_assert_eq!(e.scim_type(), Some(ScimType::InvalidValue));
+                }
+            }
+        }
     }
 }
