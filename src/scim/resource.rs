@@ -55,7 +55,12 @@ pub fn normalize(rs: &ResourceSchema, input: &Value) -> Result<Map<String, Value
             tracing::debug!(attribute = %key, "ignoring an attribute the schema does not define");
             continue;
         };
-        if attr.mutability == Mutability::ReadOnly {
+        // Read-only input is ignored (RFC 7643 §2.2). Write-only input (`password`) is not
+        // kept either: an organization's IdP never controls a person's credentials.
+        if matches!(
+            attr.mutability,
+            Mutability::ReadOnly | Mutability::WriteOnly
+        ) {
             continue;
         }
         match &path.sub {
@@ -191,7 +196,7 @@ fn normalize_single(attr: &Attribute, value: &Value, at: &str) -> Result<Option<
             for (k, v) in obj {
                 // Entra ID sends `"primary": "True"`; unknown and read-only parts are dropped.
                 let Some(sub) = attr.sub(k) else { continue };
-                if sub.mutability == Mutability::ReadOnly {
+                if matches!(sub.mutability, Mutability::ReadOnly | Mutability::WriteOnly) {
                     continue;
                 }
                 set_normalized(&mut out, sub, v, &format!("{at}.{}", sub.name))?;
