@@ -18,7 +18,6 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub const SCIM_PREFIX: &str = "/scim/v2";
@@ -69,10 +68,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(middleware::from_fn(deadline))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
@@ -90,6 +86,26 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Answers a request that runs past `REQUEST_TIMEOUT` with a SCIM 503 (dropping the handler's
+/// future rolls back any open transaction).
+async fn deadline(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = REQUEST_TIMEOUT.as_secs(),
+                "request timed out"
+            );
+            Error::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "the request took too long and was abandoned; retry it",
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn readyz(State(st): State<AppState>) -> Response {
