@@ -1,0 +1,12 @@
+//! The integration suite: every test drives the real router and runs on SQLite and Postgres.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is the failure report.
+
+mod helpers;
+
+mod auth;
+mod discovery;
+mod groups;
+mod migrations;
+mod queries;
+mod tenancy;
+mod users;
