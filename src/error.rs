@@ -133,25 +133,21 @@ fn on_unique_violation(constraint: Option<&str>, message: &str) -> Error {
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
+impl Error {
+    /// The status and RFC 7644 §3.12 body the client gets (also inside a BulkResponse). An
+    /// internal cause never enters it; the caller logs it.
+    pub fn body(&self) -> (StatusCode, serde_json::Value) {
         let (status, scim_type, detail) = match self {
             Error::Scim {
                 status,
                 scim_type,
                 detail,
-            } => {
-                tracing::info!(status = status.as_u16(), scim_type = scim_type.map(|t| t.as_str()), %detail, "request refused");
-                (status, scim_type, detail)
-            }
-            Error::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    None,
-                    "internal server error; the server log has the cause".to_owned(),
-                )
-            }
+            } => (*status, *scim_type, detail.as_str()),
+            Error::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "internal server error; the server log has the cause",
+            ),
         };
         let mut body = json!({
             "schemas": [ERROR_SCHEMA],
@@ -161,6 +157,23 @@ impl IntoResponse for Error {
         if let Some(t) = scim_type {
             body["scimType"] = json!(t.as_str());
         }
+        (status, body)
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match &self {
+            Error::Scim {
+                status,
+                scim_type,
+                detail,
+            } => {
+                tracing::info!(status = status.as_u16(), scim_type = scim_type.map(|t| t.as_str()), %detail, "request refused");
+            }
+            Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
+        }
+        let (status, body) = self.body();
         let mut resp = (status, body.to_string()).into_response();
         let headers = resp.headers_mut();
         headers.insert(

@@ -5,6 +5,7 @@ use super::extract::BaseUrl;
 use super::{scim_json, AppState, MAX_BODY_BYTES, MAX_RESULTS};
 use crate::error::{Error, Result};
 use crate::scim::schema::{LIST_RESPONSE, REGISTRY};
+use crate::service::bulk::MAX_BULK_OPERATIONS;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -48,7 +49,7 @@ async fn service_provider_config(BaseUrl(base): BaseUrl) -> Response {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
             "documentationUri": "https://github.com/scimd/scimd#readme",
             "patch": {"supported": true},
-            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": MAX_BODY_BYTES},
+            "bulk": {"supported": true, "maxOperations": MAX_BULK_OPERATIONS, "maxPayloadSize": MAX_BODY_BYTES},
             "filter": {"supported": true, "maxResults": MAX_RESULTS},
             "changePassword": {"supported": false},
             "sort": {"supported": true},

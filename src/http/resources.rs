@@ -1,4 +1,5 @@
-//! `/Users`, `/Groups`, their `/.search`, and `/.search` at the root (RFC 7644 §3.2–§3.6).
+//! `/Users`, `/Groups`, their `/.search`, `/.search` at the root (RFC 7644 §3.2–§3.6), and
+//! `/Bulk` (§3.7).
 
 use super::extract::{BaseUrl, IfMatch, IfNoneMatch, ScimJson};
 use super::{scim_json, AppState, DEFAULT_COUNT, MAX_RESULTS};
@@ -38,7 +39,7 @@ pub fn router() -> Router<AppState> {
                     .delete(move |st, t, id, im| delete(st, t, id, im, kind)),
             );
     }
-    r.route("/Bulk", post(bulk_not_built))
+    r.route("/Bulk", post(bulk))
 }
 
 type Params = Query<Vec<(String, String)>>;
@@ -440,10 +441,14 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn bulk_not_built() -> Error {
-    Error::new(
-        StatusCode::NOT_IMPLEMENTED,
-        None,
-        "/Bulk is not supported yet (ServiceProviderConfig advertises bulk.supported = false)",
-    )
+/// `POST /Bulk` (RFC 7644 §3.7): 200 with a BulkResponse whenever the request is well-formed,
+/// whatever became of its operations.
+async fn bulk(
+    State(st): State<AppState>,
+    Extension(t): Extension<Tenant>,
+    BaseUrl(base): BaseUrl,
+    ScimJson(body): ScimJson,
+) -> Result<Response> {
+    let answer = st.provisioning.bulk(&t, &base, &body).await?;
+    Ok(scim_json(StatusCode::OK, &answer))
 }

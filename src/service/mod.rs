@@ -1,6 +1,7 @@
 //! The organization rules for provisioning: what a SCIM request means for the organization's
 //! memberships and teams. Handlers call this; it calls the pure `scim` layer and the store.
 
+pub mod bulk;
 pub mod render;
 
 use crate::clock::Clock;

@@ -12,7 +12,7 @@ async fn discovery_describes_what_works(app: TestApp) {
         .await;
     assert_eq!(spc.status, StatusCode::OK);
     assert_eq!(spc.body["patch"]["supported"], true);
-    assert_eq!(spc.body["bulk"]["supported"], false);
+    assert_eq!(spc.body["bulk"]["supported"], true);
     assert_eq!(spc.body["filter"]["maxResults"], scimd::http::MAX_RESULTS);
     assert_eq!(spc.body["etag"]["supported"], true);
     let schemas = app.get("/Schemas").await;

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod bulk;
 mod discovery;
 mod groups;
 mod migrations;
