@@ -396,6 +396,27 @@ impl Parser {
                 let d = self.nested(depth)?;
                 let inner = self.filter(d)?;
                 self.expect(Tok::RBracket, "']'")?;
+                // Entra ID matches users with `emails[type eq "work"].value eq "…"`, which is
+                // not in the RFC grammar: it means some element matches both conditions.
+                if let Some(Tok::Word(w)) = self.peek() {
+                    if let Some(sub) = w.strip_prefix('.') {
+                        let at = self.here();
+                        if !is_attr_name(sub) {
+                            return Err(err_at(at, format!("{sub:?} is not a sub-attribute name")));
+                        }
+                        let sub = AttrPath {
+                            uri: None,
+                            name: sub.to_owned(),
+                            sub: None,
+                        };
+                        self.pos += 1;
+                        let cond = self.after_path(sub, d)?;
+                        return Ok(Filter::ValuePath(
+                            path,
+                            Box::new(Filter::And(Box::new(inner), Box::new(cond))),
+                        ));
+                    }
+                }
                 Ok(Filter::ValuePath(path, Box::new(inner)))
             }
             Some(Tok::Word(op)) if op.eq_ignore_ascii_case("pr") => Ok(Filter::Present(path)),
@@ -494,7 +515,11 @@ fn lex(input: &str) -> Result<Vec<(usize, Tok)>, Error> {
                     .ok_or_else(|| err_at(start, format!("{text:?} is not a number")))?;
                 out.push((start, Tok::Num(n)));
             }
-            _ if c.is_ascii_alphabetic() || c == b'$' || c == b'_' => {
+            _ if c.is_ascii_alphabetic()
+                || c == b'$'
+                || c == b'_'
+                || (c == b'.' && matches!(out.last(), Some((_, Tok::RBracket)))) =>
+            {
                 let start = i;
                 while i < bytes.len()
                     && (bytes[i].is_ascii_alphanumeric()
@@ -593,6 +618,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("comparisons"));
+    }
+
+    #[test]
+    fn entra_value_path_with_a_sub_attribute_comparison() {
+        let f = p(r#"emails[type eq "work"].value eq "a@x""#);
+        assert_eq!(f, p(r#"emails[type eq "work" and value eq "a@x"]"#));
+        assert!(parse(r#"emails[type eq "work"].9 eq "a""#).is_err());
+        assert!(parse(r#"emails.value eq "a" . x"#).is_err());
     }
 
     #[test]

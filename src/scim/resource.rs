@@ -168,8 +168,16 @@ pub fn normalize_value(attr: &Attribute, value: &Value, at: &str) -> Result<Opti
         }
         return Ok(Some(Value::Array(out)));
     }
-    if let Value::Array(_) = value {
-        return Err(invalid(format!("{at} is single-valued; an array was sent")));
+    if let Value::Array(items) = value {
+        // Entra ID sends `manager` as a one-element list; anything longer is a real error.
+        return match items.as_slice() {
+            [] => Ok(None),
+            [one] => normalize_single(attr, one, at),
+            _ => Err(invalid(format!(
+                "{at} is single-valued; an array of {} values was sent",
+                items.len()
+            ))),
+        };
     }
     normalize_single(attr, value, at)
 }
