@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the public SCIM 2.0 conformance suite (scim2-tester, via `scim2 test`)
+# Runs the public SCIM 2.0 conformance suite (scim2-tester, via `scim2 test`) and the
+# Okta and Entra ID replay suites
 # against a freshly built scimd, on a throwaway database.
 #
 # Usage: conformance/run.sh [sqlite|postgres]    (default: sqlite)
@@ -142,3 +143,14 @@ if [[ $rc -ne 0 || $bad -ne 0 || $total -eq 0 ]]; then
   exit 1
 fi
 echo "conformance ($backend): $total checks, all SUCCESS"
+
+echo "=== conformance ($backend): replaying Okta and Entra ID requests"
+# The request shapes each provider documents, as data (okta.json, entra.json).
+rc=0
+SCIMD_REPLAY_TOKEN="$token" python3 conformance/replay.py --url "$base/scim/v2" \
+  conformance/okta.json conformance/entra.json || rc=$?
+if [[ $rc -ne 0 ]]; then
+  echo "conformance ($backend): FAILED: the Okta / Entra ID replay failed (exit code $rc)"
+  exit 1
+fi
+echo "conformance ($backend): Okta and Entra ID replays passed"
