@@ -240,6 +240,29 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            /// Keeps `membership_email` equal to the document's emails.
+            async fn write_emails(tx: &mut sqlx::Transaction<'_, $db>, id: &str, emails: &[String], now: i64, replace: bool) -> Result<()> {
+                if replace {
+                    sqlx::query("delete from membership_email where membership_id = $1")
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                for chunk in emails.chunks(CHUNK) {
+                    let values: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${}, $2, $2)", i + 3)).collect();
+                    let text = format!(
+                        "insert into membership_email (membership_id, value_norm, created_at, updated_at) values {}",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(&text).bind(id).bind(now);
+                    for e in chunk {
+                        q = q.bind(e.as_str());
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
             async fn write_row(tx: &mut sqlx::Transaction<'_, $db>, kind: Kind, id: &str, doc: &Map<String, Value>, now: i64) -> Result<()> {
                 let c = columns(kind, doc);
                 match kind {
@@ -257,6 +280,7 @@ macro_rules! store_impl {
                         .bind(id)
                         .execute(&mut **tx)
                         .await?;
+                        Self::write_emails(tx, id, &c.emails, now, true).await?;
                     }
                     Kind::Group => {
                         sqlx::query(
@@ -444,6 +468,7 @@ macro_rules! store_impl {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                        Self::write_emails(&mut tx, &id, &c.emails, now, false).await?;
                     }
                     Kind::Group => {
                         sqlx::query(

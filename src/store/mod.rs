@@ -176,6 +176,8 @@ pub(crate) struct Columns {
     pub external_id: Option<String>,
     pub active: bool,
     pub email: Option<String>,
+    /// Every `emails.value`, case-folded and without repeats (Users only).
+    pub emails: Vec<String>,
 }
 
 pub(crate) fn columns(kind: Kind, doc: &Map<String, Value>) -> Columns {
@@ -198,6 +200,19 @@ pub(crate) fn columns(kind: Kind, doc: &Map<String, Value>) -> Columns {
         // `active` unassigned means the membership was never switched off.
         active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
         email: account_email(doc),
+        emails: {
+            let mut v: Vec<String> = doc
+                .get("emails")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get("value").and_then(Value::as_str))
+                .map(str::to_lowercase)
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        },
     }
 }
 

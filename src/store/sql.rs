@@ -302,6 +302,10 @@ impl Compiler {
             check_operator(target, op, lit)?;
         }
         if attr.multi_valued {
+            if let Some(Literal::Str(v)) = self.indexed_eq(scope, attr, sub, op) {
+                self.indexed_lookup(sql, attr, v);
+                return Ok(());
+            }
             let elements = self.elements(scope, attr);
             let negate = matches!(op, Some((CompareOp::Ne, l)) if *l != Literal::Null);
             let null_eq = matches!(op, Some((CompareOp::Eq, Literal::Null)));
@@ -320,6 +324,47 @@ impl Compiler {
         }
         let expr = self.row_expr(scope, attr, sub);
         self.condition(sql, &expr, target, op)
+    }
+
+    /// The literal of an equality that an index answers: `emails.value`, a group's
+    /// `members.value`, a user's `groups.value`.
+    fn indexed_eq<'l>(
+        &self,
+        scope: Scope<'_>,
+        attr: &Attribute,
+        sub: Option<&Attribute>,
+        op: Option<(CompareOp, &'l Literal)>,
+    ) -> Option<&'l Literal> {
+        let (CompareOp::Eq, lit @ Literal::Str(_)) = op? else {
+            return None;
+        };
+        let indexed = scope == Scope::Core
+            && sub.is_some_and(|s| s.name == "value")
+            && matches!(
+                (self.rs.kind, attr.name.as_str()),
+                (Kind::User, "emails") | (Kind::User, "groups") | (Kind::Group, "members")
+            );
+        indexed.then_some(lit)
+    }
+
+    /// `r.id in (…)`: written so the planner drives the query from the index.
+    fn indexed_lookup(&self, sql: &mut Sql, attr: &Attribute, v: &str) {
+        let (select, value) = match (self.rs.kind, attr.name.as_str()) {
+            (Kind::User, "emails") => (
+                "select membership_id from membership_email where value_norm = ",
+                v.to_lowercase(),
+            ),
+            (Kind::User, _) => (
+                "select membership_id from team_member where team_id = ",
+                v.to_owned(),
+            ),
+            (Kind::Group, _) => (
+                "select team_id from team_member where membership_id = ",
+                v.to_owned(),
+            ),
+        };
+        let p = sql.arg(Arg::Text(value));
+        let _ = write!(sql.text, "r.id in ({select}{p})");
     }
 
     /// How a singular attribute (or its sub-attribute) of the row is reached.
@@ -438,11 +483,17 @@ impl Compiler {
             }
             _ => {}
         }
-        sql.push("coalesce(");
+        // Columns: `c is not null and …` keeps the comparison two-valued *and* lets the
+        // planner use the column's index; `coalesce(c = $1, false)` would hide it.
+        let (open, close) = match expr {
+            Expr::Column { sql: c, .. } => (format!("({c} is not null and "), ")"),
+            _ => ("coalesce(".to_owned(), ", false)"),
+        };
+        sql.push(&open);
         match attr.typ {
             AttrType::Boolean => {
                 let Some(b) = literal_bool(lit) else {
-                    sql.push("false, false)");
+                    sql.push("false").push(close);
                     return Ok(());
                 };
                 let e = self.typed(sql, expr, "boolean");
@@ -451,7 +502,7 @@ impl Compiler {
             }
             AttrType::Integer | AttrType::Decimal => {
                 let Literal::Num(n) = lit else {
-                    sql.push("false, false)");
+                    sql.push("false").push(close);
                     return Ok(());
                 };
                 let e = self.typed(sql, expr, "float8");
@@ -463,7 +514,7 @@ impl Compiler {
                     Literal::Str(s) => parse_datetime(s),
                     _ => None,
                 }) else {
-                    sql.push("false, false)");
+                    sql.push("false").push(close);
                     return Ok(());
                 };
                 let Literal::Str(s) = lit else { return Ok(()) };
@@ -485,7 +536,7 @@ impl Compiler {
             }
             _ => {
                 let Literal::Str(s) = lit else {
-                    sql.push("false, false)");
+                    sql.push("false").push(close);
                     return Ok(());
                 };
                 let raw = self.typed(sql, expr, "text");
@@ -522,7 +573,7 @@ impl Compiler {
                 }
             }
         }
-        sql.push(", false)");
+        sql.push(close);
         Ok(())
     }
 
