@@ -42,6 +42,39 @@ pub struct AppState {
     pub provisioning: Provisioning,
     pub clock: Arc<Clock>,
     pub config: Arc<Config>,
+    tokens: Arc<TokenCache>,
+}
+
+/// How long a token lookup is trusted before the database is asked again: a revoked token stops
+/// working within this time on every replica (and `scimd token revoke` runs in another process,
+/// so no replica could be told sooner).
+pub const TOKEN_CACHE_MICROS: i64 = 2_000_000;
+const TOKEN_CACHE_ENTRIES: usize = 10_000;
+
+/// Valid tokens seen recently, by digest, with when they were read. Unknown tokens are never
+/// cached, so a token created a moment ago works at once.
+#[derive(Default)]
+struct TokenCache(
+    std::sync::RwLock<std::collections::HashMap<String, (crate::store::TokenInfo, i64)>>,
+);
+
+impl TokenCache {
+    fn get(&self, digest: &str, now: i64) -> Option<crate::store::TokenInfo> {
+        let map = self.0.read().ok()?;
+        let (info, read_at) = map.get(digest)?;
+        (now - read_at < TOKEN_CACHE_MICROS).then(|| info.clone())
+    }
+    fn put(&self, digest: String, info: crate::store::TokenInfo, now: i64) {
+        if let Ok(mut map) = self.0.write() {
+            if map.len() >= TOKEN_CACHE_ENTRIES {
+                map.retain(|_, (_, read_at)| now - *read_at < TOKEN_CACHE_MICROS);
+                if map.len() >= TOKEN_CACHE_ENTRIES {
+                    map.clear();
+                }
+            }
+            map.insert(digest, (info, now));
+        }
+    }
 }
 
 impl AppState {
@@ -51,6 +84,7 @@ impl AppState {
             store,
             clock,
             config: Arc::new(config),
+            tokens: Arc::default(),
         }
     }
 }
@@ -152,11 +186,18 @@ async fn authenticate(
             "a provisioning token is required: Authorization: Bearer <token>",
         ));
     }
-    let found = st
-        .store
-        .token_by_digest(&crate::token::digest(token))
-        .await?;
     let now = st.clock.now();
+    let digest = crate::token::digest(token);
+    let found = match st.tokens.get(&digest, now) {
+        Some(hit) => Some(hit),
+        None => {
+            let found = st.store.token_by_digest(&digest).await?;
+            if let Some(t) = &found {
+                st.tokens.put(digest, t.clone(), now);
+            }
+            found
+        }
+    };
     let Some(tok) =
         found.filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
     else {

@@ -89,10 +89,15 @@ pub async fn render_many(
     projection: &Projection,
 ) -> Result<Vec<Value>> {
     let rs = kind.schema();
+    // Reads usually bring a user's groups along; writes do not, so those are looked up.
     let mut groups: HashMap<String, Vec<GroupRef>> = HashMap::new();
-    if kind == Kind::User && projection.wants("groups") && !records.is_empty() {
-        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-        groups = store.groups_of(org, &ids).await?;
+    let missing: Vec<String> = records
+        .iter()
+        .filter(|r| r.groups.is_none())
+        .map(|r| r.id.clone())
+        .collect();
+    if kind == Kind::User && projection.wants("groups") && !missing.is_empty() {
+        groups = store.groups_of(org, &missing).await?;
     }
     let mut out = Vec::with_capacity(records.len());
     for rec in records {
@@ -100,7 +105,10 @@ pub async fn render_many(
             Kind::Group if projection.wants("members") => {
                 Derived::Members(store.members(org, &rec.id).await?)
             }
-            Kind::User => Derived::Groups(groups.remove(&rec.id).unwrap_or_default()),
+            Kind::User => Derived::Groups(match &rec.groups {
+                Some(g) => g.clone(),
+                None => groups.remove(&rec.id).unwrap_or_default(),
+            }),
             Kind::Group => Derived::None,
         };
         let mut m = render(kind, rec, base, derived);

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{Pool, Row};
+use sqlx::{Column, Pool, Row};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
@@ -103,6 +103,22 @@ fn bind_pg<'q>(mut q: PgQuery<'q>, args: &[Arg]) -> PgQuery<'q> {
     q
 }
 
+/// A user's groups as JSON `[[id, displayName], …]`, read in the same query as the user.
+const SQLITE_GROUPS: &str = "(select json_group_array(json_array(g.id, g.display_name)) from (select t.id, t.display_name \
+     from team_member tm join team t on t.id = tm.team_id where tm.membership_id = r.id order by t.display_name_norm, t.id) g)";
+const PG_GROUPS: &str = "(select coalesce(jsonb_agg(jsonb_build_array(t.id, t.display_name) order by t.display_name_norm, t.id), '[]'::jsonb) \
+     from team_member tm join team t on t.id = tm.team_id where tm.membership_id = r.id)";
+
+/// The columns of a record read for a response; Users carry their groups along.
+fn read_columns(kind: Kind, groups: &str) -> String {
+    match kind {
+        Kind::User => {
+            format!("r.id, r.doc, r.version, r.created_at, r.updated_at, {groups} as groups")
+        }
+        Kind::Group => "r.id, r.doc, r.version, r.created_at, r.updated_at".to_owned(),
+    }
+}
+
 fn table(kind: Kind) -> &'static str {
     match kind {
         Kind::User => "membership",
@@ -139,13 +155,20 @@ fn unknown_members(missing: &[&String]) -> Error {
 }
 
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $dialect:expr, $bind:ident, $for_update:literal) => {
+    ($store:ident, $db:ty, $dialect:expr, $bind:ident, $for_update:literal, $groups:expr) => {
         impl $store {
             fn record(row: &<$db as sqlx::Database>::Row) -> Result<Record> {
                 let Json(doc): Json<Map<String, Value>> = row.try_get("doc")?;
+                let groups = if row.columns().iter().any(|c| c.name() == "groups") {
+                    let Json(pairs): Json<Vec<(String, String)>> = row.try_get("groups")?;
+                    Some(pairs.into_iter().map(|(id, display)| GroupRef { id, display }).collect())
+                } else {
+                    None
+                };
                 Ok(Record {
                     id: row.try_get("id")?,
                     doc,
+                    groups,
                     version: row.try_get("version")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
@@ -490,12 +513,13 @@ macro_rules! store_impl {
                     }
                 }
                 tx.commit().await?;
-                Ok(Record { id, doc: doc.clone(), version: 1, created_at: now, updated_at: now })
+                Ok(Record { id, doc: doc.clone(), groups: None, version: 1, created_at: now, updated_at: now })
             }
 
             async fn get(&self, org: &str, kind: Kind, id: &str) -> Result<Option<Record>> {
                 let text = format!(
-                    "select id, doc, version, created_at, updated_at from {} where organization_id = $1 and id = $2",
+                    "select {} from {} r where r.organization_id = $1 and r.id = $2",
+                    read_columns(kind, $groups),
                     table(kind)
                 );
                 sqlx::query(&text)
@@ -528,6 +552,7 @@ macro_rules! store_impl {
                 Ok(Record {
                     id: current.id,
                     doc,
+                    groups: None,
                     version: current.version + 1,
                     created_at: current.created_at,
                     updated_at: now,
@@ -560,18 +585,15 @@ macro_rules! store_impl {
                     compile_filter(&mut where_sql, kind, f)?;
                 }
                 let count_text = format!("select count(*) as n from {} r{}", table(kind), where_sql.text);
-                let total: i64 = $bind(sqlx::query(&count_text), &where_sql.args)
-                    .fetch_one(&self.read)
-                    .await?
-                    .try_get("n")?;
                 let mut records = Vec::new();
-                if q.count > 0 && q.start_index <= total {
-                    let mut sql = where_sql;
+                if q.count > 0 {
+                    let mut sql = where_sql.clone();
                     compile_order(&mut sql, kind, q.sort.as_ref());
                     sql.push(" limit ").bind(Arg::Int(q.count));
                     sql.push(" offset ").bind(Arg::Int(q.start_index - 1));
                     let text = format!(
-                        "select r.id, r.doc, r.version, r.created_at, r.updated_at from {} r{}",
+                        "select {} from {} r{}",
+                        read_columns(kind, $groups),
                         table(kind),
                         sql.text
                     );
@@ -579,6 +601,17 @@ macro_rules! store_impl {
                         records.push(Self::record(&row)?);
                     }
                 }
+                // A page that is not full ends the results, so it tells the total without a
+                // second query; only full (or empty, later) pages need the count.
+                let n = records.len() as i64;
+                let total = if q.count > 0 && n < q.count && (n > 0 || q.start_index == 1) {
+                    q.start_index - 1 + n
+                } else {
+                    $bind(sqlx::query(&count_text), &where_sql.args)
+                        .fetch_one(&self.read)
+                        .await?
+                        .try_get("n")?
+                };
                 Ok(Page { total, records })
             }
 
@@ -621,5 +654,19 @@ macro_rules! store_impl {
     };
 }
 
-store_impl!(SqliteStore, Sqlite, Dialect::Sqlite, bind_sqlite, "");
-store_impl!(PgStore, Postgres, Dialect::Postgres, bind_pg, " for update");
+store_impl!(
+    SqliteStore,
+    Sqlite,
+    Dialect::Sqlite,
+    bind_sqlite,
+    "",
+    SQLITE_GROUPS
+);
+store_impl!(
+    PgStore,
+    Postgres,
+    Dialect::Postgres,
+    bind_pg,
+    " for update",
+    PG_GROUPS
+);

@@ -40,6 +40,8 @@ pub struct TokenInfo {
 pub struct Record {
     pub id: String,
     pub doc: Map<String, Value>,
+    /// A User's groups, when the read brought them along.
+    pub groups: Option<Vec<GroupRef>>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

@@ -30,7 +30,7 @@ pub enum Arg {
 }
 
 /// SQL text with `$n` placeholders (both SQLite and Postgres accept them) and its arguments.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sql {
     pub text: String,
     pub args: Vec<Arg>,
