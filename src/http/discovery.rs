@@ -53,6 +53,14 @@ async fn service_provider_config(BaseUrl(base): BaseUrl) -> Response {
             "filter": {"supported": true, "maxResults": MAX_RESULTS},
             "changePassword": {"supported": false},
             "sort": {"supported": true},
+            // RFC 9865
+            "pagination": {
+                "cursor": true,
+                "index": true,
+                "defaultPaginationMethod": "index",
+                "defaultPageSize": super::DEFAULT_COUNT,
+                "maxPageSize": MAX_RESULTS,
+            },
             "etag": {"supported": true},
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",

@@ -67,6 +67,8 @@ struct SearchParams {
     sort_order: Option<String>,
     start_index: Option<i64>,
     count: Option<i64>,
+    /// RFC 9865: present (even empty) asks for cursor paging.
+    cursor: Option<String>,
     attributes: Vec<String>,
     excluded: Vec<String>,
 }
@@ -99,6 +101,7 @@ impl SearchParams {
             count: param(q, "count")
                 .map(|v| int_param("count", v))
                 .transpose()?,
+            cursor: param(q, "cursor").map(str::to_owned),
             attributes: param(q, "attributes").map(split_list).unwrap_or_default(),
             excluded: param(q, "excludedAttributes")
                 .map(split_list)
@@ -177,6 +180,7 @@ impl SearchParams {
             sort_order: string("sortOrder")?,
             start_index: int("startIndex")?,
             count: int("count")?,
+            cursor: string("cursor")?,
             attributes: list("attributes")?,
             excluded: list("excludedAttributes")?,
         })
@@ -214,18 +218,64 @@ impl SearchParams {
                 },
             }),
         };
+        let after = match self.cursor.as_deref() {
+            None => None,
+            Some(c) => {
+                if self.start_index.is_some() {
+                    return Err(Error::bad(
+                        ScimType::InvalidValue,
+                        "startIndex and cursor are mutually exclusive (RFC 9865)",
+                    ));
+                }
+                if sort.is_some() {
+                    return Err(Error::bad(
+                        ScimType::InvalidValue,
+                        "cursor paging follows the default order; sortBy needs startIndex paging",
+                    ));
+                }
+                decode_cursor(c)?
+            }
+        };
         Ok(ListQuery {
             filter,
             sort,
             // "A value less than 1 SHALL be interpreted as 1"; a negative count as 0.
             start_index: self.start_index.unwrap_or(1).max(1),
             count: self.count.unwrap_or(DEFAULT_COUNT).clamp(0, MAX_RESULTS),
+            after,
         })
     }
 
     fn projection(&self, kind: Kind) -> Result<Projection> {
         Projection::from_lists(kind.schema(), &self.attributes, &self.excluded)
     }
+}
+
+/// A cursor is the position of the last record of a page, opaque to clients.
+fn encode_cursor(rec: &Record) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}:{}", rec.created_at, rec.id))
+}
+
+/// `""` starts at the beginning; anything scimd did not issue is `invalidCursor` (RFC 9865).
+fn decode_cursor(c: &str) -> Result<Option<(i64, String)>> {
+    use base64::Engine;
+    if c.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        Error::bad(
+            ScimType::InvalidCursor,
+            format!("cursor {c:?} was not issued by this server"),
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (ts, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok(Some((ts.parse().map_err(|_| invalid())?, id.to_owned())))
 }
 
 fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Response {
@@ -253,7 +303,22 @@ async fn run_search(
     let page = st.provisioning.list(t, kind, &q).await?;
     let resources =
         render_many(&st.store, &t.org_id, kind, &page.records, base, &projection).await?;
-    Ok(list_response(page.total, q.start_index, resources))
+    if p.cursor.is_none() {
+        return Ok(list_response(page.total, q.start_index, resources));
+    }
+    // RFC 9865: a full page may have a successor; a short one is the last.
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": page.total,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    if page.records.len() as i64 == q.count && q.count > 0 {
+        if let Some(last) = page.records.last() {
+            body["nextCursor"] = Value::String(encode_cursor(last));
+        }
+    }
+    Ok(scim_json(StatusCode::OK, &body))
 }
 
 async fn list(
@@ -284,6 +349,12 @@ async fn search_root(
     ScimJson(body): ScimJson,
 ) -> Result<Response> {
     let p = SearchParams::from_body(&body)?;
+    if p.cursor.is_some() {
+        return Err(Error::bad(
+            ScimType::InvalidValue,
+            "cursor paging is offered on /Users and /Groups; the root /.search pages by startIndex",
+        ));
+    }
     let q = p.query()?;
     let mut total = 0;
     let mut resources = Vec::new();

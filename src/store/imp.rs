@@ -588,6 +588,12 @@ macro_rules! store_impl {
                 let mut records = Vec::new();
                 if q.count > 0 {
                     let mut sql = where_sql.clone();
+                    if let Some((ts, id)) = &q.after {
+                        // A row-value comparison walks the (organization_id, created_at, id)
+                        // index from the cursor: the last page costs what the first does.
+                        sql.push(" and (r.created_at, r.id) > (").bind(Arg::Int(*ts));
+                        sql.push(", ").bind(Arg::Text(id.clone())).push(")");
+                    }
                     compile_order(&mut sql, kind, q.sort.as_ref());
                     sql.push(" limit ").bind(Arg::Int(q.count));
                     sql.push(" offset ").bind(Arg::Int(q.start_index - 1));
@@ -604,7 +610,7 @@ macro_rules! store_impl {
                 // A page that is not full ends the results, so it tells the total without a
                 // second query; only full (or empty, later) pages need the count.
                 let n = records.len() as i64;
-                let total = if q.count > 0 && n < q.count && (n > 0 || q.start_index == 1) {
+                let total = if q.count > 0 && n < q.count && (n > 0 || q.start_index == 1) && q.after.is_none() {
                     q.start_index - 1 + n
                 } else {
                     $bind(sqlx::query(&count_text), &where_sql.args)

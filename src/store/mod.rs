@@ -85,6 +85,8 @@ pub struct ListQuery {
     /// 1-based (RFC 7644 §3.4.2.4).
     pub start_index: i64,
     pub count: i64,
+    /// Cursor paging (RFC 9865): only records after this (created_at, id) in the default order.
+    pub after: Option<(i64, String)>,
 }
 
 #[derive(Debug, Clone)]

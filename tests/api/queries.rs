@@ -8,6 +8,7 @@ use serde_json::json;
 both!(
     filters_by_the_attributes_idps_use,
     paging_counts_and_caps,
+    cursor_paging_walks_every_user_once,
     sorting_is_stable,
     projection_and_search
 );
@@ -170,4 +171,39 @@ async fn projection_and_search(app: TestApp) {
         .map(|x| x["meta"]["resourceType"].as_str().unwrap())
         .collect();
     assert_eq!(types, vec!["User", "Group"]);
+}
+
+async fn cursor_paging_walks_every_user_once(app: TestApp) {
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(id(&app.user(&format!("c{n}")).await));
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let r = app.get(&format!("/Users?count=3&cursor={cursor}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["totalResults"], if pages == 0 { 7 } else { 8 });
+        assert!(r.body.get("startIndex").is_none());
+        seen.extend(r.ids());
+        pages += 1;
+        // A user created mid-walk appears once, at the end (creation order).
+        if pages == 1 {
+            ids.push(id(&app.user("late").await));
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    app.get("/Users?cursor=garbage")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("invalidCursor"));
+    app.get("/Users?cursor=&startIndex=2")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("invalidValue"));
+    let spc = app.get("/ServiceProviderConfig").await;
+    assert_eq!(spc.body["pagination"]["cursor"], true);
 }
