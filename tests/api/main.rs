@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bulk;
+mod differential;
 mod discovery;
 mod groups;
 mod migrations;
