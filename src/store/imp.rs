@@ -119,6 +119,14 @@ fn read_columns(kind: Kind, groups: &str) -> String {
     }
 }
 
+/// The organization column that counts resources of a kind.
+fn counter(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => "user_count",
+        Kind::Group => "group_count",
+    }
+}
+
 fn table(kind: Kind) -> &'static str {
     match kind {
         Kind::User => "membership",
@@ -203,20 +211,19 @@ macro_rules! store_impl {
                 ids.sort();
                 ids.dedup();
                 for chunk in ids.chunks(CHUNK) {
-                    let text = format!(
-                        "select id from membership where organization_id = $1 and id in ({})",
-                        placeholders(2, chunk.len())
-                    );
-                    let mut q = sqlx::query(&text).bind(org);
+                    // By primary key only: with `organization_id = $1` as well, SQLite may
+                    // walk the organization's whole index instead (26 ms at 100k users).
+                    let text = format!("select id, organization_id from membership where id in ({})", placeholders(1, chunk.len()));
+                    let mut q = sqlx::query(&text);
                     for id in chunk {
                         q = q.bind(id.as_str());
                     }
-                    let found: Vec<String> = q
-                        .fetch_all(&mut **tx)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<String, _>("id"))
-                        .collect::<Result<_, _>>()?;
+                    let mut found = Vec::with_capacity(chunk.len());
+                    for row in q.fetch_all(&mut **tx).await? {
+                        if row.try_get::<String, _>("organization_id")? == org {
+                            found.push(row.try_get::<String, _>("id")?);
+                        }
+                    }
                     let missing: Vec<&String> = chunk.iter().copied().filter(|id| !found.contains(id)).collect();
                     if !missing.is_empty() {
                         return Err(unknown_members(&missing));
@@ -286,7 +293,14 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn write_row(tx: &mut sqlx::Transaction<'_, $db>, kind: Kind, id: &str, doc: &Map<String, Value>, now: i64) -> Result<()> {
+            async fn write_row(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                kind: Kind,
+                id: &str,
+                old: &Map<String, Value>,
+                doc: &Map<String, Value>,
+                now: i64,
+            ) -> Result<()> {
                 let c = columns(kind, doc);
                 match kind {
                     Kind::User => {
@@ -303,7 +317,10 @@ macro_rules! store_impl {
                         .bind(id)
                         .execute(&mut **tx)
                         .await?;
-                        Self::write_emails(tx, id, &c.emails, now, true).await?;
+                        // Most updates (deactivation, say) leave the emails alone.
+                        if columns(kind, old).emails != c.emails {
+                            Self::write_emails(tx, id, &c.emails, now, true).await?;
+                        }
                     }
                     Kind::Group => {
                         sqlx::query(
@@ -512,8 +529,12 @@ macro_rules! store_impl {
                         }
                     }
                 }
+                let text = format!("update organization set {0} = {0} + 1 where id = $1", counter(kind));
+                sqlx::query(&text).bind(org).execute(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(Record { id, doc: doc.clone(), groups: None, version: 1, created_at: now, updated_at: now })
+                // A new User belongs to no group yet.
+                let groups = (kind == Kind::User).then(Vec::new);
+                Ok(Record { id, doc: doc.clone(), groups, version: 1, created_at: now, updated_at: now })
             }
 
             async fn get(&self, org: &str, kind: Kind, id: &str) -> Result<Option<Record>> {
@@ -547,7 +568,7 @@ macro_rules! store_impl {
                 if kind == Kind::Group && !members.is_empty() {
                     Self::apply_members(&mut tx, org, id, &members, now).await?;
                 }
-                Self::write_row(&mut tx, kind, id, &doc, now).await?;
+                Self::write_row(&mut tx, kind, id, &current.doc, &doc, now).await?;
                 tx.commit().await?;
                 Ok(Record {
                     id: current.id,
@@ -573,6 +594,8 @@ macro_rules! store_impl {
                 // account: the person may belong to other organizations.
                 let text = format!("delete from {} where id = $1", table(kind));
                 sqlx::query(&text).bind(id).execute(&mut *tx).await?;
+                let text = format!("update organization set {0} = {0} - 1 where id = $1", counter(kind));
+                sqlx::query(&text).bind(org).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -612,6 +635,10 @@ macro_rules! store_impl {
                 let n = records.len() as i64;
                 let total = if q.count > 0 && n < q.count && (n > 0 || q.start_index == 1) && q.after.is_none() {
                     q.start_index - 1 + n
+                } else if q.filter.is_none() {
+                    // Unfiltered: the organization's counter, not a scan of every row.
+                    let text = format!("select {} as n from organization where id = $1", counter(kind));
+                    sqlx::query(&text).bind(org).fetch_optional(&self.read).await?.map(|r| r.try_get("n")).transpose()?.unwrap_or(0)
                 } else {
                     $bind(sqlx::query(&count_text), &where_sql.args)
                         .fetch_one(&self.read)
