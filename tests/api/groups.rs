@@ -14,6 +14,9 @@ both!(
     users_show_their_groups,
     excluded_members_are_left_out,
     pathless_rename_with_id_works,
+    concurrent_member_adds_lose_nothing,
+    concurrent_if_match_writers_all_but_one_get_412,
+    large_groups_change_by_rows,
 );
 
 fn member_ids(g: &Value) -> Vec<String> {
@@ -240,4 +243,121 @@ async fn pathless_rename_with_id_works(app: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&path).await.body["displayName"], "New");
+}
+
+async fn concurrent_member_adds_lose_nothing(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let mut users = Vec::new();
+    for n in 0..64 {
+        users.push(id(&app.user(&format!("cc{n}")).await));
+    }
+    let g = app.group("Busy", &[]).await;
+    let path = format!("/Groups/{}", id(&g));
+    let mut tasks = Vec::new();
+    for pair in users.chunks(2) {
+        let (app, path) = (app.clone(), path.clone());
+        let body = ops(
+            json!([{"op": "add", "path": "members", "value": [{"value": pair[0]}, {"value": pair[1]}]}]),
+        );
+        tasks.push(tokio::spawn(
+            async move { app.patch(&path, body).await.status },
+        ));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::NO_CONTENT);
+    }
+    assert_eq!(member_ids(&app.get(&path).await.body), sorted(users));
+}
+
+async fn concurrent_if_match_writers_all_but_one_get_412(app: TestApp) {
+    let app = std::sync::Arc::new(app);
+    let g = app.group("Contended", &[]).await;
+    let path = format!("/Groups/{}", id(&g));
+    let version = g["meta"]["version"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for n in 0..32 {
+        let (app, path, version) = (app.clone(), path.clone(), version.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = ops(
+                json!([{"op": "replace", "path": "externalId", "value": format!("writer-{n}")}]),
+            );
+            app.with_header(
+                axum::http::Method::PATCH,
+                &path,
+                Some(&body),
+                ("if-match", &version),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::NO_CONTENT => ok += 1,
+            StatusCode::PRECONDITION_FAILED => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly the writers holding a stale version get 412");
+    let now = app.get(&path).await;
+    assert!(now.body["externalId"]
+        .as_str()
+        .unwrap()
+        .starts_with("writer-"));
+    assert_ne!(now.etag(), version);
+}
+
+/// Member changes touch only the named rows: a group of 1,500 takes an add and a remove of
+/// two members and keeps every other member, and reading it without members reads no rows.
+async fn large_groups_change_by_rows(app: TestApp) {
+    let mut users = Vec::new();
+    for n in 0..1502 {
+        let r = app
+            .post("/Users", json!({"userName": format!("big{n}")}))
+            .await;
+        users.push(id(&r.body));
+    }
+    let g = app.group("Everyone", &[]).await;
+    let path = format!("/Groups/{}", id(&g));
+    for chunk in users[..1500].chunks(500) {
+        let value: Vec<Value> = chunk.iter().map(|u| json!({"value": u})).collect();
+        assert_eq!(
+            app.patch(
+                &path,
+                ops(json!([{"op": "add", "path": "members", "value": value}]))
+            )
+            .await
+            .status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let add = ops(
+        json!([{"op": "add", "path": "members", "value": [{"value": users[1500]}, {"value": users[1501]}]}]),
+    );
+    assert_eq!(app.patch(&path, add).await.status, StatusCode::NO_CONTENT);
+    let rm = ops(json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", users[0])}]));
+    assert_eq!(app.patch(&path, rm).await.status, StatusCode::NO_CONTENT);
+    let got = app.get(&path).await;
+    assert_eq!(member_ids(&got.body), sorted(users[1..].to_vec()));
+    let lean = app.get(&format!("{path}?excludedAttributes=members")).await;
+    assert!(lean.body.get("members").is_none());
+    assert_eq!(lean.body["displayName"], "Everyone");
+    // The derived `groups` of a member stays right, and filters find the group by member.
+    let u = app.get(&format!("/Users/{}", users[1501])).await;
+    assert_eq!(u.body["groups"][0]["value"], id(&g));
+    let found = app
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter=members.value%20eq%20%22{}%22",
+            users[1501]
+        ))
+        .await;
+    assert_eq!(found.ids(), vec![id(&g)]);
+    let none = app
+        .get(&format!(
+            "/Groups?filter=members.value%20eq%20%22{}%22",
+            users[0]
+        ))
+        .await;
+    assert!(none.ids().is_empty());
 }
