@@ -1,4 +1,8 @@
 use clap::Parser;
+
+/// mimalloc: a fifth of a lookup's CPU time went to glibc malloc/free (perf, 2 cores).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]

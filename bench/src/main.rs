@@ -242,8 +242,12 @@ async fn seed(t: &Arc<Target>, from: usize, to: usize, ids: &mut Vec<String>) ->
                 if i >= to {
                     return Ok::<_, anyhow::Error>(out);
                 }
-                let (status, body) = t.json(Method::POST, "/Users", Some(user_body(i))).await?;
-                if status != StatusCode::CREATED {
+                let (status, mut body) = t.json(Method::POST, "/Users", Some(user_body(i))).await?;
+                if status == StatusCode::CONFLICT {
+                    // Stored by an earlier run: find it, so runs can repeat on one server.
+                    let path = format!("/Users?filter=userName%20eq%20%22{}%22", user_name(i));
+                    body = t.json(Method::GET, &path, None).await?.1["Resources"][0].take();
+                } else if status != StatusCode::CREATED {
                     bail!("creating user {i}: {status} {body}");
                 }
                 out.push((i, body["id"].as_str().unwrap_or_default().to_owned()));

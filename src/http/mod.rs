@@ -215,7 +215,12 @@ async fn authenticate(
 
 /// A SCIM JSON response with the SCIM media type.
 pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+    scim_text(status, body.to_string())
+}
+
+/// Already-serialised SCIM JSON.
+pub fn scim_text(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(crate::error::SCIM_CONTENT_TYPE),

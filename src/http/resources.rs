@@ -2,12 +2,12 @@
 //! `/Bulk` (§3.7).
 
 use super::extract::{BaseUrl, IfMatch, IfNoneMatch, ScimJson};
-use super::{scim_json, AppState, DEFAULT_COUNT, MAX_RESULTS};
+use super::{scim_json, scim_text, AppState, DEFAULT_COUNT, MAX_RESULTS};
 use crate::error::{Error, Result, ScimType};
 use crate::scim::filter::{self, parse_attr_path};
 use crate::scim::resource::Projection;
 use crate::scim::schema::{Kind, LIST_RESPONSE, SEARCH_REQUEST};
-use crate::service::render::{etag, render_many};
+use crate::service::render::{etag, group_text, render_many};
 use crate::service::Tenant;
 use crate::store::{ListQuery, Record, Sort, SortOrder};
 use axum::extract::{Extension, Path, Query, State};
@@ -395,18 +395,23 @@ async fn one(
     projection: &Projection,
     status: StatusCode,
 ) -> Result<Response> {
-    let body = render_many(
-        &st.store,
-        &t.org_id,
-        kind,
-        std::slice::from_ref(rec),
-        base,
-        projection,
-    )
-    .await?
-    .pop()
-    .unwrap_or(Value::Object(Map::new()));
-    let mut resp = scim_json(status, &body);
+    let mut resp = if kind == Kind::Group && projection.is_default() {
+        let text = group_text(&st.store, &t.org_id, rec, base).await?;
+        scim_text(status, text)
+    } else {
+        let body = render_many(
+            &st.store,
+            &t.org_id,
+            kind,
+            std::slice::from_ref(rec),
+            base,
+            projection,
+        )
+        .await?
+        .pop()
+        .unwrap_or(Value::Object(Map::new()));
+        scim_json(status, &body)
+    };
     if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
         resp.headers_mut().insert(header::ETAG, v);
     }

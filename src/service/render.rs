@@ -117,3 +117,36 @@ pub async fn render_many(
     }
     Ok(out)
 }
+
+/// A Group with its members, written straight into the response text: a 100k-member group costs
+/// one string, not 100k JSON objects (and their copies) alive at once.
+pub async fn group_text(store: &DynStore, org: &str, rec: &Record, base: &str) -> Result<String> {
+    use std::fmt::Write;
+    let ids = store.members(org, &rec.id).await?;
+    let mut out = serde_json::to_string(&Value::Object(render(
+        Kind::Group,
+        rec,
+        base,
+        Derived::None,
+    )))
+    .map_err(|e| crate::error::Error::Internal(e.into()))?;
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    out.pop(); // the closing brace
+    out.reserve(ids.len() * (2 * 40 + base.len() + 48));
+    out.push_str(",\"members\":[");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let id = Value::String(id.clone());
+        let reference = Value::String(format!("{base}/Users/{}", id.as_str().unwrap_or_default()));
+        let _ = write!(
+            out,
+            "{{\"value\":{id},\"$ref\":{reference},\"type\":\"User\"}}"
+        );
+    }
+    out.push_str("]}");
+    Ok(out)
+}

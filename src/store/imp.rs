@@ -10,6 +10,7 @@ use super::{
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgPoolOptions, Postgres};
 use sqlx::sqlite::{
@@ -555,8 +556,11 @@ macro_rules! store_impl {
 
             async fn update(&self, org: &str, kind: Kind, id: &str, now: i64, decide: UpdateFn<'_>) -> Result<Record> {
                 let mut tx = self.write.begin().await?;
+                // The user's groups come along (an update never changes them), so the response
+                // needs no second read.
                 let text = format!(
-                    "select id, doc, version, created_at, updated_at from {} where organization_id = $1 and id = $2{}",
+                    "select {} from {} r where r.organization_id = $1 and r.id = $2{}",
+                    read_columns(kind, $groups),
                     table(kind),
                     $for_update
                 );
@@ -573,7 +577,7 @@ macro_rules! store_impl {
                 Ok(Record {
                     id: current.id,
                     doc,
-                    groups: None,
+                    groups: current.groups,
                     version: current.version + 1,
                     created_at: current.created_at,
                     updated_at: now,
@@ -617,14 +621,19 @@ macro_rules! store_impl {
                         sql.push(" and (r.created_at, r.id) > (").bind(Arg::Int(*ts));
                         sql.push(", ").bind(Arg::Text(id.clone())).push(")");
                     }
+                    let order_at = sql.text.len();
                     compile_order(&mut sql, kind, q.sort.as_ref());
+                    let order = sql.text[order_at..].to_owned();
                     sql.push(" limit ").bind(Arg::Int(q.count));
                     sql.push(" offset ").bind(Arg::Int(q.start_index - 1));
+                    // Late row lookup: the page's ids are found first (offset rows are skipped
+                    // in the index alone), then only those rows are read and rendered, so a
+                    // deep startIndex skips index entries, not documents and their groups.
                     let text = format!(
-                        "select {} from {} r{}",
-                        read_columns(kind, $groups),
-                        table(kind),
-                        sql.text
+                        "select {cols} from {t} r join (select r.id as page_id from {t} r{inner}) p on p.page_id = r.id{order}",
+                        cols = read_columns(kind, $groups),
+                        t = table(kind),
+                        inner = sql.text,
                     );
                     for row in $bind(sqlx::query(&text), &sql.args).fetch_all(&self.read).await? {
                         records.push(Self::record(&row)?);
@@ -649,17 +658,19 @@ macro_rules! store_impl {
             }
 
             async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>> {
-                sqlx::query(
+                let mut rows = sqlx::query(
                     "select tm.membership_id from team_member tm join team t on t.id = tm.team_id \
                      where tm.team_id = $1 and t.organization_id = $2 order by tm.created_at, tm.membership_id",
                 )
                 .bind(group_id)
                 .bind(org)
-                .fetch_all(&self.read)
-                .await?
-                .iter()
-                .map(|r| r.try_get("membership_id").map_err(Error::from))
-                .collect()
+                .fetch(&self.read);
+                // Streamed: a 100k-member group never holds 100k driver rows at once.
+                let mut ids = Vec::new();
+                while let Some(row) = rows.try_next().await? {
+                    ids.push(row.try_get("membership_id")?);
+                }
+                Ok(ids)
             }
 
             async fn groups_of(&self, org: &str, user_ids: &[String]) -> Result<HashMap<String, Vec<GroupRef>>> {
