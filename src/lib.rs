@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod scim;

@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod differential;
 mod discovery;
+mod email;
 mod groups;
 mod migrations;
 mod queries;
