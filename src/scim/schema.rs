@@ -9,6 +9,8 @@ use std::sync::LazyLock;
 pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// scimd's own extension: the person's role in the organization.
+pub const ORGANIZATION_USER: &str = "urn:scimd:params:scim:schemas:extension:organization:2.0:User";
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -246,6 +248,7 @@ const SCHEMA_FILES: &[&str] = &[
     schema_file!("User.json"),
     schema_file!("Group.json"),
     schema_file!("EnterpriseUser.json"),
+    schema_file!("OrganizationUser.json"),
     schema_file!("ServiceProviderConfig.json"),
     schema_file!("ResourceType.json"),
     schema_file!("Schema.json"),
@@ -278,7 +281,7 @@ fn load() -> Registry {
         user: ResourceSchema {
             kind: Kind::User,
             core: find(CORE_USER),
-            extensions: vec![find(ENTERPRISE_USER)],
+            extensions: vec![find(ENTERPRISE_USER), find(ORGANIZATION_USER)],
             common: common_attributes(),
         },
         group: ResourceSchema {

@@ -10,8 +10,8 @@ use crate::scim::eval::{matches, Ctx};
 use crate::scim::filter::{CompareOp, Filter, Literal};
 use crate::scim::patch::{self, OpKind, Operation, Target};
 use crate::scim::resource::{check_immutable, normalize};
-use crate::scim::schema::{Kind, REGISTRY};
-use crate::store::{Change, DynStore, ListQuery, MemberOp, Page, Record};
+use crate::scim::schema::{Kind, ORGANIZATION_USER, REGISTRY};
+use crate::store::{Audit, Change, DynStore, ListQuery, MemberOp, Page, Record};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -20,7 +20,39 @@ use std::sync::Arc;
 pub struct Tenant {
     pub org_id: String,
     pub org_slug: String,
-    pub token_id: String,
+    /// Who acts: `token:<id>` (an identity provider) or `admin:<id>` (a provider admin).
+    pub actor: String,
+    pub request_id: Option<String>,
+}
+
+impl Tenant {
+    fn audit(&self) -> Audit {
+        Audit {
+            actor: self.actor.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// Takes the organization role out of a User document: it lives in its own column, and a body
+/// without it leaves the role as it is (an IdP that does not manage roles never demotes an admin
+/// by leaving them out).
+pub fn take_role(doc: &mut Map<String, Value>) -> Result<Option<String>> {
+    let Some(ext) = doc.remove(ORGANIZATION_USER) else {
+        return Ok(None);
+    };
+    match ext
+        .get("role")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+    {
+        None => Ok(None),
+        Some(r) if r == "admin" || r == "member" => Ok(Some(r)),
+        Some(r) => Err(Error::bad(
+            ScimType::InvalidValue,
+            format!("{ORGANIZATION_USER}:role must be admin or member; got {r:?}"),
+        )),
+    }
 }
 
 #[derive(Clone)]
@@ -46,13 +78,22 @@ impl Provisioning {
 
     pub async fn create(&self, t: &Tenant, kind: Kind, body: &Value) -> Result<Record> {
         let mut doc = normalize(kind.schema(), body)?;
+        let role = take_role(&mut doc)?;
         let members = match kind {
             Kind::Group => member_ids(doc.remove("members").as_ref())?,
             Kind::User => Vec::new(),
         };
         let rec = self
             .store
-            .insert(&t.org_id, kind, &doc, &members, self.clock.now())
+            .insert(
+                &t.org_id,
+                kind,
+                &doc,
+                &members,
+                role.as_deref(),
+                self.clock.now(),
+                &t.audit(),
+            )
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id = %rec.id, members = members.len(), "created");
         Ok(rec)
@@ -78,6 +119,7 @@ impl Provisioning {
     ) -> Result<Record> {
         let rs = kind.schema();
         let mut new = normalize(rs, body)?;
+        let role = take_role(&mut new)?;
         let members = match kind {
             Kind::Group if body_has(body, "members") => {
                 let ids = member_ids(new.remove("members").as_ref())?;
@@ -94,11 +136,12 @@ impl Provisioning {
             Ok(Change {
                 doc: new.clone(),
                 members: members.clone(),
+                role: role.clone(),
             })
         };
         let rec = self
             .store
-            .update(&t.org_id, kind, id, self.clock.now(), &decide)
+            .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &decide)
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "replaced");
         Ok(rec)
@@ -122,26 +165,41 @@ impl Provisioning {
         let decide = move |rec: &Record| -> Result<Change> {
             check_version(rec, if_match)?;
             let mut doc = rec.doc.clone();
+            // The role is patchable like any attribute of the organization extension.
+            if let Some(role) = &rec.role {
+                doc.insert(
+                    ORGANIZATION_USER.to_owned(),
+                    serde_json::json!({ "role": role }),
+                );
+            }
             for op in &doc_ops {
                 patch::apply(rs, &mut doc, op)?;
             }
-            let doc = normalize(rs, &Value::Object(doc))?;
+            let mut doc = normalize(rs, &Value::Object(doc))?;
+            let role = match (take_role(&mut doc)?, &rec.role) {
+                // Removing the role leaves it unassigned: a plain member.
+                (None, Some(_)) => Some(String::new()),
+                (role, _) => role,
+            };
             check_immutable(rs, &rec.doc, &doc)?;
             Ok(Change {
                 doc,
                 members: member_ops.clone(),
+                role,
             })
         };
         let rec = self
             .store
-            .update(&t.org_id, kind, id, self.clock.now(), &decide)
+            .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &decide)
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "patched");
         Ok(rec)
     }
 
     pub async fn delete(&self, t: &Tenant, kind: Kind, id: &str, if_match: IfMatch) -> Result<()> {
-        self.store.delete(&t.org_id, kind, id, if_match).await?;
+        self.store
+            .delete(&t.org_id, kind, id, if_match, self.clock.now(), &t.audit())
+            .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "deleted");
         Ok(())
     }
@@ -307,4 +365,20 @@ fn value_eq_ids(f: &Filter) -> Option<Vec<String>> {
 /// Forces the schema registry to load at start-up rather than on the first request.
 pub fn warm_up() {
     let _ = &REGISTRY.schemas;
+}
+
+/// An organization slug: 1–63 characters of a-z, 0-9 and '-'.
+pub fn check_slug(slug: &str) -> std::result::Result<(), String> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "an organization slug is 1–63 characters of a-z, 0-9 and '-'; got {slug:?}"
+        ))
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::scim::resource::{schemas_of, Projection};
-use crate::scim::schema::Kind;
+use crate::scim::schema::{Kind, ORGANIZATION_USER};
 use crate::store::{DynStore, GroupRef, Record};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -63,6 +63,13 @@ pub fn render(kind: Kind, rec: &Record, base: &str, derived: Derived) -> Map<Str
     for ext in &rs.extensions {
         if let Some(v) = rec.doc.get(&ext.id) {
             out.insert(ext.id.clone(), v.clone());
+        }
+    }
+    // The organization role lives in its own column; it is shown as scimd's extension.
+    if let (Kind::User, Some(role)) = (kind, &rec.role) {
+        out.insert(ORGANIZATION_USER.to_owned(), json!({ "role": role }));
+        if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
+            schemas.push(Value::String(ORGANIZATION_USER.to_owned()));
         }
     }
     out.insert(

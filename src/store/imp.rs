@@ -5,7 +5,8 @@
 
 use super::sql::{compile_filter, compile_order, sqlite_path, Arg, Dialect, Sql};
 use super::{
-    columns, Change, GroupRef, ListQuery, MemberOp, Org, Page, Record, Store, TokenInfo, UpdateFn,
+    columns, AdminToken, Audit, AuditEvent, Change, GroupRef, ListQuery, MemberOp, Org, Page,
+    Record, Store, TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -114,7 +115,9 @@ const PG_GROUPS: &str = "(select coalesce(jsonb_agg(jsonb_build_array(t.id, t.di
 fn read_columns(kind: Kind, groups: &str) -> String {
     match kind {
         Kind::User => {
-            format!("r.id, r.doc, r.version, r.created_at, r.updated_at, {groups} as groups")
+            format!(
+                "r.id, r.doc, r.version, r.created_at, r.updated_at, r.role, r.role_assigned, {groups} as groups"
+            )
         }
         Kind::Group => "r.id, r.doc, r.version, r.created_at, r.updated_at".to_owned(),
     }
@@ -174,10 +177,16 @@ macro_rules! store_impl {
                 } else {
                     None
                 };
+                let role = if row.columns().iter().any(|c| c.name() == "role") && row.try_get::<bool, _>("role_assigned")? {
+                    Some(row.try_get("role")?)
+                } else {
+                    None
+                };
                 Ok(Record {
                     id: row.try_get("id")?,
                     doc,
                     groups,
+                    role,
                     version: row.try_get("version")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
@@ -294,12 +303,56 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            /// Records a change in the audit log, inside the change's transaction.
+            async fn record_audit(tx: &mut sqlx::Transaction<'_, $db>, org: &str, audit: &Audit, action: &str, target: &str, now: i64) -> Result<()> {
+                sqlx::query(
+                    "insert into audit_event (id, organization_id, actor, action, target, request_id, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(new_id())
+                .bind(org)
+                .bind(&audit.actor)
+                .bind(action)
+                .bind(target)
+                .bind(&audit.request_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Every organization that has an active admin keeps one: refuses to let `id` stop
+            /// being one when it is the last. On Postgres the organization row is locked first,
+            /// so two admins demoting each other at once cannot both succeed.
+            async fn ensure_other_admin(tx: &mut sqlx::Transaction<'_, $db>, org: &str, id: &str) -> Result<()> {
+                let text = format!("select id from organization where id = $1{}", $for_update);
+                sqlx::query(&text).bind(org).fetch_optional(&mut **tx).await?;
+                let others: i64 = sqlx::query(
+                    "select count(*) as n from membership where organization_id = $1 and role = 'admin' and active and id <> $2",
+                )
+                .bind(org)
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("n")?;
+                if others == 0 {
+                    return Err(Error::new(
+                        axum::http::StatusCode::CONFLICT,
+                        None,
+                        "this is the organization's last active admin: it cannot be removed, deactivated or demoted \
+                         until another member is an active admin",
+                    ));
+                }
+                Ok(())
+            }
+
             async fn write_row(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 kind: Kind,
                 id: &str,
                 old: &Map<String, Value>,
                 doc: &Map<String, Value>,
+                role: Option<&str>,
                 now: i64,
             ) -> Result<()> {
                 let c = columns(kind, doc);
@@ -307,7 +360,9 @@ macro_rules! store_impl {
                     Kind::User => {
                         sqlx::query(
                             "update membership set user_name = $1, user_name_norm = $2, external_id = $3, active = $4, \
-                             doc = $5, version = version + 1, updated_at = $6 where id = $7",
+                             doc = $5, version = version + 1, updated_at = $6, \
+                             role = case when $8 is null then role when $8 = '' then 'member' else $8 end, \
+                             role_assigned = case when $8 is null then role_assigned when $8 = '' then false else true end where id = $7",
                         )
                         .bind(&c.name)
                         .bind(&c.name_norm)
@@ -316,6 +371,7 @@ macro_rules! store_impl {
                         .bind(Json(doc))
                         .bind(now)
                         .bind(id)
+                        .bind(role)
                         .execute(&mut **tx)
                         .await?;
                         // Most updates (deactivation, say) leave the emails alone.
@@ -457,7 +513,17 @@ macro_rules! store_impl {
                     .transpose()
             }
 
-            async fn insert(&self, org: &str, kind: Kind, doc: &Map<String, Value>, members: &[String], now: i64) -> Result<Record> {
+            #[allow(clippy::too_many_arguments)]
+            async fn insert(
+                &self,
+                org: &str,
+                kind: Kind,
+                doc: &Map<String, Value>,
+                members: &[String],
+                role: Option<&str>,
+                now: i64,
+                audit: &Audit,
+            ) -> Result<Record> {
                 let id = new_id();
                 let c = columns(kind, doc);
                 let mut tx = self.write.begin().await?;
@@ -496,7 +562,7 @@ macro_rules! store_impl {
                         };
                         sqlx::query(
                             "insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
-                             doc, version, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
+                             doc, version, created_at, updated_at, role, role_assigned) values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)",
                         )
                         .bind(&id)
                         .bind(org)
@@ -507,6 +573,8 @@ macro_rules! store_impl {
                         .bind(c.active)
                         .bind(Json(doc))
                         .bind(now)
+                        .bind(role.unwrap_or("member"))
+                        .bind(role.is_some())
                         .execute(&mut *tx)
                         .await?;
                         Self::write_emails(&mut tx, &id, &c.emails, now, false).await?;
@@ -532,10 +600,12 @@ macro_rules! store_impl {
                 }
                 let text = format!("update organization set {0} = {0} + 1 where id = $1", counter(kind));
                 sqlx::query(&text).bind(org).execute(&mut *tx).await?;
+                Self::record_audit(&mut tx, org, audit, &format!("{}.create", kind.name()), &id, now).await?;
                 tx.commit().await?;
                 // A new User belongs to no group yet.
                 let groups = (kind == Kind::User).then(Vec::new);
-                Ok(Record { id, doc: doc.clone(), groups, version: 1, created_at: now, updated_at: now })
+                let role = role.map(str::to_owned);
+                Ok(Record { id, doc: doc.clone(), groups, role, version: 1, created_at: now, updated_at: now })
             }
 
             async fn get(&self, org: &str, kind: Kind, id: &str) -> Result<Option<Record>> {
@@ -554,7 +624,7 @@ macro_rules! store_impl {
                     .transpose()
             }
 
-            async fn update(&self, org: &str, kind: Kind, id: &str, now: i64, decide: UpdateFn<'_>) -> Result<Record> {
+            async fn update(&self, org: &str, kind: Kind, id: &str, now: i64, audit: &Audit, decide: UpdateFn<'_>) -> Result<Record> {
                 let mut tx = self.write.begin().await?;
                 // The user's groups come along (an update never changes them), so the response
                 // needs no second read.
@@ -568,25 +638,45 @@ macro_rules! store_impl {
                     Some(row) => Self::record(&row)?,
                     None => return Err(Error::not_found(format!("{} {id} not found", kind.name()))),
                 };
-                let Change { doc, members } = decide(&current)?;
+                let Change { doc, members, role } = decide(&current)?;
+                if kind == Kind::User {
+                    let admin = |role: Option<&str>, doc: &Map<String, Value>| role == Some("admin") && columns(kind, doc).active;
+                    // `Some("")` clears the role (a plain member again).
+                    let after = match role.as_deref() {
+                        Some("") => None,
+                        Some(r) => Some(r),
+                        None => current.role.as_deref(),
+                    };
+                    if admin(current.role.as_deref(), &current.doc) && !admin(after, &doc) {
+                        Self::ensure_other_admin(&mut tx, org, id).await?;
+                    }
+                }
                 if kind == Kind::Group && !members.is_empty() {
                     Self::apply_members(&mut tx, org, id, &members, now).await?;
                 }
-                Self::write_row(&mut tx, kind, id, &current.doc, &doc, now).await?;
+                Self::write_row(&mut tx, kind, id, &current.doc, &doc, role.as_deref(), now).await?;
+                Self::record_audit(&mut tx, org, audit, &format!("{}.update", kind.name()), id, now).await?;
                 tx.commit().await?;
+                let role = match role {
+                    Some(r) if r.is_empty() => None,
+                    Some(r) => Some(r),
+                    None => current.role,
+                };
                 Ok(Record {
                     id: current.id,
                     doc,
                     groups: current.groups,
+                    role,
                     version: current.version + 1,
                     created_at: current.created_at,
                     updated_at: now,
                 })
             }
 
-            async fn delete(&self, org: &str, kind: Kind, id: &str, if_match: Option<i64>) -> Result<()> {
+            async fn delete(&self, org: &str, kind: Kind, id: &str, if_match: Option<i64>, now: i64, audit: &Audit) -> Result<()> {
                 let mut tx = self.write.begin().await?;
-                let text = format!("select version from {} where organization_id = $1 and id = $2{}", table(kind), $for_update);
+                let extra = if kind == Kind::User { ", (role = 'admin' and active) as is_admin" } else { "" };
+                let text = format!("select version{extra} from {} where organization_id = $1 and id = $2{}", table(kind), $for_update);
                 let Some(row) = sqlx::query(&text).bind(org).bind(id).fetch_optional(&mut *tx).await? else {
                     return Err(Error::not_found(format!("{} {id} not found", kind.name())));
                 };
@@ -594,14 +684,75 @@ macro_rules! store_impl {
                 if if_match.is_some_and(|v| v != version) {
                     return Err(Error::precondition_failed());
                 }
+                if kind == Kind::User && row.try_get::<bool, _>("is_admin")? {
+                    Self::ensure_other_admin(&mut tx, org, id).await?;
+                }
                 // Deleting a membership removes its group memberships (cascade) and never the
                 // account: the person may belong to other organizations.
                 let text = format!("delete from {} where id = $1", table(kind));
                 sqlx::query(&text).bind(id).execute(&mut *tx).await?;
                 let text = format!("update organization set {0} = {0} - 1 where id = $1", counter(kind));
                 sqlx::query(&text).bind(org).execute(&mut *tx).await?;
+                Self::record_audit(&mut tx, org, audit, &format!("{}.delete", kind.name()), id, now).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn audit_events(&self, org: &str, start_index: i64, count: i64) -> Result<(i64, Vec<AuditEvent>)> {
+                let total: i64 = sqlx::query("select count(*) as n from audit_event where organization_id = $1")
+                    .bind(org)
+                    .fetch_one(&self.read)
+                    .await?
+                    .try_get("n")?;
+                let rows = sqlx::query(
+                    "select id, actor, action, target, request_id, created_at from audit_event where organization_id = $1 \
+                     order by created_at, id limit $2 offset $3",
+                )
+                .bind(org)
+                .bind(count)
+                .bind(start_index - 1)
+                .fetch_all(&self.read)
+                .await?;
+                let mut events = Vec::with_capacity(rows.len());
+                for r in rows {
+                    events.push(AuditEvent {
+                        id: r.try_get("id")?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        target: r.try_get("target")?,
+                        request_id: r.try_get("request_id")?,
+                        created_at: r.try_get("created_at")?,
+                    });
+                }
+                Ok((total, events))
+            }
+
+            async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken> {
+                let id = new_id();
+                sqlx::query("insert into admin_token (id, name, digest, created_at, updated_at) values ($1, $2, $3, $4, $4)")
+                    .bind(&id)
+                    .bind(name)
+                    .bind(digest)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(AdminToken { id, name: name.to_owned(), revoked_at: None, created_at: now })
+            }
+
+            async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {
+                let Some(r) = sqlx::query("select id, name, revoked_at, created_at from admin_token where digest = $1")
+                    .bind(digest)
+                    .fetch_optional(&self.read)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(AdminToken {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                    created_at: r.try_get("created_at")?,
+                }))
             }
 
             async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page> {

@@ -42,6 +42,9 @@ pub struct Record {
     pub doc: Map<String, Value>,
     /// A User's groups, when the read brought them along.
     pub groups: Option<Vec<GroupRef>>,
+    /// A User's organization role (`admin` or `member`), kept in its own column, not in `doc`;
+    /// `None` when never assigned, which makes a plain member.
+    pub role: Option<String>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -60,6 +63,36 @@ pub enum MemberOp {
 pub struct Change {
     pub doc: Map<String, Value>,
     pub members: Vec<MemberOp>,
+    /// A new organization role for a User; `None` leaves it as it is, `Some("")` clears it.
+    pub role: Option<String>,
+}
+
+/// Who made a change, recorded in `audit_event` in the change's own transaction.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// `token:<id>` for an identity provider, `admin:<id>` for a provider admin.
+    pub actor: String,
+    pub request_id: Option<String>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// A provider admin token, as stored (never the token itself).
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    pub id: String,
+    pub name: String,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
 }
 
 /// Decides an update from the current record, inside the write transaction. Pure: it may refuse
@@ -126,26 +159,50 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates a User or Group. For a User, the account is found by email or created; for a
     /// Group, `members` are validated against the organization and stored as rows.
+    #[allow(clippy::too_many_arguments)]
     async fn insert(
         &self,
         org: &str,
         kind: Kind,
         doc: &Map<String, Value>,
         members: &[String],
+        role: Option<&str>,
         now: i64,
+        audit: &Audit,
     ) -> Result<Record>;
     async fn get(&self, org: &str, kind: Kind, id: &str) -> Result<Option<Record>>;
     /// Reads the record, lets `decide` compute the change and writes it, in one transaction.
+    /// Refuses (409) a change that would leave an organization that has an active admin
+    /// without one: the last active admin cannot be demoted, deactivated or removed.
     async fn update(
         &self,
         org: &str,
         kind: Kind,
         id: &str,
         now: i64,
+        audit: &Audit,
         decide: UpdateFn<'_>,
     ) -> Result<Record>;
     /// Deletes; `if_match` is a version that must still be current (412 otherwise).
-    async fn delete(&self, org: &str, kind: Kind, id: &str, if_match: Option<i64>) -> Result<()>;
+    async fn delete(
+        &self,
+        org: &str,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<()>;
+    /// The organization's audit log, oldest first.
+    async fn audit_events(
+        &self,
+        org: &str,
+        start_index: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<AuditEvent>)>;
+
+    async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken>;
+    async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>>;
     async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
 
     /// Member ids of a group, in the order they were added.

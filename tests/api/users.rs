@@ -42,7 +42,11 @@ async fn create_returns_201_with_meta_location_and_etag(app: TestApp) {
     );
     assert_eq!(u["emails"][0]["primary"], true);
     assert_eq!(u["externalId"], "ext-1");
-    assert_eq!(u["schemas"], json!([USER_SCHEMA]));
+    assert_eq!(
+        u["schemas"],
+        json!([USER_SCHEMA]),
+        "no role assigned: a plain member"
+    );
     assert_eq!(r.headers["content-type"], "application/scim+json");
     let got = app.get(&format!("/Users/{}", id(u))).await;
     assert_eq!(&got.body, u);
