@@ -48,6 +48,26 @@ pub enum Command {
     /// Manage provisioning tokens (one organization each).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Provider-wide administration (the admin API under /admin/v1).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Provider admin tokens: they may act in every organization through /admin/v1.
+    #[command(subcommand)]
+    Token(AdminTokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminTokenCommand {
+    /// Create a provider admin token; it is printed alone on the last line, once.
+    Create {
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,6 +159,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Admin(AdminCommand::Token(AdminTokenCommand::Create { name })) => {
+            let token = crate::token::generate();
+            store
+                .create_admin_token(&name, &crate::token::digest(&token), clock.now())
+                .await?;
+            println!("created provider admin token {name:?} (shown once, store it now):");
+            println!("{token}");
+        }
         Command::Token(TokenCommand::Revoke { token_id }) => {
             if !store.revoke_token(&token_id, clock.now()).await? {
                 bail!("no active token with id {token_id}");
@@ -150,15 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn check_slug(slug: &str) -> anyhow::Result<()> {
-    let ok = !slug.is_empty()
-        && slug.len() <= 63
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !ok {
-        bail!("an organization slug is 1–63 characters of a-z, 0-9 and '-'; got {slug:?}");
-    }
-    Ok(())
+    crate::service::check_slug(slug).map_err(|m| anyhow::anyhow!(m))
 }
 
 async fn find_org(store: &DynStore, slug: &str) -> anyhow::Result<Org> {

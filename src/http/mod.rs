@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, authentication, SCIM bodies and headers. Handlers hold no SQL and
 //! no protocol rules; they translate between HTTP and the provisioning service.
 
+pub mod admin;
 mod discovery;
 pub mod extract;
 mod resources;
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
     let scim = discovery::router().merge(protected);
     Router::new()
         .nest(SCIM_PREFIX, scim)
+        .nest(admin::PREFIX, admin::router(state.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -205,10 +207,16 @@ async fn authenticate(
             "the provisioning token is unknown, revoked or expired",
         ));
     };
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     req.extensions_mut().insert(Tenant {
         org_id: tok.organization_id,
         org_slug: tok.org_slug,
-        token_id: tok.id,
+        actor: format!("token:{}", tok.id),
+        request_id,
     });
     Ok(next.run(req).await)
 }

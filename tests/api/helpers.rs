@@ -37,6 +37,7 @@ pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const ORGANIZATION: &str = "urn:scimd:params:scim:schemas:extension:organization:2.0:User";
 
 pub struct TestApp {
     pub router: Router,
@@ -178,9 +179,9 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let uri = if path.starts_with("/scim/")
-            || path.starts_with("/healthz")
-            || path.starts_with("/readyz")
+        let uri = if ["/scim/", "/admin/", "/healthz", "/readyz"]
+            .iter()
+            .any(|p| path.starts_with(p))
         {
             path.to_owned()
         } else {

@@ -1,0 +1,419 @@
+//! The admin API: provider admins, members, roles, the last-admin rule (also through SCIM),
+//! the audit log, and the OpenAPI document kept in step with the router.
+
+use crate::both;
+use crate::helpers::*;
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+both!(
+    admin_api_needs_an_admin_token,
+    organizations_are_created_and_listed,
+    members_show_role_status_and_groups,
+    the_last_active_admin_is_kept_by_admin_api_and_scim,
+    two_admins_demoting_each_other_at_once_leave_one,
+    removing_many_members_reports_each,
+    every_change_is_audited_with_actor_and_request_id,
+    openapi_lists_exactly_the_routes,
+);
+
+async fn admin_token(app: &TestApp) -> String {
+    let token = scimd::token::generate();
+    app.store
+        .create_admin_token("test", &scimd::token::digest(&token), app.clock.now())
+        .await
+        .unwrap();
+    token
+}
+
+async fn admin(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Resp {
+    app.send(
+        method,
+        &format!("/admin/v1{path}"),
+        Some(token),
+        body.as_ref(),
+        &[],
+    )
+    .await
+}
+
+fn assert_admin_error(r: &Resp, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.body["error"], code, "{}", r.body);
+    assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+async fn admin_api_needs_an_admin_token(app: TestApp) {
+    for token in [None, Some(app.token.as_str()), Some("nope")] {
+        let r = app
+            .send(Method::GET, "/admin/v1/orgs", token, None, &[])
+            .await;
+        assert_admin_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert!(r.headers.contains_key("www-authenticate"));
+    }
+    let r = app
+        .send(Method::GET, "/admin/v1/openapi.json", None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "the API description is public");
+}
+
+async fn organizations_are_created_and_listed(app: TestApp) {
+    let t = admin_token(&app).await;
+    let r = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs",
+        Some(json!({"slug": "globex", "name": "Globex"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["slug"], "globex");
+    let r = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs",
+        Some(json!({"slug": "Bad Slug"})),
+    )
+    .await;
+    assert_admin_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(r.body["field"], "slug");
+    let r = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs",
+        Some(json!({"slug": "globex"})),
+    )
+    .await;
+    assert_admin_error(&r, StatusCode::CONFLICT, "conflict");
+    let r = admin(&app, &t, Method::GET, "/orgs", None).await;
+    let slugs: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, vec!["acme", "globex"]);
+}
+
+async fn members_show_role_status_and_groups(app: TestApp) {
+    let t = admin_token(&app).await;
+    let a = app
+        .post("/Users", json!({"userName": "ana@acme.test", "emails": [{"value": "ana@acme.test"}], ORGANIZATION: {"role": "Admin"}}))
+        .await;
+    assert_eq!(
+        a.body[ORGANIZATION]["role"], "admin",
+        "roles are case-insensitive in, canonical out"
+    );
+    let b = app.user("ben@acme.test").await;
+    app.group("Ops", &[&id(&b)]).await;
+    app.patch(
+        &format!("/Users/{}", id(&b)),
+        ops(json!([{"op": "replace", "path": "active", "value": false}])),
+    )
+    .await;
+    let r = admin(&app, &t, Method::GET, "/orgs/acme/members", None).await;
+    assert_eq!(r.body["totalResults"], 2);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items[0]["role"], "admin");
+    assert_eq!(items[0]["status"], "active");
+    assert_eq!(items[0]["email"], "ana@acme.test");
+    assert_eq!(items[1]["role"], "member");
+    assert_eq!(items[1]["status"], "inactive");
+    assert_eq!(items[1]["groups"][0]["displayName"], "Ops");
+    let r = admin(&app, &t, Method::GET, "/orgs/nope/members", None).await;
+    assert_admin_error(&r, StatusCode::NOT_FOUND, "not_found");
+    let r = admin(
+        &app,
+        &t,
+        Method::PATCH,
+        &format!("/orgs/acme/members/{}", id(&b)),
+        Some(json!({"role": "owner"})),
+    )
+    .await;
+    assert_admin_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+    assert_eq!(r.body["field"], "role");
+}
+
+async fn the_last_active_admin_is_kept_by_admin_api_and_scim(app: TestApp) {
+    let t = admin_token(&app).await;
+    let a = id(&app.user("a@acme.test").await);
+    let b = id(&app.user("b@acme.test").await);
+    let member = |id: &str| format!("/orgs/acme/members/{id}");
+    // Members only: the rule starts once the organization has an admin.
+    let r = admin(
+        &app,
+        &t,
+        Method::PATCH,
+        &member(&a),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["role"], "admin");
+    // a is the last active admin: not demoted, deactivated or removed, by either API.
+    let r = admin(
+        &app,
+        &t,
+        Method::PATCH,
+        &member(&a),
+        Some(json!({"role": "member"})),
+    )
+    .await;
+    assert_admin_error(&r, StatusCode::CONFLICT, "last_admin");
+    let r = admin(
+        &app,
+        &t,
+        Method::PATCH,
+        &member(&a),
+        Some(json!({"active": false})),
+    )
+    .await;
+    assert_admin_error(&r, StatusCode::CONFLICT, "last_admin");
+    let r = admin(&app, &t, Method::DELETE, &member(&a), None).await;
+    assert_admin_error(&r, StatusCode::CONFLICT, "last_admin");
+    let user = format!("/Users/{a}");
+    app.patch(
+        &user,
+        ops(json!([{"op": "replace", "value": {"active": "False"}}])),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, None);
+    let demote =
+        ops(json!([{"op": "replace", "path": format!("{ORGANIZATION}:role"), "value": "member"}]));
+    app.patch(&user, demote.clone())
+        .await
+        .assert_error(StatusCode::CONFLICT, None);
+    app.delete(&user)
+        .await
+        .assert_error(StatusCode::CONFLICT, None);
+    // A PUT without the role leaves it alone (an IdP that does not manage roles never demotes).
+    let r = app
+        .put(
+            &user,
+            json!({"userName": "a@acme.test", "displayName": "A"}),
+        )
+        .await;
+    assert_eq!(r.body[ORGANIZATION]["role"], "admin");
+    // With a second active admin, the first may go.
+    admin(
+        &app,
+        &t,
+        Method::PATCH,
+        &member(&b),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    let r = app.patch(&user, demote).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body[ORGANIZATION]["role"], "member");
+    assert_eq!(
+        admin(&app, &t, Method::DELETE, &member(&a), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+async fn two_admins_demoting_each_other_at_once_leave_one(app: TestApp) {
+    let t = admin_token(&app).await;
+    let app = std::sync::Arc::new(app);
+    for round in 0..4 {
+        let a = id(&app.user(&format!("x{round}@acme.test")).await);
+        let b = id(&app.user(&format!("y{round}@acme.test")).await);
+        for who in [&a, &b] {
+            let r = admin(
+                &app,
+                &t,
+                Method::PATCH,
+                &format!("/orgs/acme/members/{who}"),
+                Some(json!({"role": "admin"})),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        // Any earlier admins step down first, so a and b are the only ones.
+        let members = admin(&app, &t, Method::GET, "/orgs/acme/members?count=1000", None).await;
+        for m in members.body["items"].as_array().unwrap() {
+            let mid = m["id"].as_str().unwrap();
+            if m["role"] == "admin" && mid != a && mid != b {
+                admin(
+                    &app,
+                    &t,
+                    Method::DELETE,
+                    &format!("/orgs/acme/members/{mid}"),
+                    None,
+                )
+                .await;
+            }
+        }
+        let tasks: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .map(|who| {
+                let (app, t) = (app.clone(), t.clone());
+                tokio::spawn(async move {
+                    admin(
+                        &app,
+                        &t,
+                        Method::PATCH,
+                        &format!("/orgs/acme/members/{who}"),
+                        Some(json!({"role": "member"})),
+                    )
+                    .await
+                    .status
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                StatusCode::OK => ok += 1,
+                StatusCode::CONFLICT => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(ok, 1, "round {round}: exactly one demotion may win");
+    }
+}
+
+async fn removing_many_members_reports_each(app: TestApp) {
+    let t = admin_token(&app).await;
+    let (_, beta) = app.other_org("beta").await;
+    let a = id(&app.user("pat@example.test").await);
+    let b = id(&app.user("sam@example.test").await);
+    let in_beta = app
+        .send(
+            Method::POST,
+            "/Users",
+            Some(&beta),
+            Some(&json!({"userName": "pat@example.test"})),
+            &[],
+        )
+        .await;
+    let r = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/members/remove",
+        Some(json!({"ids": [a, b, "ghost"]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["removed"], json!([a, b]));
+    assert_eq!(r.body["failed"], json!([{"id": "ghost", "status": 404}]));
+    assert_eq!(app.get("/Users").await.body["totalResults"], 0);
+    // The person's membership elsewhere, and the account, remain.
+    let still = app
+        .send(
+            Method::GET,
+            &format!("/Users/{}", id(&in_beta.body)),
+            Some(&beta),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+    let r = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/members/remove",
+        Some(json!({"ids": []})),
+    )
+    .await;
+    assert_admin_error(&r, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
+async fn every_change_is_audited_with_actor_and_request_id(app: TestApp) {
+    let t = admin_token(&app).await;
+    let u = app.user("audited@acme.test").await;
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("/Users/{}", id(&u)),
+            Some(&app.token),
+            Some(&ops(
+                json!([{"op": "replace", "path": "title", "value": "CTO"}]),
+            )),
+            &[("x-request-id", "req-42")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    admin(
+        &app,
+        &t,
+        Method::PATCH,
+        &format!("/orgs/acme/members/{}", id(&u)),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    let g = app.group("Audited", &[]).await;
+    app.delete(&format!("/Groups/{}", id(&g))).await;
+    // A refused change leaves no trace.
+    app.post("/Users", json!({"userName": "audited@acme.test"}))
+        .await;
+    let r = admin(&app, &t, Method::GET, "/orgs/acme/audit", None).await;
+    let items = r.body["items"].as_array().unwrap();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "User.create",
+            "User.update",
+            "User.update",
+            "Group.create",
+            "Group.delete"
+        ]
+    );
+    assert!(items[0]["actor"].as_str().unwrap().starts_with("token:"));
+    assert_eq!(items[1]["requestId"], "req-42");
+    assert!(items[2]["actor"].as_str().unwrap().starts_with("admin:"));
+    assert_eq!(items[0]["target"], id(&u));
+    assert_eq!(r.body["totalResults"], 5);
+}
+
+async fn openapi_lists_exactly_the_routes(app: TestApp) {
+    let doc: Value = serde_json::from_str(scimd::http::admin::OPENAPI).unwrap();
+    let mut documented = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut listed: Vec<(String, String)> = scimd::http::admin::OPERATIONS
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    listed.sort();
+    assert_eq!(documented, listed);
+    // Every listed operation is routed: it never falls through to "no such endpoint" or 405.
+    let t = admin_token(&app).await;
+    for (method, path) in &listed {
+        let concrete = path
+            .replace("{slug}", "acme")
+            .replace("{id}", "no-such-member");
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = admin(&app, &t, method.clone(), &concrete, Some(json!({}))).await;
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let fell_through = r.status == StatusCode::NOT_FOUND
+            && r.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no such endpoint"));
+        assert!(
+            !fell_through,
+            "{method} {path} is documented but not routed"
+        );
+    }
+}
