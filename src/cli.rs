@@ -114,7 +114,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock = Arc::new(Clock::default());
     match cli.command {
         Command::Migrate => println!("migrations applied ({})", store.backend()),
-        Command::Serve { listen, public_url } => serve(store, clock, listen, public_url).await?,
+        Command::Serve { listen, public_url } => {
+            serve(store, clock, listen, public_url, &cli.database_url).await?
+        }
         Command::Org(OrgCommand::Create { slug, name }) => {
             check_slug(&slug)?;
             let org = store
@@ -226,6 +228,7 @@ async fn serve(
     clock: Arc<Clock>,
     listen: SocketAddr,
     public_url: Option<String>,
+    database_url: &str,
 ) -> anyhow::Result<()> {
     let base = public_url
         .clone()
@@ -245,6 +248,24 @@ async fn serve(
             println!("  Token (shown once, store it now): {token}");
         }
     }
+    // The email outbox is delivered beside the server when SMTP is configured; without it,
+    // mail stays in the outbox (nothing is lost) and scimd says so once.
+    let mail = match crate::email::SmtpConfig::from_env()? {
+        Some(smtp) => {
+            let outbox = crate::email::OutboxStore::connect(database_url).await?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let worker = crate::email::run_worker(outbox, smtp, clock.clone(), async move {
+                let _ = stopped.await;
+            });
+            Some((stop, tokio::spawn(worker)))
+        }
+        None => {
+            tracing::info!(
+                "SCIMD_SMTP_HOST is not set: email stays in the outbox until SMTP is configured"
+            );
+            None
+        }
+    };
     let state = AppState::new(store.clone(), clock, Config { public_url });
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)
@@ -254,6 +275,10 @@ async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some((stop, worker)) = mail {
+        let _ = stop.send(());
+        worker.await??;
+    }
     tracing::info!("scimd stopped");
     Ok(())
 }
