@@ -2,6 +2,7 @@
 //! memberships and teams. Handlers call this; it calls the pure `scim` layer and the store.
 
 pub mod bulk;
+pub mod csv_import;
 pub mod render;
 
 use crate::clock::Clock;
