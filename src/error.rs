@@ -125,6 +125,8 @@ fn on_unique_violation(constraint: Option<&str>, message: &str) -> Error {
         "a User with this userName already exists in this organization (userName is unique, case-insensitively)"
     } else if what.contains("display_name") {
         "a Group with this displayName already exists in this organization (displayName is unique, case-insensitively)"
+    } else if what.contains("invitation") {
+        "this email already has a pending invitation to this organization; resend or revoke it"
     } else if what.contains("slug") {
         "an organization with this slug already exists"
     } else {

@@ -5,7 +5,8 @@
 //!
 //! Built so far: provider admins (tokens from `scimd admin token create`) managing
 //! organizations, members (list, role, activate/deactivate, remove one or many) and reading the
-//! audit log. Sign-in for people, invitations and CSV import are not built yet.
+//! audit log; invitations (create one or a few, list, change, revoke, resend; the accept page
+//! is public, in `invite.rs`). Sign-in for people and CSV import are not built yet.
 
 use super::AppState;
 use crate::error::Error;
@@ -24,6 +25,8 @@ use serde_json::{json, Value};
 pub const PREFIX: &str = "/admin/v1";
 /// Most members removed in one request.
 pub const MAX_REMOVE: usize = 1000;
+/// Most invitations in one request; more go through the CSV import.
+pub const MAX_INVITATIONS: usize = 20;
 /// The OpenAPI description of this API, served at `/admin/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("admin_openapi.json");
 
@@ -38,6 +41,11 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("delete", "/orgs/{slug}/members/{id}"),
     ("post", "/orgs/{slug}/members/remove"),
     ("get", "/orgs/{slug}/audit"),
+    ("get", "/orgs/{slug}/invitations"),
+    ("post", "/orgs/{slug}/invitations"),
+    ("patch", "/orgs/{slug}/invitations/{id}"),
+    ("post", "/orgs/{slug}/invitations/{id}/revoke"),
+    ("post", "/orgs/{slug}/invitations/{id}/resend"),
 ];
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -50,6 +58,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/orgs/{slug}/members/remove", post(remove_members))
         .route("/orgs/{slug}/audit", get(audit))
+        .route(
+            "/orgs/{slug}/invitations",
+            get(list_invitations).post(create_invitations),
+        )
+        .route("/orgs/{slug}/invitations/{id}", patch(change_invitation))
+        .route(
+            "/orgs/{slug}/invitations/{id}/revoke",
+            post(revoke_invitation),
+        )
+        .route(
+            "/orgs/{slug}/invitations/{id}/resend",
+            post(resend_invitation),
+        )
         .route_layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/openapi.json", get(openapi))
@@ -117,6 +138,7 @@ type Result<T> = std::result::Result<T, AdminError>;
 #[derive(Clone)]
 struct Admin {
     id: String,
+    name: String,
 }
 
 async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -141,7 +163,10 @@ async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) 
     };
     match found.filter(|t| t.revoked_at.is_none()) {
         Some(t) => {
-            req.extensions_mut().insert(Admin { id: t.id });
+            req.extensions_mut().insert(Admin {
+                id: t.id,
+                name: t.name,
+            });
             next.run(req).await
         }
         None => AdminError::from(Error::unauthorized(
@@ -195,17 +220,24 @@ async fn tenant(
     admin: &Admin,
     req_id: Option<String>,
 ) -> Result<Tenant> {
-    let org = st
+    Ok(tenant_of(org(st, slug).await?, admin, req_id))
+}
+
+async fn org(st: &AppState, slug: &str) -> Result<Org> {
+    Ok(st
         .store
         .org_by_slug(slug)
         .await?
-        .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?;
-    Ok(Tenant {
+        .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?)
+}
+
+fn tenant_of(org: Org, admin: &Admin, req_id: Option<String>) -> Tenant {
+    Tenant {
         org_id: org.id,
         org_slug: org.slug,
         actor: format!("admin:{}", admin.id),
         request_id: req_id,
-    })
+    }
 }
 
 fn request_id(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -406,4 +438,417 @@ async fn audit(
     Ok(Json(
         json!({"totalResults": total, "startIndex": start_index, "items": items}),
     ))
+}
+
+/// A simple RFC 5322-ish check: one `@`, a local part and a dotted domain, no spaces or
+/// brackets, at most 254 characters.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let bad = |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !local.chars().any(bad)
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && domain.contains('.')
+        && domain.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+}
+
+fn invitation_json(inv: &crate::store::Invitation, now: i64) -> Value {
+    let status = if inv.status == "pending" && inv.expires_at <= now {
+        "expired"
+    } else {
+        inv.status.as_str()
+    };
+    let ts = crate::service::render::timestamp;
+    json!({
+        "id": inv.id,
+        "email": inv.email,
+        "firstName": inv.first_name,
+        "lastName": inv.last_name,
+        "role": inv.role,
+        "groups": inv.groups,
+        "status": status,
+        "expiresAt": ts(inv.expires_at),
+        "acceptedAt": inv.accepted_at.map(ts),
+        "invitedBy": inv.invited_by,
+        "createdAt": ts(inv.created_at),
+        "updatedAt": ts(inv.updated_at),
+    })
+}
+
+fn check_role(role: &Value) -> Result<String> {
+    match role.as_str() {
+        Some(r @ ("admin" | "member")) => Ok(r.to_owned()),
+        _ => Err(invalid(
+            "role",
+            format!("role must be admin or member; got {role}"),
+        )),
+    }
+}
+
+/// The group ids a body names, each a Group of the organization.
+async fn check_groups(st: &AppState, org: &str, groups: &Value) -> Result<Vec<String>> {
+    let ids: Vec<String> = match groups {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid("groups", "groups must be a list of group ids"))?,
+        _ => return Err(invalid("groups", "groups must be a list of group ids")),
+    };
+    for id in &ids {
+        if st.store.get(org, Kind::Group, id).await?.is_none() {
+            return Err(invalid(
+                "groups",
+                format!("no group with id {id:?} in this organization"),
+            ));
+        }
+    }
+    Ok(ids.into_iter().fold(Vec::new(), |mut v, id| {
+        if !v.contains(&id) {
+            v.push(id);
+        }
+        v
+    }))
+}
+
+/// One validated invitation of a request.
+struct Invitee {
+    email: String,
+    first_name: String,
+    last_name: String,
+    role: String,
+    groups: Vec<String>,
+}
+
+async fn invitee(st: &AppState, org: &str, v: &Value) -> Result<Invitee> {
+    let Some(obj) = v.as_object() else {
+        return Err(invalid(
+            "email",
+            "each invitation must be a JSON object with email, firstName and lastName",
+        ));
+    };
+    let email = obj
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim();
+    if !valid_email(email) {
+        return Err(invalid(
+            "email",
+            format!("{email:?} is not a valid email address"),
+        ));
+    }
+    let name = |key: &'static str| -> Result<String> {
+        match obj.get(key).and_then(Value::as_str).map(str::trim) {
+            Some(n) if !n.is_empty() && n.len() <= 200 => Ok(n.to_owned()),
+            _ => Err(invalid(
+                key,
+                format!("{key} is required (a non-empty string)"),
+            )),
+        }
+    };
+    Ok(Invitee {
+        email: email.to_owned(),
+        first_name: name("firstName")?,
+        last_name: name("lastName")?,
+        role: match obj.get("role") {
+            None | Some(Value::Null) => "member".to_owned(),
+            Some(r) => check_role(r)?,
+        },
+        groups: check_groups(st, org, obj.get("groups").unwrap_or(&Value::Null)).await?,
+    })
+}
+
+/// Who an invitation email names as the inviter.
+fn inviter(admin: &Admin) -> String {
+    format!("{} (an administrator)", admin.name)
+}
+
+/// Creates one invitation (`{email, firstName, lastName, role?, groups?}`) or up to
+/// [`MAX_INVITATIONS`] (`{"invitations": [...]}`). Every item is validated before any is
+/// created; then each is created on its own (a 409 for one does not stop the others).
+async fn create_invitations(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(slug): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<Value>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let org = org(&st, &slug).await?;
+    let Some(Json(body)) = body else {
+        return Err(invalid(
+            "email",
+            "the body must be a JSON object: one invitation or {\"invitations\": [...]}",
+        ));
+    };
+    let (batch, items) = match body.get("invitations") {
+        Some(Value::Array(items)) => (true, items.clone()),
+        Some(_) => return Err(invalid("invitations", "invitations must be a list")),
+        None => (false, vec![body]),
+    };
+    if items.is_empty() {
+        return Err(invalid("invitations", "invitations must not be empty"));
+    }
+    if items.len() > MAX_INVITATIONS {
+        return Err(invalid(
+            "invitations",
+            format!(
+                "{} invitations; at most {MAX_INVITATIONS} in one request: use the CSV import for more",
+                items.len()
+            ),
+        ));
+    }
+    let mut invitees = Vec::with_capacity(items.len());
+    for item in &items {
+        invitees.push(invitee(&st, &org.id, item).await?);
+    }
+    let t = tenant_of(org.clone(), &admin, request_id(&headers));
+    let audit = crate::store::Audit {
+        actor: t.actor.clone(),
+        request_id: t.request_id.clone(),
+    };
+    let mut out = Vec::with_capacity(invitees.len());
+    for i in invitees {
+        let secret = crate::token::generate();
+        let now = st.clock.now();
+        let new = crate::store::NewInvitation {
+            email: i.email.clone(),
+            first_name: i.first_name,
+            last_name: i.last_name,
+            role: i.role,
+            groups: i.groups,
+            secret_digest: crate::token::digest(&secret),
+            expires_at: now + super::invite::EXPIRY_MICROS,
+        };
+        let link = super::invite::link(&st, &headers, &secret);
+        let draft = crate::store::Invitation {
+            id: String::new(),
+            organization_id: org.id.clone(),
+            email: new.email.clone(),
+            first_name: new.first_name.clone(),
+            last_name: new.last_name.clone(),
+            role: new.role.clone(),
+            groups: new.groups.clone(),
+            status: "pending".into(),
+            expires_at: new.expires_at,
+            accepted_at: None,
+            invited_by: audit.actor.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let msg = super::invite::email(&org, &inviter(&admin), &draft, &link);
+        match st
+            .store
+            .create_invitation(&org.id, &new, &msg, now, &audit)
+            .await
+        {
+            Ok(inv) => {
+                tracing::info!(org = %org.slug, invitation = %inv.id, "invitation created");
+                let mut v = invitation_json(&inv, now);
+                v["link"] = json!(link);
+                if batch {
+                    v["result"] = json!(201);
+                }
+                out.push(v);
+            }
+            Err(e) if !batch => return Err(e.into()),
+            Err(e) => {
+                let resp = AdminError::from(e).into_response();
+                let status = resp.status().as_u16();
+                let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+                    .await
+                    .unwrap_or_default();
+                let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                v["result"] = json!(status);
+                v["email"] = json!(i.email);
+                out.push(v);
+            }
+        }
+    }
+    if batch {
+        Ok((StatusCode::CREATED, Json(json!({"items": out}))))
+    } else {
+        Ok((StatusCode::CREATED, Json(out.remove(0))))
+    }
+}
+
+async fn list_invitations(
+    State(st): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>> {
+    let org = org(&st, &slug).await?;
+    let now = st.clock.now();
+    let items: Vec<Value> = st
+        .store
+        .list_invitations(&org.id)
+        .await?
+        .iter()
+        .map(|i| invitation_json(i, now))
+        .collect();
+    Ok(Json(json!({"items": items})))
+}
+
+/// Changes a pending invitation's role and/or groups; the email cannot change (revoke and
+/// invite again).
+async fn change_invitation(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<Value>>,
+) -> Result<Json<Value>> {
+    let org = org(&st, &slug).await?;
+    let Some(Json(Value::Object(body))) = body else {
+        return Err(invalid(
+            "role",
+            "the body must be a JSON object with role and/or groups",
+        ));
+    };
+    if body.contains_key("email") {
+        return Err(invalid(
+            "email",
+            "an invitation's email cannot be changed: revoke it and invite the new address",
+        ));
+    }
+    let change = crate::store::InvitationChange {
+        role: body.get("role").map(check_role).transpose()?,
+        groups: match body.get("groups") {
+            Some(g) => Some(check_groups(&st, &org.id, g).await?),
+            None => None,
+        },
+        ..Default::default()
+    };
+    if change.role.is_none() && change.groups.is_none() {
+        return Err(invalid(
+            "role",
+            "nothing to change: give role and/or groups",
+        ));
+    }
+    let inv = invitation_change(&st, &org, &admin, &headers, &id, &change, None, "update").await?;
+    Ok(Json(invitation_json(&inv, st.clock.now())))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn invitation_change(
+    st: &AppState,
+    org: &Org,
+    admin: &Admin,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+    change: &crate::store::InvitationChange,
+    email: Option<&crate::email::OutboxMessage>,
+    action: &str,
+) -> Result<crate::store::Invitation> {
+    let audit = crate::store::Audit {
+        actor: format!("admin:{}", admin.id),
+        request_id: request_id(headers),
+    };
+    let inv = st
+        .store
+        .change_invitation(
+            &org.id,
+            id,
+            change,
+            email,
+            &format!("Invitation.{action}"),
+            st.clock.now(),
+            &audit,
+        )
+        .await?;
+    tracing::info!(org = %org.slug, invitation = %inv.id, action, "invitation changed");
+    Ok(inv)
+}
+
+async fn revoke_invitation(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let org = org(&st, &slug).await?;
+    let change = crate::store::InvitationChange {
+        status: Some("revoked".into()),
+        ..Default::default()
+    };
+    let inv = invitation_change(&st, &org, &admin, &headers, &id, &change, None, "revoke").await?;
+    Ok(Json(invitation_json(&inv, st.clock.now())))
+}
+
+/// Sends the invitation again with a new link (the old one stops working) and a new expiry.
+async fn resend_invitation(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let org = org(&st, &slug).await?;
+    let current = st
+        .store
+        .get_invitation(&org.id, &id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
+    let secret = crate::token::generate();
+    let link = super::invite::link(&st, &headers, &secret);
+    let msg = super::invite::email(&org, &inviter(&admin), &current, &link);
+    let change = crate::store::InvitationChange {
+        secret_digest: Some(crate::token::digest(&secret)),
+        expires_at: Some(st.clock.now() + super::invite::EXPIRY_MICROS),
+        ..Default::default()
+    };
+    let inv = invitation_change(
+        &st,
+        &org,
+        &admin,
+        &headers,
+        &id,
+        &change,
+        Some(&msg),
+        "resend",
+    )
+    .await?;
+    let mut v = invitation_json(&inv, st.clock.now());
+    v["link"] = json!(link);
+    Ok(Json(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_email;
+
+    #[test]
+    fn emails() {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "x_y@a-b.io",
+        ] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@example.com",
+            "a@@example.com",
+            "a b@example.com",
+            "a@example..com",
+            ".a@example.com",
+            "a@-x.com",
+            "<a>@example.com",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 mod discovery;
 pub mod extract;
+pub mod invite;
 mod resources;
 
 use crate::clock::Clock;
@@ -99,6 +100,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest(SCIM_PREFIX, scim)
         .nest(admin::PREFIX, admin::router(state.clone()))
+        .merge(invite::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -5,8 +5,9 @@
 
 use super::sql::{compile_filter, compile_order, sqlite_path, Arg, Dialect, Sql};
 use super::{
-    columns, AdminToken, Audit, AuditEvent, Change, GroupRef, ListQuery, MemberOp, Org, Page,
-    Record, Store, TokenInfo, UpdateFn,
+    columns, AcceptAccount, AccountInfo, AdminToken, Audit, AuditEvent, Change, GroupRef,
+    Invitation, InvitationChange, ListQuery, MemberOp, NewInvitation, Org, Page, Record, Store,
+    TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -167,7 +168,7 @@ fn unknown_members(missing: &[&String]) -> Error {
 }
 
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $dialect:expr, $bind:ident, $for_update:literal, $groups:expr) => {
+    ($store:ident, $db:ty, $dialect:expr, $bind:ident, $for_update:literal, $groups:expr, $enqueue:path) => {
         impl $store {
             fn record(row: &<$db as sqlx::Database>::Row) -> Result<Record> {
                 let Json(doc): Json<Map<String, Value>> = row.try_get("doc")?;
@@ -188,6 +189,25 @@ macro_rules! store_impl {
                     groups,
                     role,
                     version: row.try_get("version")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn invitation(row: &<$db as sqlx::Database>::Row) -> Result<Invitation> {
+                let groups: String = row.try_get("groups")?;
+                Ok(Invitation {
+                    id: row.try_get("id")?,
+                    organization_id: row.try_get("organization_id")?,
+                    email: row.try_get("email")?,
+                    first_name: row.try_get("first_name")?,
+                    last_name: row.try_get("last_name")?,
+                    role: row.try_get("role")?,
+                    groups: serde_json::from_str(&groups).map_err(|e| Error::Internal(e.into()))?,
+                    status: row.try_get("status")?,
+                    expires_at: row.try_get("expires_at")?,
+                    accepted_at: row.try_get("accepted_at")?,
+                    invited_by: row.try_get("invited_by")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -343,6 +363,98 @@ macro_rules! store_impl {
                          until another member is an active admin",
                     ));
                 }
+                Ok(())
+            }
+
+            /// Creates a User or Group inside `tx`: for a User the account is found by email or
+            /// created, and the organization's counter and the audit log follow.
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_tx(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &str,
+                org: &str,
+                kind: Kind,
+                doc: &Map<String, Value>,
+                members: &[String],
+                role: Option<&str>,
+                now: i64,
+                audit: &Audit,
+            ) -> Result<()> {
+                let c = columns(kind, doc);
+            match kind {
+                Kind::User => {
+                    // The person behind the membership: found by email, or created. The
+                    // organization gets a membership, never control of the account.
+                    let account_id = match &c.email {
+                        Some(email) => {
+                            let norm = email.to_lowercase();
+                            sqlx::query(
+                                "insert into account (id, email, email_norm, created_at, updated_at) values ($1, $2, $3, $4, $4) \
+                                 on conflict (email_norm) do nothing",
+                            )
+                            .bind(new_id())
+                            .bind(email)
+                            .bind(&norm)
+                            .bind(now)
+                            .execute(&mut **tx)
+                            .await?;
+                            sqlx::query("select id from account where email_norm = $1")
+                                .bind(&norm)
+                                .fetch_one(&mut **tx)
+                                .await?
+                                .try_get::<String, _>("id")?
+                        }
+                        None => {
+                            let account = new_id();
+                            sqlx::query("insert into account (id, created_at, updated_at) values ($1, $2, $2)")
+                                .bind(&account)
+                                .bind(now)
+                                .execute(&mut **tx)
+                                .await?;
+                            account
+                        }
+                    };
+                    sqlx::query(
+                        "insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
+                         doc, version, created_at, updated_at, role, role_assigned) values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)",
+                    )
+                    .bind(id)
+                    .bind(org)
+                    .bind(&account_id)
+                    .bind(&c.name)
+                    .bind(&c.name_norm)
+                    .bind(&c.external_id)
+                    .bind(c.active)
+                    .bind(Json(doc))
+                    .bind(now)
+                    .bind(role.unwrap_or("member"))
+                    .bind(role.is_some())
+                    .execute(&mut **tx)
+                    .await?;
+                    Self::write_emails(tx, id, &c.emails, now, false).await?;
+                }
+                Kind::Group => {
+                    sqlx::query(
+                        "insert into team (id, organization_id, display_name, display_name_norm, external_id, doc, version, \
+                         created_at, updated_at) values ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+                    )
+                    .bind(id)
+                    .bind(org)
+                    .bind(&c.name)
+                    .bind(&c.name_norm)
+                    .bind(&c.external_id)
+                    .bind(Json(doc))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                    if !members.is_empty() {
+                        Self::add_members(tx, org, id, members, now).await?;
+                    }
+                }
+            }
+            let text = format!("update organization set {0} = {0} + 1 where id = $1", counter(kind));
+            sqlx::query(&text).bind(org).execute(&mut **tx).await?;
+            Self::record_audit(tx, org, audit, &format!("{}.create", kind.name()), id, now).await?;
                 Ok(())
             }
 
@@ -525,82 +637,8 @@ macro_rules! store_impl {
                 audit: &Audit,
             ) -> Result<Record> {
                 let id = new_id();
-                let c = columns(kind, doc);
                 let mut tx = self.write.begin().await?;
-                match kind {
-                    Kind::User => {
-                        // The person behind the membership: found by email, or created. The
-                        // organization gets a membership, never control of the account.
-                        let account_id = match &c.email {
-                            Some(email) => {
-                                let norm = email.to_lowercase();
-                                sqlx::query(
-                                    "insert into account (id, email, email_norm, created_at, updated_at) values ($1, $2, $3, $4, $4) \
-                                     on conflict (email_norm) do nothing",
-                                )
-                                .bind(new_id())
-                                .bind(email)
-                                .bind(&norm)
-                                .bind(now)
-                                .execute(&mut *tx)
-                                .await?;
-                                sqlx::query("select id from account where email_norm = $1")
-                                    .bind(&norm)
-                                    .fetch_one(&mut *tx)
-                                    .await?
-                                    .try_get::<String, _>("id")?
-                            }
-                            None => {
-                                let account = new_id();
-                                sqlx::query("insert into account (id, created_at, updated_at) values ($1, $2, $2)")
-                                    .bind(&account)
-                                    .bind(now)
-                                    .execute(&mut *tx)
-                                    .await?;
-                                account
-                            }
-                        };
-                        sqlx::query(
-                            "insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
-                             doc, version, created_at, updated_at, role, role_assigned) values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)",
-                        )
-                        .bind(&id)
-                        .bind(org)
-                        .bind(&account_id)
-                        .bind(&c.name)
-                        .bind(&c.name_norm)
-                        .bind(&c.external_id)
-                        .bind(c.active)
-                        .bind(Json(doc))
-                        .bind(now)
-                        .bind(role.unwrap_or("member"))
-                        .bind(role.is_some())
-                        .execute(&mut *tx)
-                        .await?;
-                        Self::write_emails(&mut tx, &id, &c.emails, now, false).await?;
-                    }
-                    Kind::Group => {
-                        sqlx::query(
-                            "insert into team (id, organization_id, display_name, display_name_norm, external_id, doc, version, \
-                             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
-                        )
-                        .bind(&id)
-                        .bind(org)
-                        .bind(&c.name)
-                        .bind(&c.name_norm)
-                        .bind(&c.external_id)
-                        .bind(Json(doc))
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        if !members.is_empty() {
-                            Self::add_members(&mut tx, org, &id, members, now).await?;
-                        }
-                    }
-                }
-                let text = format!("update organization set {0} = {0} + 1 where id = $1", counter(kind));
-                sqlx::query(&text).bind(org).execute(&mut *tx).await?;
-                Self::record_audit(&mut tx, org, audit, &format!("{}.create", kind.name()), &id, now).await?;
+                Self::insert_tx(&mut tx, &id, org, kind, doc, members, role, now, audit).await?;
                 tx.commit().await?;
                 // A new User belongs to no group yet.
                 let groups = (kind == Kind::User).then(Vec::new);
@@ -725,6 +763,243 @@ macro_rules! store_impl {
                     });
                 }
                 Ok((total, events))
+            }
+
+            async fn create_invitation(
+                &self,
+                org: &str,
+                inv: &NewInvitation,
+                email: &crate::email::OutboxMessage,
+                now: i64,
+                audit: &Audit,
+            ) -> Result<Invitation> {
+                let id = new_id();
+                let norm = inv.email.to_lowercase();
+                let mut tx = self.write.begin().await?;
+                let member = sqlx::query(
+                    "select m.id from membership m join account a on a.id = m.account_id \
+                     where m.organization_id = $1 and a.email_norm = $2 and m.active",
+                )
+                .bind(org)
+                .bind(&norm)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if member.is_some() {
+                    return Err(Error::conflict(format!("{} is already an active member of this organization", inv.email)));
+                }
+                let groups = serde_json::to_string(&inv.groups).map_err(|e| Error::Internal(e.into()))?;
+                sqlx::query(
+                    "insert into invitation (id, organization_id, email, email_norm, first_name, last_name, role, groups, \
+                     status, secret_digest, expires_at, invited_by, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $12)",
+                )
+                .bind(&id)
+                .bind(org)
+                .bind(&inv.email)
+                .bind(&norm)
+                .bind(&inv.first_name)
+                .bind(&inv.last_name)
+                .bind(&inv.role)
+                .bind(&groups)
+                .bind(&inv.secret_digest)
+                .bind(inv.expires_at)
+                .bind(&audit.actor)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                $enqueue(&mut *tx, email, now).await?;
+                Self::record_audit(&mut tx, org, audit, "Invitation.create", &id, now).await?;
+                tx.commit().await?;
+                Ok(Invitation {
+                    id,
+                    organization_id: org.to_owned(),
+                    email: inv.email.clone(),
+                    first_name: inv.first_name.clone(),
+                    last_name: inv.last_name.clone(),
+                    role: inv.role.clone(),
+                    groups: inv.groups.clone(),
+                    status: "pending".into(),
+                    expires_at: inv.expires_at,
+                    accepted_at: None,
+                    invited_by: audit.actor.clone(),
+                    created_at: now,
+                    updated_at: now,
+                })
+            }
+
+            async fn change_invitation(
+                &self,
+                org: &str,
+                id: &str,
+                change: &InvitationChange,
+                email: Option<&crate::email::OutboxMessage>,
+                action: &str,
+                now: i64,
+                audit: &Audit,
+            ) -> Result<Invitation> {
+                let groups = change
+                    .groups
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| Error::Internal(e.into()))?;
+                let mut tx = self.write.begin().await?;
+                let row = sqlx::query(
+                    "update invitation set role = coalesce($3, role), groups = coalesce($4, groups), \
+                     status = coalesce($5, status), secret_digest = coalesce($6, secret_digest), \
+                     expires_at = coalesce($7, expires_at), updated_at = $8 \
+                     where organization_id = $1 and id = $2 and status = 'pending' returning *",
+                )
+                .bind(org)
+                .bind(id)
+                .bind(&change.role)
+                .bind(&groups)
+                .bind(&change.status)
+                .bind(&change.secret_digest)
+                .bind(change.expires_at)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    let status: Option<String> = sqlx::query("select status from invitation where organization_id = $1 and id = $2")
+                        .bind(org)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.try_get("status"))
+                        .transpose()?;
+                    return Err(match status {
+                        None => Error::not_found(format!("invitation {id} not found")),
+                        Some(s) => Error::conflict(format!("the invitation is {s}; only a pending invitation can be changed")),
+                    });
+                };
+                let inv = Self::invitation(&row)?;
+                if let Some(msg) = email {
+                    $enqueue(&mut *tx, msg, now).await?;
+                }
+                Self::record_audit(&mut tx, org, audit, action, id, now).await?;
+                tx.commit().await?;
+                Ok(inv)
+            }
+
+            async fn get_invitation(&self, org: &str, id: &str) -> Result<Option<Invitation>> {
+                sqlx::query("select * from invitation where organization_id = $1 and id = $2")
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .as_ref()
+                    .map(Self::invitation)
+                    .transpose()
+            }
+
+            async fn list_invitations(&self, org: &str) -> Result<Vec<Invitation>> {
+                sqlx::query("select * from invitation where organization_id = $1 order by created_at, id")
+                    .bind(org)
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(Self::invitation)
+                    .collect()
+            }
+
+            async fn open_invitation(&self, digest: &str, now: i64) -> Result<Option<(Invitation, Org)>> {
+                let Some(row) = sqlx::query(
+                    "select * from invitation where secret_digest = $1 and status = 'pending' and expires_at > $2",
+                )
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let inv = Self::invitation(&row)?;
+                let org = sqlx::query("select id, slug, name, created_at from organization where id = $1")
+                    .bind(&inv.organization_id)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(Some((inv, Self::org(&org)?)))
+            }
+
+            async fn account_by_email(&self, email: &str) -> Result<Option<AccountInfo>> {
+                sqlx::query("select id, password_hash, given_name, family_name from account where email_norm = $1")
+                    .bind(email.to_lowercase())
+                    .fetch_optional(&self.read)
+                    .await?
+                    .map(|r| {
+                        Ok(AccountInfo {
+                            id: r.try_get("id")?,
+                            password_hash: r.try_get("password_hash")?,
+                            given_name: r.try_get("given_name")?,
+                            family_name: r.try_get("family_name")?,
+                        })
+                    })
+                    .transpose()
+            }
+
+            async fn accept_invitation(
+                &self,
+                inv: &Invitation,
+                doc: &Map<String, Value>,
+                account: &AcceptAccount,
+                now: i64,
+                audit: &Audit,
+            ) -> Result<Record> {
+                let mut tx = self.write.begin().await?;
+                // The claim: of any number of concurrent accepts, one updates the row.
+                let claimed = sqlx::query(
+                    "update invitation set status = 'accepted', accepted_at = $2, updated_at = $2 \
+                     where id = $1 and status = 'pending' and expires_at > $2",
+                )
+                .bind(&inv.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if claimed.rows_affected() != 1 {
+                    return Err(Error::not_found("the invitation is no longer open"));
+                }
+                let org = inv.organization_id.as_str();
+                let id = new_id();
+                Self::insert_tx(&mut tx, &id, org, Kind::User, doc, &[], Some(&inv.role), now, audit).await?;
+                // The account the membership was linked to gets the person's names, and a
+                // password when it had none (an existing password was verified by the caller).
+                sqlx::query(
+                    "update account set given_name = coalesce(given_name, $2), family_name = coalesce(family_name, $3), \
+                     password_hash = coalesce(password_hash, $4), updated_at = $5 \
+                     where id = (select account_id from membership where id = $1)",
+                )
+                .bind(&id)
+                .bind(&account.given_name)
+                .bind(&account.family_name)
+                .bind(&account.password_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // Groups deleted since the invitation was made are skipped.
+                for group in &inv.groups {
+                    sqlx::query(
+                        "insert into team_member (team_id, membership_id, created_at, updated_at) \
+                         select id, $1, $2, $2 from team where id = $3 and organization_id = $4 on conflict do nothing",
+                    )
+                    .bind(&id)
+                    .bind(now)
+                    .bind(group)
+                    .bind(org)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::record_audit(&mut tx, org, audit, "Invitation.accept", &inv.id, now).await?;
+                tx.commit().await?;
+                Ok(Record {
+                    id,
+                    doc: doc.clone(),
+                    groups: None,
+                    role: Some(inv.role.clone()),
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                })
             }
 
             async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken> {
@@ -855,7 +1130,8 @@ store_impl!(
     Dialect::Sqlite,
     bind_sqlite,
     "",
-    SQLITE_GROUPS
+    SQLITE_GROUPS,
+    crate::email::enqueue_sqlite
 );
 store_impl!(
     PgStore,
@@ -863,5 +1139,6 @@ store_impl!(
     Dialect::Postgres,
     bind_pg,
     " for update",
-    PG_GROUPS
+    PG_GROUPS,
+    crate::email::enqueue_pg
 );

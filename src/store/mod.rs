@@ -95,6 +95,70 @@ pub struct AdminToken {
     pub created_at: i64,
 }
 
+/// An invitation to join an organization, as stored (never the link secret itself).
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `admin` or `member`.
+    pub role: String,
+    /// Team ids the membership joins on acceptance.
+    pub groups: Vec<String>,
+    /// `pending`, `accepted` or `revoked` (an expired invitation stays `pending`).
+    pub status: String,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+    pub invited_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a new invitation holds; the caller has validated it.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: String,
+    pub groups: Vec<String>,
+    pub secret_digest: String,
+    pub expires_at: i64,
+}
+
+/// A change to a pending invitation; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct InvitationChange {
+    pub role: Option<String>,
+    pub groups: Option<Vec<String>>,
+    /// `revoked` to revoke.
+    pub status: Option<String>,
+    /// A new link secret's digest (resend): the old link stops working.
+    pub secret_digest: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// The account behind an email, as the accept page needs it.
+#[derive(Debug, Clone)]
+pub struct AccountInfo {
+    pub id: String,
+    pub password_hash: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+/// How an accepted invitation's account is set up: a new password (and names) for an account
+/// without one, or nothing for an account whose password the caller has verified.
+#[derive(Debug, Clone)]
+pub struct AcceptAccount {
+    pub given_name: String,
+    pub family_name: String,
+    /// An Argon2id PHC string; `None` when the account already has a password.
+    pub password_hash: Option<String>,
+}
+
 /// Decides an update from the current record, inside the write transaction. Pure: it may refuse
 /// (If-Match, mutability, PATCH errors) but does no I/O.
 pub type UpdateFn<'a> = &'a (dyn Fn(&Record) -> Result<Change> + Send + Sync);
@@ -200,6 +264,47 @@ pub trait Store: Send + Sync + 'static {
         start_index: i64,
         count: i64,
     ) -> Result<(i64, Vec<AuditEvent>)>;
+
+    /// Creates an invitation and enqueues its email in one transaction. 409 when the email
+    /// already has an active membership or a pending invitation in the organization.
+    async fn create_invitation(
+        &self,
+        org: &str,
+        inv: &NewInvitation,
+        email: &crate::email::OutboxMessage,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<Invitation>;
+    /// Changes a pending invitation, enqueues `email` if given and records `action` in the
+    /// audit log, in one transaction. 404 when there is no such invitation, 409 when it is no
+    /// longer pending.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_invitation(
+        &self,
+        org: &str,
+        id: &str,
+        change: &InvitationChange,
+        email: Option<&crate::email::OutboxMessage>,
+        action: &str,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<Invitation>;
+    async fn get_invitation(&self, org: &str, id: &str) -> Result<Option<Invitation>>;
+    async fn list_invitations(&self, org: &str) -> Result<Vec<Invitation>>;
+    /// A pending, unexpired invitation by the digest of its link secret, with its organization.
+    async fn open_invitation(&self, digest: &str, now: i64) -> Result<Option<(Invitation, Org)>>;
+    async fn account_by_email(&self, email: &str) -> Result<Option<AccountInfo>>;
+    /// Claims the invitation (only one caller can) and creates the membership with the invited
+    /// role and groups, linking or setting up the account, in one transaction. 404 when the
+    /// invitation is no longer pending or has expired.
+    async fn accept_invitation(
+        &self,
+        inv: &Invitation,
+        doc: &Map<String, Value>,
+        account: &AcceptAccount,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<Record>;
 
     async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken>;
     async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>>;

@@ -17,7 +17,7 @@ both!(
     openapi_lists_exactly_the_routes,
 );
 
-async fn admin_token(app: &TestApp) -> String {
+pub(crate) async fn admin_token(app: &TestApp) -> String {
     let token = scimd::token::generate();
     app.store
         .create_admin_token("test", &scimd::token::digest(&token), app.clock.now())
@@ -26,7 +26,7 @@ async fn admin_token(app: &TestApp) -> String {
     token
 }
 
-async fn admin(
+pub(crate) async fn admin(
     app: &TestApp,
     token: &str,
     method: Method,

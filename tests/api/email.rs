@@ -16,15 +16,15 @@ use tokio::task::JoinHandle;
 
 /// One mail as the sink received it: the envelope and the DATA, dot-unstuffed.
 #[derive(Debug, Clone)]
-struct Received {
-    from: String,
-    to: Vec<String>,
-    data: String,
+pub(crate) struct Received {
+    pub(crate) from: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) data: String,
 }
 
 /// An SMTP server on 127.0.0.1 speaking enough of RFC 5321 for a client to hand it mail.
-struct Sink {
-    port: u16,
+pub(crate) struct Sink {
+    pub(crate) port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
@@ -37,7 +37,7 @@ impl Drop for Sink {
 }
 
 impl Sink {
-    async fn start() -> Sink {
+    pub(crate) async fn start() -> Sink {
         Self::on(0, true).await
     }
 
@@ -67,7 +67,7 @@ impl Sink {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }
@@ -152,7 +152,7 @@ fn smtp(port: u16) -> SmtpConfig {
 }
 
 /// A worker with its own database connection, as another replica would have.
-async fn worker(app: &TestApp, port: u16) -> (Worker, OutboxStore) {
+pub(crate) async fn worker(app: &TestApp, port: u16) -> (Worker, OutboxStore) {
     let store = OutboxStore::connect(&app.url).await.unwrap();
     let w = Worker::new(store.clone(), &smtp(port), app.clock.clone()).unwrap();
     (w, store)

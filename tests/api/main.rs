@@ -10,6 +10,7 @@ mod differential;
 mod discovery;
 mod email;
 mod groups;
+mod invitations;
 mod migrations;
 mod queries;
 mod tenancy;

@@ -1,0 +1,343 @@
+//! Invitations, the public side: the link a person gets by email (`/invite/{secret}`), a small
+//! server-rendered page to accept it, and the invitation email itself. The secret is the only
+//! credential; it is looked up by its digest, and every link that does not lead to an open
+//! invitation (unknown, expired, revoked, already used) gets the same 404 page.
+
+use super::AppState;
+use crate::email::OutboxMessage;
+use crate::error::Error;
+use crate::scim::schema::Kind;
+use crate::store::{AcceptAccount, Audit, Invitation, Org};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+/// How long an invitation link works.
+pub const EXPIRY_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+/// Shortest password accepted for a new account.
+pub const MIN_PASSWORD: usize = 12;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/invite/{secret}", get(page).post(accept))
+}
+
+/// The link for a secret: `{origin}/invite/{secret}`, the origin being the configured public
+/// URL's, else the request's Host (and `X-Forwarded-Proto`), as for SCIM's base URL.
+pub fn link(st: &AppState, headers: &HeaderMap, secret: &str) -> String {
+    format!("{}/invite/{secret}", origin(st, headers))
+}
+
+fn origin(st: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &st.config.public_url {
+        // `https://host[:port]/scim/v2` → `https://host[:port]`.
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let end = url[after_scheme..]
+            .find('/')
+            .map_or(url.len(), |i| after_scheme + i);
+        return url[..end].to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+/// The invitation email: who invites whom to which organization, and the link.
+pub fn email(org: &Org, inviter: &str, inv: &Invitation, link: &str) -> OutboxMessage {
+    let name = format!("{} {}", inv.first_name, inv.last_name);
+    let text = format!(
+        "Hello {name},\n\n{inviter} has invited you to join {org} on scimd.\n\n\
+         Accept the invitation here:\n{link}\n\nThe link works for 7 days. If you did not expect \
+         this invitation, ignore this email.\n",
+        org = org.name,
+    );
+    let html = format!(
+        "<p>Hello {name},</p><p>{inviter} has invited you to join <strong>{org}</strong> on scimd.</p>\
+         <p><a href=\"{link}\">Accept the invitation</a></p><p>The link works for 7 days. If you did \
+         not expect this invitation, ignore this email.</p>",
+        name = escape(&name),
+        inviter = escape(inviter),
+        org = escape(&org.name),
+        link = escape(link),
+    );
+    OutboxMessage {
+        to: inv.email.clone(),
+        subject: format!("You're invited to join {}", org.name),
+        text,
+        html: Some(html),
+        organization_id: Some(org.id.clone()),
+    }
+}
+
+/// HTML-escapes text for element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A whole page around `body` (already escaped HTML).
+fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
+    let doc = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}\
+         label{{display:block;margin:.8rem 0}}input{{display:block;width:100%;padding:.4rem}}\
+         .error{{color:#b00020}}</style></head><body><h1>{title}</h1>{body}</body></html>\n",
+        title = escape(title),
+    );
+    let mut resp = (status, Html(doc)).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+/// The one answer for every link that leads to no open invitation: it tells nothing about why.
+fn gone() -> Response {
+    html_page(
+        StatusCode::NOT_FOUND,
+        "Invitation not found",
+        "<p>This invitation link is not valid. It may have expired or been used already. \
+         Ask the person who invited you for a new invitation.</p>",
+    )
+}
+
+/// The open invitation a secret leads to.
+async fn open(st: &AppState, secret: &str) -> Result<Option<(Invitation, Org)>, Error> {
+    st.store
+        .open_invitation(&crate::token::digest(secret), st.clock.now())
+        .await
+}
+
+fn form(inv: &Invitation, org: &Org, has_password: bool, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let fields = if has_password {
+        "<p>You already have an account: enter its password to join.</p>\
+         <label>Password <input type=\"password\" name=\"password\" required autocomplete=\"current-password\"></label>"
+            .to_owned()
+    } else {
+        format!(
+            "<label>Given name <input name=\"given_name\" required value=\"{}\" autocomplete=\"given-name\"></label>\
+             <label>Family name <input name=\"family_name\" required value=\"{}\" autocomplete=\"family-name\"></label>\
+             <label>Password (at least {MIN_PASSWORD} characters) <input type=\"password\" name=\"password\" required \
+             minlength=\"{MIN_PASSWORD}\" autocomplete=\"new-password\"></label>",
+            escape(&inv.first_name),
+            escape(&inv.last_name),
+        )
+    };
+    format!(
+        "<p>You are invited to join <strong>{org}</strong> as <strong>{email}</strong>.</p>{error}\
+         <form method=\"post\">{fields}<button type=\"submit\">Join {org}</button></form>",
+        org = escape(&org.name),
+        email = escape(&inv.email),
+    )
+}
+
+async fn has_password(st: &AppState, email: &str) -> Result<bool, Error> {
+    Ok(st
+        .store
+        .account_by_email(email)
+        .await?
+        .is_some_and(|a| a.password_hash.is_some()))
+}
+
+fn internal(e: Error) -> Response {
+    tracing::error!(error = ?e, "invitation page failed");
+    html_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "<p>The invitation could not be processed. Try again in a moment.</p>",
+    )
+}
+
+async fn page(State(st): State<AppState>, Path(secret): Path<String>) -> Response {
+    let (inv, org) = match open(&st, &secret).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return gone(),
+        Err(e) => return internal(e),
+    };
+    match has_password(&st, &inv.email).await {
+        Ok(has) => html_page(
+            StatusCode::OK,
+            &format!("Join {}", org.name),
+            &form(&inv, &org, has, None),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AcceptForm {
+    given_name: Option<String>,
+    family_name: Option<String>,
+    password: Option<String>,
+}
+
+fn hash_password(password: &str) -> Result<String, Error> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("hashing a password: {e}")))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Runs password hashing off the async workers: Argon2 is deliberately slow.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(e.into()))
+}
+
+async fn accept(
+    State(st): State<AppState>,
+    Path(secret): Path<String>,
+    Form(f): Form<AcceptForm>,
+) -> Response {
+    match try_accept(&st, &secret, f).await {
+        Ok(resp) => resp,
+        Err(e) if e.status() == StatusCode::NOT_FOUND => gone(),
+        Err(e) if e.status() == StatusCode::CONFLICT => html_page(
+            StatusCode::CONFLICT,
+            "Already a member",
+            "<p>You are already a member of this organization.</p>",
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+async fn try_accept(st: &AppState, secret: &str, f: AcceptForm) -> Result<Response, Error> {
+    let Some((inv, org)) = open(st, secret).await? else {
+        return Ok(gone());
+    };
+    let password = f.password.unwrap_or_default();
+    let existing = st
+        .store
+        .account_by_email(&inv.email)
+        .await?
+        .filter(|a| a.password_hash.is_some());
+    let refuse = |has: bool, message: &str| {
+        html_page(
+            StatusCode::BAD_REQUEST,
+            &format!("Join {}", org.name),
+            &form(&inv, &org, has, Some(message)),
+        )
+    };
+    let account = match existing {
+        Some(acct) => {
+            let hash = acct.password_hash.unwrap_or_default();
+            let pw = password.clone();
+            if !blocking(move || verify_password(&pw, &hash)).await? {
+                return Ok(refuse(true, "That password is not right."));
+            }
+            // The person's own names, as they gave them, over the inviter's spelling.
+            AcceptAccount {
+                given_name: acct.given_name.unwrap_or_else(|| inv.first_name.clone()),
+                family_name: acct.family_name.unwrap_or_else(|| inv.last_name.clone()),
+                password_hash: None,
+            }
+        }
+        None => {
+            let given = f.given_name.unwrap_or_default().trim().to_owned();
+            let family = f.family_name.unwrap_or_default().trim().to_owned();
+            if given.is_empty() || family.is_empty() {
+                return Ok(refuse(false, "Enter your given name and family name."));
+            }
+            if password.chars().count() < MIN_PASSWORD {
+                return Ok(refuse(
+                    false,
+                    &format!("The password must be at least {MIN_PASSWORD} characters long."),
+                ));
+            }
+            let hash = blocking(move || hash_password(&password)).await??;
+            AcceptAccount {
+                given_name: given,
+                family_name: family,
+                password_hash: Some(hash),
+            }
+        }
+    };
+    let body = json!({
+        "userName": inv.email,
+        "name": {"givenName": account.given_name, "familyName": account.family_name},
+        "displayName": format!("{} {}", account.given_name, account.family_name),
+        "emails": [{"value": inv.email, "primary": true}],
+        "active": true,
+    });
+    let doc = crate::scim::resource::normalize(Kind::User.schema(), &body)?;
+    let audit = Audit {
+        actor: format!("invitation:{}", inv.id),
+        request_id: None,
+    };
+    let rec = st
+        .store
+        .accept_invitation(&inv, &doc, &account, st.clock.now(), &audit)
+        .await?;
+    tracing::info!(org = %org.slug, invitation = %inv.id, member = %rec.id, "invitation accepted");
+    Ok(html_page(
+        StatusCode::OK,
+        &format!("Welcome to {}", org.name),
+        &format!(
+            "<p>You are now a member of <strong>{}</strong>.</p>",
+            escape(&org.name)
+        ),
+    ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">O'Neil & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong horse battery", &h));
+    }
+}
