@@ -46,6 +46,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("patch", "/orgs/{slug}/invitations/{id}"),
     ("post", "/orgs/{slug}/invitations/{id}/revoke"),
     ("post", "/orgs/{slug}/invitations/{id}/resend"),
+    ("post", "/orgs/{slug}/invitations/import"),
 ];
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(list_invitations).post(create_invitations),
         )
         .route("/orgs/{slug}/invitations/{id}", patch(change_invitation))
+        .route("/orgs/{slug}/invitations/import", post(import_invitations))
         .route(
             "/orgs/{slug}/invitations/{id}/revoke",
             post(revoke_invitation),
@@ -440,29 +442,6 @@ async fn audit(
     ))
 }
 
-/// A simple RFC 5322-ish check: one `@`, a local part and a dotted domain, no spaces or
-/// brackets, at most 254 characters.
-pub fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    let bad = |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
-    email.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && !local.chars().any(bad)
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && domain.contains('.')
-        && domain.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-}
-
 fn invitation_json(inv: &crate::store::Invitation, now: i64) -> Value {
     let status = if inv.status == "pending" && inv.expires_at <= now {
         "expired"
@@ -523,16 +502,11 @@ async fn check_groups(st: &AppState, org: &str, groups: &Value) -> Result<Vec<St
     }))
 }
 
-/// One validated invitation of a request.
-struct Invitee {
-    email: String,
-    first_name: String,
-    last_name: String,
-    role: String,
-    groups: Vec<String>,
-}
-
-async fn invitee(st: &AppState, org: &str, v: &Value) -> Result<Invitee> {
+async fn invitee(
+    st: &AppState,
+    org: &str,
+    v: &Value,
+) -> Result<crate::service::invitations::Invitee> {
     let Some(obj) = v.as_object() else {
         return Err(invalid(
             "email",
@@ -544,7 +518,7 @@ async fn invitee(st: &AppState, org: &str, v: &Value) -> Result<Invitee> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .trim();
-    if !valid_email(email) {
+    if !crate::service::invitations::valid_email(email) {
         return Err(invalid(
             "email",
             format!("{email:?} is not a valid email address"),
@@ -559,7 +533,7 @@ async fn invitee(st: &AppState, org: &str, v: &Value) -> Result<Invitee> {
             )),
         }
     };
-    Ok(Invitee {
+    Ok(crate::service::invitations::Invitee {
         email: email.to_owned(),
         first_name: name("firstName")?,
         last_name: name("lastName")?,
@@ -619,43 +593,18 @@ async fn create_invitations(
         actor: t.actor.clone(),
         request_id: t.request_id.clone(),
     };
+    let origin = super::invite::origin(&st, &headers);
+    let inviter = inviter(&admin);
     let mut out = Vec::with_capacity(invitees.len());
     for i in invitees {
-        let secret = crate::token::generate();
+        let email = i.email.clone();
         let now = st.clock.now();
-        let new = crate::store::NewInvitation {
-            email: i.email.clone(),
-            first_name: i.first_name,
-            last_name: i.last_name,
-            role: i.role,
-            groups: i.groups,
-            secret_digest: crate::token::digest(&secret),
-            expires_at: now + super::invite::EXPIRY_MICROS,
-        };
-        let link = super::invite::link(&st, &headers, &secret);
-        let draft = crate::store::Invitation {
-            id: String::new(),
-            organization_id: org.id.clone(),
-            email: new.email.clone(),
-            first_name: new.first_name.clone(),
-            last_name: new.last_name.clone(),
-            role: new.role.clone(),
-            groups: new.groups.clone(),
-            status: "pending".into(),
-            expires_at: new.expires_at,
-            accepted_at: None,
-            invited_by: audit.actor.clone(),
-            created_at: now,
-            updated_at: now,
-        };
-        let msg = super::invite::email(&org, &inviter(&admin), &draft, &link);
-        match st
-            .store
-            .create_invitation(&org.id, &new, &msg, now, &audit)
-            .await
+        match crate::service::invitations::invite(
+            &st.store, &st.clock, &org, &inviter, &audit, i, &origin,
+        )
+        .await
         {
-            Ok(inv) => {
-                tracing::info!(org = %org.slug, invitation = %inv.id, "invitation created");
+            Ok((inv, link)) => {
                 let mut v = invitation_json(&inv, now);
                 v["link"] = json!(link);
                 if batch {
@@ -672,7 +621,7 @@ async fn create_invitations(
                     .unwrap_or_default();
                 let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 v["result"] = json!(status);
-                v["email"] = json!(i.email);
+                v["email"] = json!(email);
                 out.push(v);
             }
         }
@@ -682,6 +631,50 @@ async fn create_invitations(
     } else {
         Ok((StatusCode::CREATED, Json(out.remove(0))))
     }
+}
+
+#[derive(Deserialize)]
+struct ImportParams {
+    dry_run: Option<bool>,
+}
+
+/// A CSV of up to 1000 people to invite (columns `email` and `group membership`): valid rows
+/// are invited, every other row is reported with its line and reason; `dry_run=true` only
+/// checks. The same file uploaded twice invites nobody twice.
+async fn import_invitations(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(slug): Path<String>,
+    Query(p): Query<ImportParams>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let org = org(&st, &slug).await?;
+    if body.is_empty() {
+        return Err(invalid("file", "send the CSV file as the request body"));
+    }
+    let t = tenant_of(org.clone(), &admin, request_id(&headers));
+    let audit = crate::store::Audit {
+        actor: t.actor,
+        request_id: t.request_id,
+    };
+    let origin = super::invite::origin(&st, &headers);
+    let report = crate::service::invitations::import_csv(
+        &st.store,
+        &st.clock,
+        &org,
+        &inviter(&admin),
+        &audit,
+        &body,
+        &origin,
+        p.dry_run.unwrap_or(false),
+    )
+    .await
+    .map_err(|e| AdminError {
+        inner: e,
+        field: Some("file"),
+    })?;
+    Ok(Json(report.to_json()))
 }
 
 async fn list_invitations(
@@ -801,7 +794,7 @@ async fn resend_invitation(
         .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
     let secret = crate::token::generate();
     let link = super::invite::link(&st, &headers, &secret);
-    let msg = super::invite::email(&org, &inviter(&admin), &current, &link);
+    let msg = crate::service::invitations::email(&org, &inviter(&admin), &current, &link);
     let change = crate::store::InvitationChange {
         secret_digest: Some(crate::token::digest(&secret)),
         expires_at: Some(st.clock.now() + super::invite::EXPIRY_MICROS),
@@ -821,34 +814,4 @@ async fn resend_invitation(
     let mut v = invitation_json(&inv, st.clock.now());
     v["link"] = json!(link);
     Ok(Json(v))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_email;
-
-    #[test]
-    fn emails() {
-        for ok in [
-            "a@example.com",
-            "first.last+tag@sub.example.co.uk",
-            "x_y@a-b.io",
-        ] {
-            assert!(valid_email(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "@example.com",
-            "a@@example.com",
-            "a b@example.com",
-            "a@example..com",
-            ".a@example.com",
-            "a@-x.com",
-            "<a>@example.com",
-        ] {
-            assert!(!valid_email(bad), "{bad}");
-        }
-    }
 }

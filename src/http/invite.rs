@@ -4,7 +4,6 @@
 //! invitation (unknown, expired, revoked, already used) gets the same 404 page.
 
 use super::AppState;
-use crate::email::OutboxMessage;
 use crate::error::Error;
 use crate::scim::schema::Kind;
 use crate::store::{AcceptAccount, Audit, Invitation, Org};
@@ -16,8 +15,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-/// How long an invitation link works.
-pub const EXPIRY_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+pub use crate::service::invitations::{escape, EXPIRY_MICROS};
 /// Shortest password accepted for a new account.
 pub const MIN_PASSWORD: usize = 12;
 
@@ -31,7 +29,7 @@ pub fn link(st: &AppState, headers: &HeaderMap, secret: &str) -> String {
     format!("{}/invite/{secret}", origin(st, headers))
 }
 
-fn origin(st: &AppState, headers: &HeaderMap) -> String {
+pub fn origin(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &st.config.public_url {
         // `https://host[:port]/scim/v2` → `https://host[:port]`.
         let after_scheme = url.find("://").map_or(0, |i| i + 3);
@@ -50,49 +48,6 @@ fn origin(st: &AppState, headers: &HeaderMap) -> String {
         .filter(|p| *p == "https" || *p == "http")
         .unwrap_or("http");
     format!("{proto}://{host}")
-}
-
-/// The invitation email: who invites whom to which organization, and the link.
-pub fn email(org: &Org, inviter: &str, inv: &Invitation, link: &str) -> OutboxMessage {
-    let name = format!("{} {}", inv.first_name, inv.last_name);
-    let text = format!(
-        "Hello {name},\n\n{inviter} has invited you to join {org} on scimd.\n\n\
-         Accept the invitation here:\n{link}\n\nThe link works for 7 days. If you did not expect \
-         this invitation, ignore this email.\n",
-        org = org.name,
-    );
-    let html = format!(
-        "<p>Hello {name},</p><p>{inviter} has invited you to join <strong>{org}</strong> on scimd.</p>\
-         <p><a href=\"{link}\">Accept the invitation</a></p><p>The link works for 7 days. If you did \
-         not expect this invitation, ignore this email.</p>",
-        name = escape(&name),
-        inviter = escape(inviter),
-        org = escape(&org.name),
-        link = escape(link),
-    );
-    OutboxMessage {
-        to: inv.email.clone(),
-        subject: format!("You're invited to join {}", org.name),
-        text,
-        html: Some(html),
-        organization_id: Some(org.id.clone()),
-    }
-}
-
-/// HTML-escapes text for element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A whole page around `body` (already escaped HTML).

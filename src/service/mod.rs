@@ -3,6 +3,7 @@
 
 pub mod bulk;
 pub mod csv_import;
+pub mod invitations;
 pub mod render;
 
 use crate::clock::Clock;

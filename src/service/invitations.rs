@@ -1,0 +1,286 @@
+//! Invitations, the rules: who can be invited, the invitation email, creating one (its row and
+//! its email in one transaction), and importing a CSV of people to invite. Shared by the admin
+//! API and the `scimd invite import` command.
+
+use crate::clock::Clock;
+use crate::email::OutboxMessage;
+use crate::error::{Error, Result};
+use crate::scim::filter::{self};
+use crate::scim::schema::Kind;
+use crate::service::csv_import;
+use crate::store::{Audit, DynStore, Invitation, ListQuery, NewInvitation, Org};
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+
+/// How long an invitation link works.
+pub const EXPIRY_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+
+/// A simple RFC 5322-ish check: one `@`, a local part and a dotted domain, no spaces or
+/// brackets, at most 254 characters.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let bad = |c: char| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c);
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !local.chars().any(bad)
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && domain.contains('.')
+        && domain.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+}
+
+/// One person to invite, already validated.
+#[derive(Debug, Clone)]
+pub struct Invitee {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: String,
+    pub groups: Vec<String>,
+}
+
+/// Creates an invitation and enqueues its email in one transaction; returns it with its link
+/// (`{origin}/invite/{secret}`). The secret exists only in the link: the database keeps its digest.
+pub async fn invite(
+    store: &DynStore,
+    clock: &Clock,
+    org: &Org,
+    inviter: &str,
+    audit: &Audit,
+    i: Invitee,
+    origin: &str,
+) -> Result<(Invitation, String)> {
+    let secret = crate::token::generate();
+    let now = clock.now();
+    let new = NewInvitation {
+        email: i.email,
+        first_name: i.first_name,
+        last_name: i.last_name,
+        role: i.role,
+        groups: i.groups,
+        secret_digest: crate::token::digest(&secret),
+        expires_at: now + EXPIRY_MICROS,
+    };
+    let link = format!("{origin}/invite/{secret}");
+    let draft = Invitation {
+        id: String::new(),
+        organization_id: org.id.clone(),
+        email: new.email.clone(),
+        first_name: new.first_name.clone(),
+        last_name: new.last_name.clone(),
+        role: new.role.clone(),
+        groups: new.groups.clone(),
+        status: "pending".into(),
+        expires_at: new.expires_at,
+        accepted_at: None,
+        invited_by: audit.actor.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    let msg = email(org, inviter, &draft, &link);
+    let inv = store
+        .create_invitation(&org.id, &new, &msg, now, audit)
+        .await?;
+    tracing::info!(org = %org.slug, invitation = %inv.id, "invitation created");
+    Ok((inv, link))
+}
+
+/// The outcome of a CSV import: who was (or, on a dry run, would be) invited, and every row
+/// skipped with its line number and reason.
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub invited: Vec<Value>,
+    pub skipped: Vec<Value>,
+}
+
+impl ImportReport {
+    pub fn to_json(&self) -> Value {
+        json!({"dryRun": self.dry_run, "invited": self.invited, "skipped": self.skipped})
+    }
+}
+
+/// Imports a CSV (see `csv_import`): each valid row becomes an invitation as a member with the
+/// groups its cell names; invalid rows are skipped and reported. A row whose email already has a
+/// pending invitation is skipped as `already_invited`, so uploading the same file twice invites
+/// nobody twice. `dry_run` validates without inviting.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_csv(
+    store: &DynStore,
+    clock: &Clock,
+    org: &Org,
+    inviter: &str,
+    audit: &Audit,
+    data: &[u8],
+    origin: &str,
+    dry_run: bool,
+) -> Result<ImportReport> {
+    let bad = |m: String| Error::bad(crate::error::ScimType::InvalidValue, m);
+    // The organization's groups by case-folded name.
+    let mut groups = HashMap::new();
+    let mut start = 1;
+    loop {
+        let q = ListQuery {
+            filter: None,
+            sort: None,
+            start_index: start,
+            count: 1000,
+            after: None,
+        };
+        let page = store.list(&org.id, Kind::Group, &q).await?;
+        for g in &page.records {
+            if let Some(name) = g.doc.get("displayName").and_then(Value::as_str) {
+                groups.insert(name.to_lowercase(), g.id.clone());
+            }
+        }
+        start += page.records.len() as i64;
+        if page.records.is_empty() || start > page.total {
+            break;
+        }
+    }
+    // Who is already a member: looked up per distinct email of the file, through the indexes.
+    let first = csv_import::plan(data, &groups, &HashSet::new()).map_err(|e| bad(e.to_string()))?;
+    let mut members = HashSet::new();
+    for i in &first.invite {
+        let text = format!(
+            "userName eq {0} or emails.value eq {0}",
+            Value::String(i.email.clone())
+        );
+        let q = ListQuery {
+            filter: Some(filter::parse(&text)?),
+            sort: None,
+            start_index: 1,
+            count: 1,
+            after: None,
+        };
+        if store.list(&org.id, Kind::User, &q).await?.total > 0 {
+            members.insert(i.email.to_lowercase());
+        }
+    }
+    let plan = csv_import::plan(data, &groups, &members).map_err(|e| bad(e.to_string()))?;
+    let skip_json = |line: usize, code: &str, message: String| json!({"line": line, "reason": code, "message": message});
+    let mut skipped: Vec<Value> = plan
+        .skipped
+        .iter()
+        .map(|s| skip_json(s.line, s.reason.code(), s.reason.message()))
+        .collect();
+    let mut invited = Vec::new();
+    for row in plan.invite {
+        if dry_run {
+            invited.push(json!({"line": row.line, "email": row.email}));
+            continue;
+        }
+        let invitee = Invitee {
+            email: row.email.clone(),
+            first_name: String::new(),
+            last_name: String::new(),
+            role: "member".into(),
+            groups: row.groups,
+        };
+        match invite(store, clock, org, inviter, audit, invitee, origin).await {
+            Ok((inv, link)) => invited
+                .push(json!({"line": row.line, "email": row.email, "id": inv.id, "link": link})),
+            Err(e) if e.status() == axum::http::StatusCode::CONFLICT => skipped.push(skip_json(
+                row.line,
+                "already_invited",
+                "a pending invitation for this email exists (or the person just joined)".into(),
+            )),
+            Err(e) => {
+                tracing::error!(line = row.line, error = %e, "CSV import row failed");
+                skipped.push(skip_json(
+                    row.line,
+                    "internal_error",
+                    "internal error; the server log has the cause".into(),
+                ))
+            }
+        }
+    }
+    skipped.sort_by_key(|v| v["line"].as_u64());
+    tracing::info!(org = %org.slug, dry_run, invited = invited.len(), skipped = skipped.len(), "CSV import");
+    Ok(ImportReport {
+        dry_run,
+        invited,
+        skipped,
+    })
+}
+
+/// The invitation email: who invites whom to which organization, and the link.
+pub fn email(org: &Org, inviter: &str, inv: &Invitation, link: &str) -> OutboxMessage {
+    let name = format!("{} {}", inv.first_name, inv.last_name);
+    let text = format!(
+        "Hello {name},\n\n{inviter} has invited you to join {org} on scimd.\n\n\
+         Accept the invitation here:\n{link}\n\nThe link works for 7 days. If you did not expect \
+         this invitation, ignore this email.\n",
+        org = org.name,
+    );
+    let html = format!(
+        "<p>Hello {name},</p><p>{inviter} has invited you to join <strong>{org}</strong> on scimd.</p>\
+         <p><a href=\"{link}\">Accept the invitation</a></p><p>The link works for 7 days. If you did \
+         not expect this invitation, ignore this email.</p>",
+        name = escape(&name),
+        inviter = escape(inviter),
+        org = escape(&org.name),
+        link = escape(link),
+    );
+    OutboxMessage {
+        to: inv.email.clone(),
+        subject: format!("You're invited to join {}", org.name),
+        text,
+        html: Some(html),
+        organization_id: Some(org.id.clone()),
+    }
+}
+
+/// HTML-escapes text for element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_email;
+
+    #[test]
+    fn emails() {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "x_y@a-b.io",
+        ] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@example.com",
+            "a@@example.com",
+            "a b@example.com",
+            "a@example..com",
+            ".a@example.com",
+            "a@-x.com",
+            "<a>@example.com",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+}
