@@ -51,6 +51,28 @@ pub enum Command {
     /// Provider-wide administration (the admin API under /admin/v1).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Invitations.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InviteCommand {
+    /// Invite up to 1000 people from a CSV file with columns `email` and `group membership`
+    /// (the twin of POST /admin/v1/orgs/{slug}/invitations/import); prints one line per
+    /// invitation and per skipped row.
+    Import {
+        #[arg(long)]
+        org: String,
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Check the file without inviting anyone.
+        #[arg(long)]
+        dry_run: bool,
+        /// Public URL the invitation links start with (default: http://127.0.0.1:8080).
+        #[arg(long, env = "SCIMD_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,6 +190,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             println!("created provider admin token {name:?} (shown once, store it now):");
             println!("{token}");
+        }
+        Command::Invite(InviteCommand::Import {
+            org,
+            file,
+            dry_run,
+            public_url,
+        }) => {
+            let org = find_org(&store, &org).await?;
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let origin = public_url
+                .as_deref()
+                .map(|u| {
+                    u.split("/scim/")
+                        .next()
+                        .unwrap_or(u)
+                        .trim_end_matches('/')
+                        .to_owned()
+                })
+                .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+            let audit = crate::store::Audit {
+                actor: "cli".into(),
+                request_id: None,
+            };
+            let report = crate::service::invitations::import_csv(
+                &store,
+                &clock,
+                &org,
+                "An administrator",
+                &audit,
+                &data,
+                &origin,
+                dry_run,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let verb = if dry_run { "would invite" } else { "invited" };
+            for i in &report.invited {
+                println!(
+                    "line {}\t{verb}\t{}\t{}",
+                    i["line"],
+                    i["email"].as_str().unwrap_or_default(),
+                    i["link"].as_str().unwrap_or_default()
+                );
+            }
+            for s in &report.skipped {
+                println!(
+                    "line {}\tskipped\t{}\t{}",
+                    s["line"],
+                    s["reason"].as_str().unwrap_or_default(),
+                    s["message"].as_str().unwrap_or_default()
+                );
+            }
+            println!(
+                "{} {verb}, {} skipped",
+                report.invited.len(),
+                report.skipped.len()
+            );
         }
         Command::Token(TokenCommand::Revoke { token_id }) => {
             if !store.revoke_token(&token_id, clock.now()).await? {
