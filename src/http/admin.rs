@@ -40,6 +40,11 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("patch", "/orgs/{slug}/members/{id}"),
     ("delete", "/orgs/{slug}/members/{id}"),
     ("post", "/orgs/{slug}/members/remove"),
+    ("post", "/orgs/{slug}/members"),
+    ("get", "/orgs/{slug}/groups"),
+    ("post", "/orgs/{slug}/groups"),
+    ("patch", "/orgs/{slug}/groups/{id}"),
+    ("delete", "/orgs/{slug}/groups/{id}"),
     ("get", "/orgs/{slug}/audit"),
     ("get", "/orgs/{slug}/invitations"),
     ("post", "/orgs/{slug}/invitations"),
@@ -52,12 +57,17 @@ pub const OPERATIONS: &[(&str, &str)] = &[
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/orgs", get(list_orgs).post(create_org))
-        .route("/orgs/{slug}/members", get(list_members))
+        .route("/orgs/{slug}/members", get(list_members).post(add_member))
         .route(
             "/orgs/{slug}/members/{id}",
             patch(change_member).delete(remove_member),
         )
         .route("/orgs/{slug}/members/remove", post(remove_members))
+        .route("/orgs/{slug}/groups", get(list_groups).post(create_group))
+        .route(
+            "/orgs/{slug}/groups/{id}",
+            patch(change_group).delete(delete_group),
+        )
         .route("/orgs/{slug}/audit", get(audit))
         .route(
             "/orgs/{slug}/invitations",
@@ -297,14 +307,14 @@ fn member_json(rec: &crate::store::Record) -> Value {
     })
 }
 
-async fn list_members(
-    State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
-    Path(slug): Path<String>,
-    Query(p): Query<Paging>,
-    headers: axum::http::HeaderMap,
+/// One page of an organization's Users or Groups, each shown by `show`.
+async fn list_page(
+    st: &AppState,
+    t: &Tenant,
+    kind: Kind,
+    p: &Paging,
+    show: impl Fn(&crate::store::Record) -> Value,
 ) -> Result<Json<Value>> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
     let (start_index, count) = p.bounds();
     let q = ListQuery {
         filter: None,
@@ -313,11 +323,22 @@ async fn list_members(
         count,
         after: None,
     };
-    let page = st.provisioning.list(&t, Kind::User, &q).await?;
-    let items: Vec<Value> = page.records.iter().map(member_json).collect();
+    let page = st.provisioning.list(t, kind, &q).await?;
+    let items: Vec<Value> = page.records.iter().map(show).collect();
     Ok(Json(
         json!({"totalResults": page.total, "startIndex": start_index, "items": items}),
     ))
+}
+
+async fn list_members(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(slug): Path<String>,
+    Query(p): Query<Paging>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    list_page(&st, &t, Kind::User, &p, member_json).await
 }
 
 #[derive(Deserialize)]
@@ -814,4 +835,187 @@ async fn resend_invitation(
     let mut v = invitation_json(&inv, st.clock.now());
     v["link"] = json!(link);
     Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewMember {
+    email: Option<String>,
+    role: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+}
+
+/// Adds a person to the organization with a role: their existing account (found by email) or a
+/// new one. The membership is the same one SCIM sees, so an IdP can take it over later.
+async fn add_member(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(slug): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<NewMember>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let Some(Json(m)) = body else {
+        return Err(invalid(
+            "email",
+            "the body must be a JSON object with an email",
+        ));
+    };
+    let email = m.email.unwrap_or_default().trim().to_owned();
+    if !crate::service::invitations::valid_email(&email) {
+        return Err(invalid(
+            "email",
+            format!("{email:?} is not a valid email address"),
+        ));
+    }
+    let role = check_role(&json!(m.role.as_deref().unwrap_or("member")))?;
+    let mut user = json!({
+        "userName": email,
+        "emails": [{"value": email, "primary": true}],
+        ORGANIZATION_USER: {"role": role},
+    });
+    if m.given_name.is_some() || m.family_name.is_some() {
+        user["name"] = json!({"givenName": m.given_name, "familyName": m.family_name});
+    }
+    let rec = st
+        .provisioning
+        .create(&t, Kind::User, &user)
+        .await
+        .map_err(|e| match e.status() {
+            StatusCode::CONFLICT => AdminError::from(Error::conflict(format!(
+                "{email} is already a member of {slug}"
+            ))),
+            _ => AdminError::from(e),
+        })?;
+    let rec = st.provisioning.get(&t, Kind::User, &rec.id).await?;
+    Ok((StatusCode::CREATED, Json(member_json(&rec))))
+}
+
+fn group_json(rec: &crate::store::Record, members: Option<Vec<String>>) -> Value {
+    let mut v = json!({
+        "id": rec.id,
+        "displayName": rec.doc.get("displayName"),
+        "updatedAt": crate::service::render::timestamp(rec.updated_at),
+    });
+    if let Some(m) = members {
+        v["members"] = json!(m);
+    }
+    v
+}
+
+async fn list_groups(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(slug): Path<String>,
+    Query(p): Query<Paging>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    list_page(&st, &t, Kind::Group, &p, |g| group_json(g, None)).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupBody {
+    display_name: Option<String>,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default)]
+    add_members: Vec<String>,
+    #[serde(default)]
+    remove_members: Vec<String>,
+}
+
+fn member_values(ids: &[String]) -> Value {
+    Value::Array(ids.iter().map(|id| json!({"value": id})).collect())
+}
+
+/// Creates a team: the same data as a SCIM Group. Members must be members of the organization.
+async fn create_group(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path(slug): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<GroupBody>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let Some(Json(g)) = body else {
+        return Err(invalid(
+            "displayName",
+            "the body must be a JSON object with a displayName",
+        ));
+    };
+    let name = g.display_name.unwrap_or_default();
+    if name.trim().is_empty() {
+        return Err(invalid("displayName", "displayName is required"));
+    }
+    let group = json!({"displayName": name, "members": member_values(&g.members)});
+    let rec = st
+        .provisioning
+        .create(&t, Kind::Group, &group)
+        .await
+        .map_err(|e| field_of(e, "members"))?;
+    let members = st.store.members(&t.org_id, &rec.id).await?;
+    Ok((StatusCode::CREATED, Json(group_json(&rec, Some(members)))))
+}
+
+/// A store refusal about members (unknown ids) names the field; a name clash is a conflict.
+fn field_of(e: Error, field: &'static str) -> AdminError {
+    let bad_request = e.status() == StatusCode::BAD_REQUEST;
+    AdminError {
+        inner: e,
+        field: bad_request.then_some(field),
+    }
+}
+
+/// Renames a team and adds or removes members, all or nothing.
+async fn change_group(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<GroupBody>>,
+) -> Result<Json<Value>> {
+    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let Some(Json(g)) = body else {
+        return Err(invalid("displayName", "the body must be a JSON object"));
+    };
+    let mut ops = Vec::new();
+    if let Some(name) = g.display_name {
+        ops.push(json!({"op": "replace", "path": "displayName", "value": name}));
+    }
+    if !g.add_members.is_empty() {
+        ops.push(json!({"op": "add", "path": "members", "value": member_values(&g.add_members)}));
+    }
+    if !g.remove_members.is_empty() {
+        ops.push(
+            json!({"op": "remove", "path": "members", "value": member_values(&g.remove_members)}),
+        );
+    }
+    if ops.is_empty() {
+        return Err(invalid(
+            "displayName",
+            "nothing to change: give displayName, addMembers or removeMembers",
+        ));
+    }
+    let patch = json!({"schemas": [PATCH_OP], "Operations": ops});
+    let rec = st
+        .provisioning
+        .patch(&t, Kind::Group, &id, &patch, None)
+        .await
+        .map_err(|e| field_of(e, "addMembers"))?;
+    let members = st.store.members(&t.org_id, &rec.id).await?;
+    Ok(Json(group_json(&rec, Some(members))))
+}
+
+async fn delete_group(
+    State(st): State<AppState>,
+    Extension(admin): Extension<Admin>,
+    Path((slug, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<StatusCode> {
+    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    st.provisioning.delete(&t, Kind::Group, &id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

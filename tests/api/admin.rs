@@ -417,3 +417,130 @@ async fn openapi_lists_exactly_the_routes(app: TestApp) {
         );
     }
 }
+
+both!(people_are_added_and_groups_managed_through_the_admin_api);
+
+async fn people_are_added_and_groups_managed_through_the_admin_api(app: TestApp) {
+    let t = admin_token(&app).await;
+    let (_, beta) = app.other_org("beta").await;
+    // Someone who already has an account (from another organization) and someone new.
+    app.send(
+        Method::POST,
+        "/Users",
+        Some(&beta),
+        Some(&json!({"userName": "kai@example.test", "emails": [{"value": "kai@example.test"}]})),
+        &[],
+    )
+    .await;
+    let kai = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/members",
+        Some(json!({"email": "Kai@example.test", "role": "admin"})),
+    )
+    .await;
+    assert_eq!(kai.status, StatusCode::CREATED, "{}", kai.body);
+    assert_eq!(kai.body["role"], "admin");
+    let lee = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/members",
+        Some(json!({"email": "lee@example.test", "givenName": "Lee"})),
+    )
+    .await;
+    assert_eq!(lee.body["role"], "member");
+    let again = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/members",
+        Some(json!({"email": "LEE@example.test"})),
+    )
+    .await;
+    assert_admin_error(&again, StatusCode::CONFLICT, "conflict");
+    let bad = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/members",
+        Some(json!({"email": "nope"})),
+    )
+    .await;
+    assert_eq!(bad.body["field"], "email");
+    // One account behind both memberships of kai.
+    let accounts = crate::tenancy::sql_count(
+        &app,
+        "select count(*) from account where email_norm = 'kai@example.test'",
+    )
+    .await;
+    assert_eq!(accounts, 1);
+
+    let (kai, lee) = (
+        kai.body["id"].as_str().unwrap().to_owned(),
+        lee.body["id"].as_str().unwrap().to_owned(),
+    );
+    let g = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/groups",
+        Some(json!({"displayName": "Core", "members": [kai]})),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
+    let gid = g.body["id"].as_str().unwrap().to_owned();
+    let dup = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/groups",
+        Some(json!({"displayName": "CORE"})),
+    )
+    .await;
+    assert_admin_error(&dup, StatusCode::CONFLICT, "conflict");
+    let foreign = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/groups",
+        Some(json!({"displayName": "X", "members": ["not-a-member"]})),
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::BAD_REQUEST);
+    assert_eq!(foreign.body["field"], "members");
+    let changed = admin(
+        &app,
+        &t,
+        Method::PATCH,
+        &format!("/orgs/acme/groups/{gid}"),
+        Some(json!({"displayName": "Core team", "addMembers": [lee], "removeMembers": [kai]})),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body["displayName"], "Core team");
+    assert_eq!(changed.body["members"], json!([lee]));
+    // The same data SCIM sees.
+    let scim = app.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(scim.body["displayName"], "Core team");
+    let list = admin(&app, &t, Method::GET, "/orgs/acme/groups", None).await;
+    assert_eq!(list.body["totalResults"], 1);
+    assert_eq!(
+        admin(
+            &app,
+            &t,
+            Method::DELETE,
+            &format!("/orgs/acme/groups/{gid}"),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/Users").await.body["totalResults"],
+        2,
+        "deleting a group keeps its members"
+    );
+}

@@ -80,7 +80,7 @@ async fn same_person_in_two_organizations(app: TestApp) {
     // Each organization has its own view; both memberships belong to one account.
     assert_ne!(id(&in_a), id(&in_b.body));
     assert!(in_a.get("name").is_none());
-    let count: i64 = sqlx_count(
+    let count: i64 = sql_count(
         &app,
         "select count(*) from account where email_norm = 'pat@example.com'",
     )
@@ -103,7 +103,7 @@ async fn same_person_in_two_organizations(app: TestApp) {
     assert_eq!(still.status, StatusCode::OK);
     assert_eq!(still.body["name"]["givenName"], "Patricia");
     assert_eq!(
-        sqlx_count(
+        sql_count(
             &app,
             "select count(*) from account where email_norm = 'pat@example.com'"
         )
@@ -112,7 +112,7 @@ async fn same_person_in_two_organizations(app: TestApp) {
     );
 }
 
-async fn sqlx_count(app: &TestApp, sql: &str) -> i64 {
+pub(crate) async fn sql_count(app: &TestApp, sql: &str) -> i64 {
     use sqlx::Connection;
     if app.url.starts_with("sqlite:") {
         let mut c = sqlx::SqliteConnection::connect(&app.url).await.unwrap();
