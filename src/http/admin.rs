@@ -610,10 +610,7 @@ async fn create_invitations(
         invitees.push(invitee(&st, &org.id, item).await?);
     }
     let t = tenant_of(org.clone(), &admin, request_id(&headers));
-    let audit = crate::store::Audit {
-        actor: t.actor.clone(),
-        request_id: t.request_id.clone(),
-    };
+    let audit = t.audit();
     let origin = super::invite::origin(&st, &headers);
     let inviter = inviter(&admin);
     let mut out = Vec::with_capacity(invitees.len());
@@ -675,10 +672,7 @@ async fn import_invitations(
         return Err(invalid("file", "send the CSV file as the request body"));
     }
     let t = tenant_of(org.clone(), &admin, request_id(&headers));
-    let audit = crate::store::Audit {
-        actor: t.actor,
-        request_id: t.request_id,
-    };
+    let audit = t.audit();
     let origin = super::invite::origin(&st, &headers);
     let report = crate::service::invitations::import_csv(
         &st.store,

@@ -28,7 +28,7 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    fn audit(&self) -> Audit {
+    pub fn audit(&self) -> Audit {
         Audit {
             actor: self.actor.clone(),
             request_id: self.request_id.clone(),

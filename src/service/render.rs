@@ -6,7 +6,6 @@ use crate::scim::resource::{schemas_of, Projection};
 use crate::scim::schema::{Kind, ORGANIZATION_USER};
 use crate::store::{DynStore, GroupRef, Record};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -96,26 +95,14 @@ pub async fn render_many(
     projection: &Projection,
 ) -> Result<Vec<Value>> {
     let rs = kind.schema();
-    // Reads usually bring a user's groups along; writes do not, so those are looked up.
-    let mut groups: HashMap<String, Vec<GroupRef>> = HashMap::new();
-    let missing: Vec<String> = records
-        .iter()
-        .filter(|r| r.groups.is_none())
-        .map(|r| r.id.clone())
-        .collect();
-    if kind == Kind::User && projection.wants("groups") && !missing.is_empty() {
-        groups = store.groups_of(org, &missing).await?;
-    }
     let mut out = Vec::with_capacity(records.len());
     for rec in records {
         let derived = match kind {
             Kind::Group if projection.wants("members") => {
                 Derived::Members(store.members(org, &rec.id).await?)
             }
-            Kind::User => Derived::Groups(match &rec.groups {
-                Some(g) => g.clone(),
-                None => groups.remove(&rec.id).unwrap_or_default(),
-            }),
+            // Every read and write of a User brings its groups along in the same query.
+            Kind::User => Derived::Groups(rec.groups.clone().unwrap_or_default()),
             Kind::Group => Derived::None,
         };
         let mut m = render(kind, rec, base, derived);

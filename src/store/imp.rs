@@ -20,7 +20,6 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 use sqlx::{Column, Pool, Row};
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -1097,28 +1096,6 @@ macro_rules! store_impl {
                     ids.push(row.try_get("membership_id")?);
                 }
                 Ok(ids)
-            }
-
-            async fn groups_of(&self, org: &str, user_ids: &[String]) -> Result<HashMap<String, Vec<GroupRef>>> {
-                let mut out: HashMap<String, Vec<GroupRef>> = HashMap::new();
-                for chunk in user_ids.chunks(CHUNK) {
-                    let text = format!(
-                        "select tm.membership_id, t.id, t.display_name from team_member tm join team t on t.id = tm.team_id \
-                         where t.organization_id = $1 and tm.membership_id in ({}) order by t.display_name_norm, t.id",
-                        placeholders(2, chunk.len())
-                    );
-                    let mut q = sqlx::query(&text).bind(org);
-                    for id in chunk {
-                        q = q.bind(id.as_str());
-                    }
-                    for row in q.fetch_all(&self.read).await? {
-                        out.entry(row.try_get("membership_id")?).or_default().push(GroupRef {
-                            id: row.try_get("id")?,
-                            display: row.try_get("display_name")?,
-                        });
-                    }
-                }
-                Ok(out)
             }
         }
     };

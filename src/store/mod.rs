@@ -10,7 +10,6 @@ use crate::scim::filter::Filter;
 use crate::scim::schema::Kind;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use imp::{PgStore, SqliteStore};
@@ -40,7 +39,7 @@ pub struct TokenInfo {
 pub struct Record {
     pub id: String,
     pub doc: Map<String, Value>,
-    /// A User's groups, when the read brought them along.
+    /// A User's groups, read in the same query as the User (always `Some` for Users).
     pub groups: Option<Vec<GroupRef>>,
     /// A User's organization role (`admin` or `member`), kept in its own column, not in `doc`;
     /// `None` when never assigned, which makes a plain member.
@@ -312,12 +311,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Member ids of a group, in the order they were added.
     async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
-    /// The groups of each of `user_ids`.
-    async fn groups_of(
-        &self,
-        org: &str,
-        user_ids: &[String],
-    ) -> Result<HashMap<String, Vec<GroupRef>>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -127,12 +127,7 @@ fn encode(s: &str) -> String {
 }
 
 fn names(r: &Resp) -> BTreeSet<String> {
-    r.body["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userName"].as_str().unwrap().to_owned())
-        .collect()
+    r.user_names().into_iter().collect()
 }
 
 #[test]

@@ -318,6 +318,16 @@ impl Resp {
         self.headers["etag"].to_str().expect("etag").to_owned()
     }
 
+    /// The `userName` of each resource of a ListResponse, in order.
+    pub fn user_names(&self) -> Vec<String> {
+        self.body["Resources"]
+            .as_array()
+            .expect("a ListResponse")
+            .iter()
+            .map(|u| u["userName"].as_str().expect("a User").to_owned())
+            .collect()
+    }
+
     pub fn ids(&self) -> Vec<String> {
         self.body["Resources"]
             .as_array()

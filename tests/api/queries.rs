@@ -115,14 +115,7 @@ async fn sorting_is_stable(app: TestApp) {
         app.post("/Users", json!({"userName": u, "name": {"givenName": n}}))
             .await;
     }
-    let names = |r: &Resp| -> Vec<String> {
-        r.body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["userName"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let names = |r: &Resp| r.user_names();
     assert_eq!(
         names(&app.get("/Users?sortBy=userName").await),
         vec!["a", "b", "c"]
