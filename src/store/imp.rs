@@ -5,9 +5,9 @@
 
 use super::sql::{compile_filter, compile_order, sqlite_path, Arg, Dialect, Sql};
 use super::{
-    columns, AcceptAccount, AccountInfo, AdminToken, Audit, AuditEvent, Change, GroupRef,
-    Invitation, InvitationChange, ListQuery, MemberOp, NewInvitation, Org, Page, Record, Store,
-    TokenInfo, UpdateFn,
+    columns, AcceptAccount, Account, AccountInfo, AdminToken, Audit, AuditEvent, Change, Enrolled,
+    Enrolment, GroupRef, Invitation, InvitationChange, ListQuery, MemberDetail, MemberOp,
+    MembershipOf, NewInvitation, Org, Page, Record, Store, TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -212,6 +212,17 @@ macro_rules! store_impl {
                 })
             }
 
+            fn account_row(r: &<$db as sqlx::Database>::Row) -> Result<Account> {
+                Ok(Account {
+                    id: r.try_get("id")?,
+                    email: r.try_get::<Option<String>, _>("email")?.unwrap_or_default(),
+                    given_name: r.try_get("given_name")?,
+                    family_name: r.try_get("family_name")?,
+                    password_hash: r.try_get("password_hash")?,
+                    last_active_at: r.try_get("last_active_at")?,
+                })
+            }
+
             fn org(row: &<$db as sqlx::Database>::Row) -> Result<Org> {
                 Ok(Org {
                     id: row.try_get("id")?,
@@ -319,6 +330,16 @@ macro_rules! store_impl {
                     }
                     q.execute(&mut **tx).await?;
                 }
+                Ok(())
+            }
+
+            /// Ends every open session of an account (its access tokens stop working).
+            async fn end_sessions(tx: &mut sqlx::Transaction<'_, $db>, account: &str, now: i64) -> Result<()> {
+                sqlx::query("update session set revoked_at = $2, updated_at = $2 where account_id = $1 and revoked_at is null")
+                    .bind(account)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
                 Ok(())
             }
 
@@ -1096,6 +1117,295 @@ macro_rules! store_impl {
                     ids.push(row.try_get("membership_id")?);
                 }
                 Ok(ids)
+            }
+
+            async fn signing_secret(&self, candidate: &str, now: i64) -> Result<String> {
+                sqlx::query("insert into signing_key (id, secret, created_at) values ('access-token', $1, $2) on conflict (id) do nothing")
+                    .bind(candidate)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(sqlx::query("select secret from signing_key where id = 'access-token'")
+                    .fetch_one(&self.write)
+                    .await?
+                    .try_get("secret")?)
+            }
+
+            async fn account(&self, id: &str) -> Result<Option<Account>> {
+                sqlx::query(
+                    "select id, email, given_name, family_name, password_hash, last_active_at from account where id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|r| Self::account_row(&r))
+                .transpose()
+            }
+
+            async fn memberships_of(&self, account_id: &str) -> Result<Vec<MembershipOf>> {
+                let rows = sqlx::query(
+                    "select m.id as member_id, m.role, m.role_assigned, m.active, o.id, o.slug, o.name, o.created_at \
+                     from membership m join organization o on o.id = m.organization_id where m.account_id = $1 order by o.slug",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let assigned: bool = r.try_get("role_assigned")?;
+                        Ok(MembershipOf {
+                            member_id: r.try_get("member_id")?,
+                            org: Self::org(r)?,
+                            role: if assigned { r.try_get("role")? } else { "member".to_owned() },
+                            active: r.try_get("active")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_session(&self, account_id: &str, expires_at: i64, now: i64) -> Result<String> {
+                let id = new_id();
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "insert into session (id, account_id, expires_at, created_at, updated_at) values ($1, $2, $3, $4, $4)",
+                )
+                .bind(&id)
+                .bind(account_id)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // Sessions long expired are cleared as new ones start: the table stays small.
+                sqlx::query("delete from session where account_id = $1 and expires_at < $2")
+                    .bind(account_id)
+                    .bind(now - 24 * 3600 * 1_000_000)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("update account set last_active_at = $2 where id = $1")
+                    .bind(account_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn session_open(&self, id: &str, account_id: &str, now: i64) -> Result<bool> {
+                let open = sqlx::query(
+                    "select a.last_active_at from session s join account a on a.id = s.account_id \
+                     where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > $3",
+                )
+                .bind(id)
+                .bind(account_id)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                let Some(row) = open else { return Ok(false) };
+                // Activity is noted at most once a minute per account: reads stay reads.
+                let last: Option<i64> = row.try_get("last_active_at")?;
+                if last.is_none_or(|t| now - t > 60_000_000) {
+                    sqlx::query("update account set last_active_at = $2 where id = $1")
+                        .bind(account_id)
+                        .bind(now)
+                        .execute(&self.write)
+                        .await?;
+                }
+                Ok(true)
+            }
+
+            async fn revoke_sessions(&self, account_id: &str, only: Option<&str>, now: i64) -> Result<u64> {
+                Ok(sqlx::query(
+                    "update session set revoked_at = $2, updated_at = $2 where account_id = $1 and revoked_at is null \
+                     and ($3 is null or id = $3)",
+                )
+                .bind(account_id)
+                .bind(now)
+                .bind(only)
+                .execute(&self.write)
+                .await?
+                .rows_affected())
+            }
+
+            async fn throttle(&self, key: &str, window_start: i64) -> Result<i64> {
+                Ok(sqlx::query(
+                    "insert into login_throttle (key, window_start, attempts) values ($1, $2, 1) \
+                     on conflict (key) do update set \
+                     attempts = case when login_throttle.window_start = excluded.window_start then login_throttle.attempts + 1 else 1 end, \
+                     window_start = excluded.window_start returning attempts",
+                )
+                .bind(key)
+                .bind(window_start)
+                .fetch_one(&self.write)
+                .await?
+                .try_get::<i64, _>("attempts")?)
+            }
+
+            async fn clear_throttle(&self, key: &str) -> Result<()> {
+                sqlx::query("delete from login_throttle where key = $1").bind(key).execute(&self.write).await?;
+                Ok(())
+            }
+
+            async fn set_password(&self, account_id: &str, hash: &str, now: i64) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("update account set password_hash = $2, updated_at = $3 where id = $1")
+                    .bind(account_id)
+                    .bind(hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::end_sessions(&mut tx, account_id, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn enrol(&self, e: &Enrolment, now: i64, audit: &Audit) -> Result<Enrolled> {
+                let mut tx = self.write.begin().await?;
+                let mut join = e.join.clone();
+                let founded = match &e.found {
+                    Some((slug, name)) => {
+                        let org = Org { id: new_id(), slug: slug.clone(), name: name.clone(), created_at: now };
+                        sqlx::query("insert into organization (id, slug, name, created_at, updated_at) values ($1, $2, $3, $4, $4)")
+                            .bind(&org.id)
+                            .bind(&org.slug)
+                            .bind(&org.name)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|err| match err {
+                                sqlx::Error::Database(d) if d.is_unique_violation() => {
+                                    Error::conflict(format!("an organization with slug {slug:?} already exists"))
+                                }
+                                other => other.into(),
+                            })?;
+                        Self::record_audit(&mut tx, &org.id, audit, "Organization.create", &org.id, now).await?;
+                        join.insert(0, (org.id.clone(), "admin".to_owned()));
+                        Some(org)
+                    }
+                    None => None,
+                };
+                let mut members = Vec::with_capacity(join.len());
+                for (org, role) in &join {
+                    let id = new_id();
+                    Self::insert_tx(&mut tx, &id, org, Kind::User, &e.doc, &[], Some(role), now, audit).await?;
+                    members.push((org.clone(), id));
+                }
+                let account = sqlx::query("select id, password_hash from account where email_norm = $1")
+                    .bind(e.email.to_lowercase())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let account_id: String = account.try_get("id")?;
+                let has_password = account.try_get::<Option<String>, _>("password_hash")?.is_some();
+                sqlx::query(
+                    "update account set given_name = coalesce(given_name, $2), family_name = coalesce(family_name, $3), updated_at = $4 where id = $1",
+                )
+                .bind(&account_id)
+                .bind(&e.given_name)
+                .bind(&e.family_name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let setup_sent = match (&e.setup, has_password) {
+                    (Some(link), false) => {
+                        sqlx::query(
+                            "insert into account_setup (id, account_id, secret_digest, expires_at, created_at, updated_at) \
+                             values ($1, $2, $3, $4, $5, $5)",
+                        )
+                        .bind(new_id())
+                        .bind(&account_id)
+                        .bind(&link.digest)
+                        .bind(link.expires_at)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        $enqueue(&mut *tx, &link.email, now).await?;
+                        true
+                    }
+                    _ => false,
+                };
+                tx.commit().await?;
+                Ok(Enrolled { account_id, founded, members, setup_sent })
+            }
+
+            async fn open_setup(&self, digest: &str, now: i64) -> Result<Option<Account>> {
+                sqlx::query(
+                    "select a.id, a.email, a.given_name, a.family_name, a.password_hash, a.last_active_at \
+                     from account_setup s join account a on a.id = s.account_id \
+                     where s.secret_digest = $1 and s.used_at is null and s.expires_at > $2",
+                )
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?
+                .map(|r| Self::account_row(&r))
+                .transpose()
+            }
+
+            async fn complete_setup(
+                &self,
+                digest: &str,
+                given_name: &str,
+                family_name: &str,
+                password_hash: &str,
+                now: i64,
+            ) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                let claimed = sqlx::query(
+                    "update account_setup set used_at = $2, updated_at = $2 \
+                     where secret_digest = $1 and used_at is null and expires_at > $2 returning account_id",
+                )
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = claimed else {
+                    return Err(Error::not_found("the setup link is no longer open"));
+                };
+                let account: String = row.try_get("account_id")?;
+                sqlx::query(
+                    "update account set given_name = $2, family_name = $3, password_hash = $4, updated_at = $5 where id = $1",
+                )
+                .bind(&account)
+                .bind(given_name)
+                .bind(family_name)
+                .bind(password_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // Every other link to this account stops working, as do its sessions.
+                sqlx::query("update account_setup set used_at = $2, updated_at = $2 where account_id = $1 and used_at is null")
+                    .bind(&account)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::end_sessions(&mut tx, &account, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn member_details(&self, org: &str, ids: &[String], now: i64) -> Result<Vec<MemberDetail>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(CHUNK) {
+                    let text = format!(
+                        "select m.id, m.account_id, a.last_active_at, \
+                         (a.password_hash is null and exists (select 1 from account_setup s where s.account_id = a.id \
+                          and s.used_at is null and s.expires_at > $2)) as pending \
+                         from membership m join account a on a.id = m.account_id where m.organization_id = $1 and m.id in ({})",
+                        placeholders(3, chunk.len())
+                    );
+                    let mut q = sqlx::query(&text).bind(org).bind(now);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for r in q.fetch_all(&self.read).await? {
+                        out.push(MemberDetail {
+                            member_id: r.try_get("id")?,
+                            account_id: r.try_get("account_id")?,
+                            last_active_at: r.try_get("last_active_at")?,
+                            pending: r.try_get("pending")?,
+                        });
+                    }
+                }
+                Ok(out)
             }
         }
     };

@@ -311,6 +311,111 @@ pub trait Store: Send + Sync + 'static {
 
     /// Member ids of a group, in the order they were added.
     async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
+
+    // People: accounts that sign in to the admin API.
+
+    /// The secret that signs access tokens: the stored one, or `candidate` when none is stored
+    /// yet (replicas starting together agree on whichever was written first).
+    async fn signing_secret(&self, candidate: &str, now: i64) -> Result<String>;
+    async fn account(&self, id: &str) -> Result<Option<Account>>;
+    /// Every membership of an account, with its organization, role and switch.
+    async fn memberships_of(&self, account_id: &str) -> Result<Vec<MembershipOf>>;
+    /// Starts a session for a sign-in and marks the account active; returns the session id.
+    async fn create_session(&self, account_id: &str, expires_at: i64, now: i64) -> Result<String>;
+    /// Whether a session is open (not revoked, not expired); notes the account as active.
+    async fn session_open(&self, id: &str, account_id: &str, now: i64) -> Result<bool>;
+    /// Revokes one session, or (`only: None`) every open session of the account.
+    async fn revoke_sessions(&self, account_id: &str, only: Option<&str>, now: i64) -> Result<u64>;
+    /// Counts one attempt under `key` in the fixed window starting at `window_start` and returns
+    /// the attempts counted in that window so far, this one included. Atomic across replicas.
+    async fn throttle(&self, key: &str, window_start: i64) -> Result<i64>;
+    async fn clear_throttle(&self, key: &str) -> Result<()>;
+    /// Sets an account's password and revokes all its sessions, in one transaction.
+    async fn set_password(&self, account_id: &str, hash: &str, now: i64) -> Result<()>;
+    /// Adds a person (found by email or created) to organizations with roles, optionally to a new
+    /// organization they found as its admin, with an account-setup link and its email when the
+    /// account has no password yet. All or nothing.
+    async fn enrol(&self, e: &Enrolment, now: i64, audit: &Audit) -> Result<Enrolled>;
+    /// The account an open (unused, unexpired) setup link belongs to.
+    async fn open_setup(&self, digest: &str, now: i64) -> Result<Option<Account>>;
+    /// Uses a setup link (once: of concurrent callers one wins, others get 404): sets the names
+    /// and password and revokes the account's sessions.
+    async fn complete_setup(
+        &self,
+        digest: &str,
+        given_name: &str,
+        family_name: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// For members of an organization: when their account was last active, and whether it is
+    /// still waiting for its password to be set.
+    async fn member_details(
+        &self,
+        org: &str,
+        ids: &[String],
+        now: i64,
+    ) -> Result<Vec<MemberDetail>>;
+}
+
+/// A person's account, as sign-in and profile need it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub password_hash: Option<String>,
+    pub last_active_at: Option<i64>,
+}
+
+/// One of an account's memberships.
+#[derive(Debug, Clone)]
+pub struct MembershipOf {
+    pub member_id: String,
+    pub org: Org,
+    pub role: String,
+    pub active: bool,
+}
+
+/// What `enrol` writes: the membership document (a SCIM User whose email names the person),
+/// the organizations and roles, a new organization to found, and the account-setup link.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    pub email: String,
+    pub doc: Map<String, Value>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// `(slug, name)` of an organization to create, with the person as its admin.
+    pub found: Option<(String, String)>,
+    /// `(organization id, role)` for each existing organization to join.
+    pub join: Vec<(String, String)>,
+    pub setup: Option<SetupLink>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SetupLink {
+    pub digest: String,
+    pub expires_at: i64,
+    pub email: crate::email::OutboxMessage,
+}
+
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    pub account_id: String,
+    pub founded: Option<Org>,
+    /// `(organization id, member id)` for each membership created.
+    pub members: Vec<(String, String)>,
+    /// Whether the setup link was written (only for an account without a password).
+    pub setup_sent: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberDetail {
+    pub member_id: String,
+    pub account_id: String,
+    pub last_active_at: Option<i64>,
+    pub pending: bool,
 }
 
 pub type DynStore = Arc<dyn Store>;
