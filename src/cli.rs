@@ -7,6 +7,7 @@ use crate::store::{connect, DynStore, Org};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
@@ -28,6 +29,31 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Settings for people: links sent by email, access tokens, client addresses.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PeopleArgs {
+    /// Hours an invitation or account-setup link works.
+    #[arg(long, env = "SCIMD_LINK_TTL_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=2160))]
+    pub link_ttl_hours: u32,
+    /// File with the key (at least 32 bytes) that signs access tokens; default: a key generated
+    /// on first start and kept in the database, shared by every replica.
+    #[arg(long, env = "SCIMD_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// Count sign-in attempts by the last X-Forwarded-For address (only behind a proxy that sets it).
+    #[arg(long, env = "SCIMD_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+}
+
+impl PeopleArgs {
+    fn link_ttl(&self) -> i64 {
+        hours(self.link_ttl_hours)
+    }
+}
+
+fn hours(h: u32) -> i64 {
+    i64::from(h) * 3600 * 1_000_000
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve SCIM at http://ADDR/scim/v2. On the first start against an empty database, creates
@@ -39,6 +65,8 @@ pub enum Command {
         /// Public SCIM base URL used in `meta.location` and `$ref` (default: from the Host header).
         #[arg(long, env = "SCIMD_PUBLIC_URL")]
         public_url: Option<String>,
+        #[command(flatten)]
+        people: PeopleArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -72,6 +100,9 @@ pub enum InviteCommand {
         /// Public URL the invitation links start with (default: http://127.0.0.1:8080).
         #[arg(long, env = "SCIMD_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Hours the invitation links work.
+        #[arg(long, env = "SCIMD_LINK_TTL_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=2160))]
+        link_ttl_hours: u32,
     },
 }
 
@@ -136,8 +167,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock = Arc::new(Clock::default());
     match cli.command {
         Command::Migrate => println!("migrations applied ({})", store.backend()),
-        Command::Serve { listen, public_url } => {
-            serve(store, clock, listen, public_url, &cli.database_url).await?
+        Command::Serve {
+            listen,
+            public_url,
+            people,
+        } => {
+            let config = Config {
+                public_url,
+                link_ttl: people.link_ttl(),
+                signing_key_file: people.signing_key_file,
+                trust_forwarded_for: people.trust_forwarded_for,
+                mail_configured: crate::email::SmtpConfig::from_env()?.is_some(),
+            };
+            serve(store, clock, listen, config, &cli.database_url).await?
         }
         Command::Org(OrgCommand::Create { slug, name }) => {
             check_slug(&slug)?;
@@ -196,6 +238,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             dry_run,
             public_url,
+            link_ttl_hours,
         }) => {
             let org = find_org(&store, &org).await?;
             let data =
@@ -221,7 +264,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "An administrator",
                 &audit,
                 &data,
-                &origin,
+                &crate::service::invitations::Links {
+                    origin,
+                    ttl: hours(link_ttl_hours),
+                },
                 dry_run,
             )
             .await
@@ -307,10 +353,11 @@ async fn serve(
     store: DynStore,
     clock: Arc<Clock>,
     listen: SocketAddr,
-    public_url: Option<String>,
+    config: Config,
     database_url: &str,
 ) -> anyhow::Result<()> {
-    let base = public_url
+    let base = config
+        .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{listen}{SCIM_PREFIX}"));
     if store.org_count().await? == 0 {
@@ -346,15 +393,18 @@ async fn serve(
             None
         }
     };
-    let state = AppState::new(store.clone(), clock, Config { public_url });
+    let state = AppState::new(store.clone(), clock, config);
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%listen, backend = store.backend(), base = %base, "scimd serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     if let Some((stop, worker)) = mail {
         let _ = stop.send(());
         worker.await??;

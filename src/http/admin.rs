@@ -34,7 +34,13 @@ pub const OPENAPI: &str = include_str!("admin_openapi.json");
 /// to the same list.
 pub const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
+    ("post", "/login"),
+    ("post", "/signup"),
+    ("post", "/logout"),
+    ("get", "/me"),
+    ("post", "/me/password"),
     ("get", "/orgs"),
+    ("post", "/accounts"),
     ("post", "/orgs"),
     ("get", "/orgs/{slug}/members"),
     ("patch", "/orgs/{slug}/members/{id}"),
@@ -57,6 +63,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
 pub fn router(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/orgs", get(list_orgs).post(create_org))
+        .route("/logout", post(super::people::logout))
+        .route("/me", get(super::people::me))
+        .route("/me/password", post(super::people::change_password))
+        .route("/accounts", post(create_account))
         .route("/orgs/{slug}/members", get(list_members).post(add_member))
         .route(
             "/orgs/{slug}/members/{id}",
@@ -86,6 +96,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/openapi.json", get(openapi))
+        .route("/login", post(super::people::login))
+        .route("/signup", post(super::people::signup))
         .merge(protected)
 }
 
@@ -101,15 +113,16 @@ impl From<Error> for AdminError {
     }
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
+pub fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
     AdminError {
         inner: Error::bad(crate::error::ScimType::InvalidValue, message),
         field: Some(field),
     }
 }
 
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
+impl AdminError {
+    /// The status and JSON body this error answers with.
+    pub fn parts(&self) -> (StatusCode, Value) {
         let status = self.inner.status();
         let message = match &self.inner {
             Error::Scim { detail, .. } => detail.clone(),
@@ -133,6 +146,13 @@ impl IntoResponse for AdminError {
         if let Some(f) = self.field {
             body["field"] = json!(f);
         }
+        (status, body)
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.parts();
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
@@ -146,46 +166,176 @@ impl IntoResponse for AdminError {
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-/// A provider admin, identified by the token it presented.
-#[derive(Clone)]
-struct Admin {
-    id: String,
-    name: String,
+/// Who is calling: a provider admin (a token from `scimd admin token create`, rights in every
+/// organization) or a person signed in with an access token (the rights of their memberships).
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Provider {
+        id: String,
+        name: String,
+    },
+    Person {
+        account: String,
+        session: String,
+        email: String,
+        name: String,
+    },
 }
 
-async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
+impl Caller {
+    /// The actor the audit log names.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Provider { id, .. } => format!("admin:{id}"),
+            Caller::Person { account, .. } => format!("account:{account}"),
+        }
+    }
+
+    /// How emails name the caller.
+    fn display(&self) -> String {
+        match self {
+            Caller::Provider { name, .. } => format!("{name} (an administrator)"),
+            Caller::Person { name, email, .. } if !name.is_empty() => format!("{name} ({email})"),
+            Caller::Person { email, .. } => email.clone(),
+        }
+    }
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> String {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|h| h.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_owned())
-        .unwrap_or_default();
-    let found = match token.is_empty() {
-        true => None,
-        false => match st
-            .store
-            .admin_token_by_digest(&crate::token::digest(&token))
-            .await
-        {
-            Ok(t) => t,
-            Err(e) => return AdminError::from(e).into_response(),
-        },
-    };
-    match found.filter(|t| t.revoked_at.is_none()) {
-        Some(t) => {
-            req.extensions_mut().insert(Admin {
-                id: t.id,
-                name: t.name,
-            });
+        .unwrap_or_default()
+}
+
+/// Who a bearer token identifies: a provider admin token, or a signed access token whose
+/// session is still open (logout and password changes close sessions at once, on every replica).
+async fn identify(st: &AppState, token: &str) -> std::result::Result<Option<Caller>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    if token.split('.').count() == 3 {
+        let now = st.clock.now();
+        let Some(claims) = st.keys().await?.verify(token, now) else {
+            return Ok(None);
+        };
+        if !st.store.session_open(&claims.sid, &claims.sub, now).await? {
+            return Ok(None);
+        }
+        let Some(acct) = st.store.account(&claims.sub).await? else {
+            return Ok(None);
+        };
+        let name = [acct.given_name, acct.family_name]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Ok(Some(Caller::Person {
+            account: acct.id,
+            session: claims.sid,
+            email: acct.email,
+            name,
+        }));
+    }
+    let found = st
+        .store
+        .admin_token_by_digest(&crate::token::digest(token))
+        .await?;
+    Ok(found
+        .filter(|t| t.revoked_at.is_none())
+        .map(|t| Caller::Provider {
+            id: t.id,
+            name: t.name,
+        }))
+}
+
+async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    match identify(&st, &bearer(req.headers())).await {
+        Ok(Some(caller)) => {
+            req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        None => AdminError::from(Error::unauthorized(
-            "an admin token is required: Authorization: Bearer <token from `scimd admin token create`>",
+        Ok(None) => AdminError::from(Error::unauthorized(
+            "sign in first (POST /admin/v1/login) and send Authorization: Bearer <accessToken>, \
+             or use a provider admin token; this token is unknown, expired or revoked",
         ))
         .into_response(),
+        Err(e) => AdminError::from(e).into_response(),
     }
+}
+
+/// The rights an operation needs in an organization.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Any active member: reading the directory.
+    Member,
+    /// An active admin of the organization.
+    Admin,
+}
+
+/// What a caller may do in one organization, checked for one operation.
+pub struct Access {
+    pub org: Org,
+    pub tenant: Tenant,
+    /// The caller's own membership there (people only).
+    pub me: Option<String>,
+    pub admin: bool,
+}
+
+/// Checks the caller's rights in the organization a path names. A person who is not an active
+/// member gets the same 403 whether or not the organization exists.
+pub async fn access(
+    st: &AppState,
+    caller: &Caller,
+    slug: &str,
+    need: Need,
+    headers: &axum::http::HeaderMap,
+) -> Result<Access> {
+    let (org, me, admin) = match caller {
+        Caller::Provider { .. } => (org(st, slug).await?, None, true),
+        Caller::Person { account, .. } => {
+            let found = st
+                .store
+                .memberships_of(account)
+                .await?
+                .into_iter()
+                .find(|m| m.org.slug == slug && m.active);
+            let needed = match need {
+                Need::Member => "member (or admin)",
+                Need::Admin => "admin",
+            };
+            let Some(m) = found else {
+                return Err(Error::forbidden(format!(
+                    "this needs the {needed} role in organization {slug:?}, and you are not an active member of it"
+                ))
+                .into());
+            };
+            if need == Need::Admin && m.role != "admin" {
+                return Err(Error::forbidden(format!(
+                    "this needs the admin role in organization {slug:?}; your role there is {}",
+                    m.role
+                ))
+                .into());
+            }
+            let admin = m.role == "admin";
+            (m.org, Some(m.member_id), admin)
+        }
+    };
+    let tenant = Tenant {
+        org_id: org.id.clone(),
+        org_slug: org.slug.clone(),
+        actor: caller.actor(),
+        request_id: request_id(headers),
+    };
+    Ok(Access {
+        org,
+        tenant,
+        me,
+        admin,
+    })
 }
 
 async fn openapi() -> Response {
@@ -196,9 +346,31 @@ fn org_json(o: &Org) -> Value {
     json!({"id": o.id, "slug": o.slug, "name": o.name, "createdAt": crate::service::render::timestamp(o.created_at)})
 }
 
-async fn list_orgs(State(st): State<AppState>) -> Result<Json<Value>> {
-    let orgs: Vec<Value> = st.store.list_orgs().await?.iter().map(org_json).collect();
+/// Every organization for a provider admin; a person's own, with their role and status.
+async fn list_orgs(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>> {
+    let orgs: Vec<Value> = match &caller {
+        Caller::Provider { .. } => st.store.list_orgs().await?.iter().map(org_json).collect(),
+        Caller::Person { account, .. } => st
+            .store
+            .memberships_of(account)
+            .await?
+            .iter()
+            .map(membership_json)
+            .collect(),
+    };
     Ok(Json(json!({"items": orgs})))
+}
+
+/// One of a person's memberships, as their organization list shows it.
+pub fn membership_json(m: &crate::store::MembershipOf) -> Value {
+    let mut v = org_json(&m.org);
+    v["memberId"] = json!(m.member_id);
+    v["role"] = json!(m.role);
+    v["status"] = json!(if m.active { "active" } else { "inactive" });
+    v
 }
 
 #[derive(Deserialize)]
@@ -207,8 +379,11 @@ struct NewOrg {
     name: Option<String>,
 }
 
+/// Creates an organization. A person who creates one becomes its admin, in the same transaction.
 async fn create_org(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     body: Option<Json<NewOrg>>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let Some(Json(body)) = body else {
@@ -218,21 +393,35 @@ async fn create_org(
         ));
     };
     let slug = body.slug.unwrap_or_default();
-    crate::service::check_slug(&slug).map_err(|m| invalid("slug", m))?;
-    let name = body.name.unwrap_or_else(|| slug.clone());
-    let org = st.store.create_org(&slug, &name, st.clock.now()).await?;
-    tracing::info!(org = %org.slug, "organization created");
+    check_slug_field(&slug)?;
+    let name = org_name(body.name, &slug)?;
+    let org = match &caller {
+        Caller::Provider { .. } => st.store.create_org(&slug, &name, st.clock.now()).await?,
+        Caller::Person { account, .. } => {
+            let acct = st
+                .store
+                .account(account)
+                .await?
+                .ok_or_else(|| Error::unauthorized("the signed-in account no longer exists"))?;
+            let e = enrolment(
+                &acct.email,
+                acct.given_name,
+                acct.family_name,
+                Some((slug.clone(), name)),
+                Vec::new(),
+                None,
+            )?;
+            let audit = crate::store::Audit {
+                actor: caller.actor(),
+                request_id: request_id(&headers),
+            };
+            let done = st.store.enrol(&e, st.clock.now(), &audit).await?;
+            done.founded
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("organization not created")))?
+        }
+    };
+    tracing::info!(org = %org.slug, actor = %caller.actor(), "organization created");
     Ok((StatusCode::CREATED, Json(org_json(&org))))
-}
-
-/// The organization a path names, as the tenant its changes are made in.
-async fn tenant(
-    st: &AppState,
-    slug: &str,
-    admin: &Admin,
-    req_id: Option<String>,
-) -> Result<Tenant> {
-    Ok(tenant_of(org(st, slug).await?, admin, req_id))
 }
 
 async fn org(st: &AppState, slug: &str) -> Result<Org> {
@@ -243,13 +432,57 @@ async fn org(st: &AppState, slug: &str) -> Result<Org> {
         .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?)
 }
 
-fn tenant_of(org: Org, admin: &Admin, req_id: Option<String>) -> Tenant {
-    Tenant {
-        org_id: org.id,
-        org_slug: org.slug,
-        actor: format!("admin:{}", admin.id),
-        request_id: req_id,
+pub fn check_slug_field(slug: &str) -> Result<()> {
+    crate::service::check_slug(slug).map_err(|m| invalid("slug", m))
+}
+
+/// An organization's display name: the given one (at most 200 characters) or its slug.
+pub fn org_name(name: Option<String>, slug: &str) -> Result<String> {
+    let name = name.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if name.chars().count() > 200 {
+        return Err(invalid("name", "name must be at most 200 characters"));
     }
+    Ok(if name.is_empty() {
+        slug.to_owned()
+    } else {
+        name
+    })
+}
+
+/// What `Store::enrol` writes for a person: their membership document built from their email
+/// and names (a SCIM User, so an identity provider can take it over later).
+pub fn enrolment(
+    email: &str,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    found: Option<(String, String)>,
+    join: Vec<(String, String)>,
+    setup: Option<crate::store::SetupLink>,
+) -> Result<crate::store::Enrolment> {
+    let mut user = json!({
+        "userName": email,
+        "emails": [{"value": email, "primary": true}],
+        "active": true,
+    });
+    if given_name.is_some() || family_name.is_some() {
+        user["name"] = json!({"givenName": given_name, "familyName": family_name});
+        let display: Vec<&str> = [&given_name, &family_name]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        user["displayName"] = json!(display.join(" "));
+    }
+    let doc = crate::scim::resource::normalize(Kind::User.schema(), &user)?;
+    Ok(crate::store::Enrolment {
+        email: email.to_owned(),
+        doc,
+        given_name,
+        family_name,
+        found,
+        join,
+        setup,
+    })
 }
 
 fn request_id(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -273,6 +506,31 @@ impl Paging {
             self.count.unwrap_or(100).clamp(0, 1000),
         )
     }
+}
+
+/// Members with their account details: pending (the password not set yet from the setup
+/// link), last active time.
+async fn members_json(
+    st: &AppState,
+    org: &str,
+    recs: &[crate::store::Record],
+) -> Result<Vec<Value>> {
+    let ids: Vec<String> = recs.iter().map(|r| r.id.clone()).collect();
+    let details = st.store.member_details(org, &ids, st.clock.now()).await?;
+    Ok(recs
+        .iter()
+        .map(|r| {
+            let mut v = member_json(r);
+            if let Some(d) = details.iter().find(|d| d.member_id == r.id) {
+                if d.pending && v["status"] == "active" {
+                    v["status"] = json!("pending");
+                }
+                v["accountId"] = json!(d.account_id);
+                v["lastActiveAt"] = json!(d.last_active_at.map(crate::service::render::timestamp));
+            }
+            v
+        })
+        .collect())
 }
 
 fn member_json(rec: &crate::store::Record) -> Value {
@@ -307,6 +565,16 @@ fn member_json(rec: &crate::store::Record) -> Value {
     })
 }
 
+fn page_query(start_index: i64, count: i64) -> ListQuery {
+    ListQuery {
+        filter: None,
+        sort: None,
+        start_index,
+        count,
+        after: None,
+    }
+}
+
 /// One page of an organization's Users or Groups, each shown by `show`.
 async fn list_page(
     st: &AppState,
@@ -316,14 +584,10 @@ async fn list_page(
     show: impl Fn(&crate::store::Record) -> Value,
 ) -> Result<Json<Value>> {
     let (start_index, count) = p.bounds();
-    let q = ListQuery {
-        filter: None,
-        sort: None,
-        start_index,
-        count,
-        after: None,
-    };
-    let page = st.provisioning.list(t, kind, &q).await?;
+    let page = st
+        .provisioning
+        .list(t, kind, &page_query(start_index, count))
+        .await?;
     let items: Vec<Value> = page.records.iter().map(show).collect();
     Ok(Json(
         json!({"totalResults": page.total, "startIndex": start_index, "items": items}),
@@ -332,37 +596,83 @@ async fn list_page(
 
 async fn list_members(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Query(p): Query<Paging>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
-    list_page(&st, &t, Kind::User, &p, member_json).await
+    let t = access(&st, &caller, &slug, Need::Member, &headers)
+        .await?
+        .tenant;
+    let (start_index, count) = p.bounds();
+    let page = st
+        .provisioning
+        .list(&t, Kind::User, &page_query(start_index, count))
+        .await?;
+    let items = members_json(&st, &t.org_id, &page.records).await?;
+    Ok(Json(
+        json!({"totalResults": page.total, "startIndex": start_index, "items": items}),
+    ))
+}
+
+/// One member, as the list shows them.
+async fn one_member(st: &AppState, t: &Tenant, id: &str) -> Result<Value> {
+    let rec = st.provisioning.get(t, Kind::User, id).await?;
+    Ok(members_json(st, &t.org_id, &[rec]).await?.remove(0))
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct MemberChange {
     role: Option<String>,
     active: Option<bool>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    display_name: Option<String>,
 }
 
-/// Changes a member's role or switches the membership on or off.
+/// The refusal for an admin acting on their own membership.
+fn not_on_yourself(what: &str) -> AdminError {
+    Error::forbidden(format!(
+        "an admin cannot {what} themselves; another admin of the organization can"
+    ))
+    .into()
+}
+
+/// Changes a member: role and active (admins only; an admin cannot deactivate themselves) and
+/// profile names (admins, or the member themselves: a member edits only their own profile).
 async fn change_member(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path((slug, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: Option<Json<MemberChange>>,
 ) -> Result<Json<Value>> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let a = access(&st, &caller, &slug, Need::Member, &headers).await?;
     let Some(Json(change)) = body else {
         return Err(invalid(
             "role",
-            "the body must be a JSON object with role and/or active",
+            "the body must be a JSON object with role, active, givenName, familyName or displayName",
         ));
     };
+    let own = a.me.as_deref() == Some(id.as_str());
     let mut value = serde_json::Map::new();
+    if change.role.is_some() || change.active.is_some() {
+        if !a.admin {
+            return Err(Error::forbidden(format!(
+                "changing a member's role or status needs the admin role in organization {slug:?}; your role there is member"
+            ))
+            .into());
+        }
+        if own && change.active == Some(false) {
+            return Err(not_on_yourself("deactivate"));
+        }
+    } else if !a.admin && !own {
+        return Err(Error::forbidden(format!(
+            "a member may edit only their own profile; editing another member needs the admin role in organization {slug:?}"
+        ))
+        .into());
+    }
     if let Some(role) = change.role {
         if role != "admin" && role != "member" {
             return Err(invalid(
@@ -375,30 +685,51 @@ async fn change_member(
     if let Some(active) = change.active {
         value.insert("active".into(), json!(active));
     }
+    for (field, path, v) in [
+        ("givenName", "name.givenName", change.given_name),
+        ("familyName", "name.familyName", change.family_name),
+        ("displayName", "displayName", change.display_name),
+    ] {
+        if let Some(v) = v {
+            let v = v.trim().to_owned();
+            if v.is_empty() || v.chars().count() > 200 {
+                return Err(invalid(
+                    field,
+                    format!("{field} must be 1 to 200 characters"),
+                ));
+            }
+            value.insert(path.into(), json!(v));
+        }
+    }
     if value.is_empty() {
         return Err(invalid(
             "role",
-            "nothing to change: give role and/or active",
+            "nothing to change: give role, active, givenName, familyName or displayName",
         ));
     }
     let patch = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": value}]});
     let rec = st
         .provisioning
-        .patch(&t, Kind::User, &id, &patch, None)
+        .patch(&a.tenant, Kind::User, &id, &patch, None)
         .await?;
-    let rec = st.provisioning.get(&t, Kind::User, &rec.id).await?;
-    Ok(Json(member_json(&rec)))
+    Ok(Json(one_member(&st, &a.tenant, &rec.id).await?))
 }
 
-/// Removes a membership: the person's account and other memberships remain.
+/// Removes a membership: the person's account and other memberships remain. An admin cannot
+/// remove themselves.
 async fn remove_member(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path((slug, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<StatusCode> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
-    st.provisioning.delete(&t, Kind::User, &id, None).await?;
+    let a = access(&st, &caller, &slug, Need::Admin, &headers).await?;
+    if a.me.as_deref() == Some(id.as_str()) {
+        return Err(not_on_yourself("remove"));
+    }
+    st.provisioning
+        .delete(&a.tenant, Kind::User, &id, None)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -410,12 +741,12 @@ struct RemoveMany {
 /// Removes many members; each is removed or refused on its own, and the answer says which.
 async fn remove_members(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     headers: axum::http::HeaderMap,
     body: Option<Json<RemoveMany>>,
 ) -> Result<Json<Value>> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let a = access(&st, &caller, &slug, Need::Admin, &headers).await?;
     let ids = body.and_then(|Json(b)| b.ids).unwrap_or_default();
     if ids.is_empty() {
         return Err(invalid("ids", "ids must list at least one member id"));
@@ -429,12 +760,19 @@ async fn remove_members(
     let mut removed = Vec::new();
     let mut failed = Vec::new();
     for id in ids {
-        match st.provisioning.delete(&t, Kind::User, &id, None).await {
+        let outcome = if a.me.as_deref() == Some(id.as_str()) {
+            Err(not_on_yourself("remove"))
+        } else {
+            st.provisioning
+                .delete(&a.tenant, Kind::User, &id, None)
+                .await
+                .map_err(AdminError::from)
+        };
+        match outcome {
             Ok(()) => removed.push(id),
             Err(e) => {
-                let e = AdminError::from(e).into_response();
-                let status = e.status().as_u16();
-                failed.push(json!({"id": id, "status": status}));
+                let (status, body) = e.parts();
+                failed.push(json!({"id": id, "status": status.as_u16(), "error": body["error"], "message": body["message"]}));
             }
         }
     }
@@ -443,12 +781,14 @@ async fn remove_members(
 
 async fn audit(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Query(p): Query<Paging>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let t = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .tenant;
     let (start_index, count) = p.bounds();
     let (total, events) = st.store.audit_events(&t.org_id, start_index, count).await?;
     let items: Vec<Value> = events
@@ -566,9 +906,12 @@ async fn invitee(
     })
 }
 
-/// Who an invitation email names as the inviter.
-fn inviter(admin: &Admin) -> String {
-    format!("{} (an administrator)", admin.name)
+/// Where invitation and setup links point, and how long they work.
+fn links(st: &AppState, headers: &axum::http::HeaderMap) -> crate::service::invitations::Links {
+    crate::service::invitations::Links {
+        origin: super::invite::origin(st, headers),
+        ttl: st.config.link_ttl,
+    }
 }
 
 /// Creates one invitation (`{email, firstName, lastName, role?, groups?}`) or up to
@@ -576,12 +919,12 @@ fn inviter(admin: &Admin) -> String {
 /// created; then each is created on its own (a 409 for one does not stop the others).
 async fn create_invitations(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     headers: axum::http::HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let org = org(&st, &slug).await?;
+    let Access { org, tenant: t, .. } = access(&st, &caller, &slug, Need::Admin, &headers).await?;
     let Some(Json(body)) = body else {
         return Err(invalid(
             "email",
@@ -609,22 +952,23 @@ async fn create_invitations(
     for item in &items {
         invitees.push(invitee(&st, &org.id, item).await?);
     }
-    let t = tenant_of(org.clone(), &admin, request_id(&headers));
     let audit = t.audit();
-    let origin = super::invite::origin(&st, &headers);
-    let inviter = inviter(&admin);
+    let links = links(&st, &headers);
+    let inviter = caller.display();
     let mut out = Vec::with_capacity(invitees.len());
     for i in invitees {
         let email = i.email.clone();
         let now = st.clock.now();
         match crate::service::invitations::invite(
-            &st.store, &st.clock, &org, &inviter, &audit, i, &origin,
+            &st.store, &st.clock, &org, &inviter, &audit, i, &links,
         )
         .await
         {
             Ok((inv, link)) => {
                 let mut v = invitation_json(&inv, now);
-                v["link"] = json!(link);
+                if !st.config.mail_configured {
+                    v["link"] = json!(link);
+                }
                 if batch {
                     v["result"] = json!(201);
                 }
@@ -632,13 +976,8 @@ async fn create_invitations(
             }
             Err(e) if !batch => return Err(e.into()),
             Err(e) => {
-                let resp = AdminError::from(e).into_response();
-                let status = resp.status().as_u16();
-                let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
-                    .await
-                    .unwrap_or_default();
-                let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                v["result"] = json!(status);
+                let (status, mut v) = AdminError::from(e).parts();
+                v["result"] = json!(status.as_u16());
                 v["email"] = json!(email);
                 out.push(v);
             }
@@ -661,27 +1000,25 @@ struct ImportParams {
 /// checks. The same file uploaded twice invites nobody twice.
 async fn import_invitations(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Query(p): Query<ImportParams>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
-    let org = org(&st, &slug).await?;
+    let Access { org, tenant: t, .. } = access(&st, &caller, &slug, Need::Admin, &headers).await?;
     if body.is_empty() {
         return Err(invalid("file", "send the CSV file as the request body"));
     }
-    let t = tenant_of(org.clone(), &admin, request_id(&headers));
     let audit = t.audit();
-    let origin = super::invite::origin(&st, &headers);
     let report = crate::service::invitations::import_csv(
         &st.store,
         &st.clock,
         &org,
-        &inviter(&admin),
+        &caller.display(),
         &audit,
         &body,
-        &origin,
+        &links(&st, &headers),
         p.dry_run.unwrap_or(false),
     )
     .await
@@ -689,14 +1026,27 @@ async fn import_invitations(
         inner: e,
         field: Some("file"),
     })?;
+    let mut report = report;
+    if st.config.mail_configured {
+        // Links go only by email when email is delivered.
+        for i in &mut report.invited {
+            if let Some(o) = i.as_object_mut() {
+                o.remove("link");
+            }
+        }
+    }
     Ok(Json(report.to_json()))
 }
 
 async fn list_invitations(
     State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = org(&st, &slug).await?;
+    let org = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .org;
     let now = st.clock.now();
     let items: Vec<Value> = st
         .store
@@ -712,12 +1062,14 @@ async fn list_invitations(
 /// invite again).
 async fn change_invitation(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path((slug, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let org = org(&st, &slug).await?;
+    let org = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .org;
     let Some(Json(Value::Object(body))) = body else {
         return Err(invalid(
             "role",
@@ -744,7 +1096,7 @@ async fn change_invitation(
             "nothing to change: give role and/or groups",
         ));
     }
-    let inv = invitation_change(&st, &org, &admin, &headers, &id, &change, None, "update").await?;
+    let inv = invitation_change(&st, &org, &caller, &headers, &id, &change, None, "update").await?;
     Ok(Json(invitation_json(&inv, st.clock.now())))
 }
 
@@ -752,7 +1104,7 @@ async fn change_invitation(
 async fn invitation_change(
     st: &AppState,
     org: &Org,
-    admin: &Admin,
+    caller: &Caller,
     headers: &axum::http::HeaderMap,
     id: &str,
     change: &crate::store::InvitationChange,
@@ -760,7 +1112,7 @@ async fn invitation_change(
     action: &str,
 ) -> Result<crate::store::Invitation> {
     let audit = crate::store::Audit {
-        actor: format!("admin:{}", admin.id),
+        actor: caller.actor(),
         request_id: request_id(headers),
     };
     let inv = st
@@ -781,27 +1133,31 @@ async fn invitation_change(
 
 async fn revoke_invitation(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path((slug, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = org(&st, &slug).await?;
+    let org = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .org;
     let change = crate::store::InvitationChange {
         status: Some("revoked".into()),
         ..Default::default()
     };
-    let inv = invitation_change(&st, &org, &admin, &headers, &id, &change, None, "revoke").await?;
+    let inv = invitation_change(&st, &org, &caller, &headers, &id, &change, None, "revoke").await?;
     Ok(Json(invitation_json(&inv, st.clock.now())))
 }
 
 /// Sends the invitation again with a new link (the old one stops working) and a new expiry.
 async fn resend_invitation(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path((slug, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = org(&st, &slug).await?;
+    let org = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .org;
     let current = st
         .store
         .get_invitation(&org.id, &id)
@@ -809,16 +1165,21 @@ async fn resend_invitation(
         .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
     let secret = crate::token::generate();
     let link = super::invite::link(&st, &headers, &secret);
-    let msg = crate::service::invitations::email(&org, &inviter(&admin), &current, &link);
+    let expires_at = st.clock.now() + st.config.link_ttl;
+    let draft = crate::store::Invitation {
+        expires_at,
+        ..current
+    };
+    let msg = crate::service::invitations::email(&org, &caller.display(), &draft, &link);
     let change = crate::store::InvitationChange {
         secret_digest: Some(crate::token::digest(&secret)),
-        expires_at: Some(st.clock.now() + super::invite::EXPIRY_MICROS),
+        expires_at: Some(expires_at),
         ..Default::default()
     };
     let inv = invitation_change(
         &st,
         &org,
-        &admin,
+        &caller,
         &headers,
         &id,
         &change,
@@ -827,7 +1188,9 @@ async fn resend_invitation(
     )
     .await?;
     let mut v = invitation_json(&inv, st.clock.now());
-    v["link"] = json!(link);
+    if !st.config.mail_configured {
+        v["link"] = json!(link);
+    }
     Ok(Json(v))
 }
 
@@ -841,49 +1204,200 @@ struct NewMember {
 }
 
 /// Adds a person to the organization with a role: their existing account (found by email) or a
-/// new one. The membership is the same one SCIM sees, so an IdP can take it over later.
+/// new one, which gets an account-setup email. The membership is the same one SCIM sees, so an
+/// IdP can take it over later.
 async fn add_member(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     headers: axum::http::HeaderMap,
     body: Option<Json<NewMember>>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let a = access(&st, &caller, &slug, Need::Admin, &headers).await?;
     let Some(Json(m)) = body else {
         return Err(invalid(
             "email",
             "the body must be a JSON object with an email",
         ));
     };
-    let email = m.email.unwrap_or_default().trim().to_owned();
-    if !crate::service::invitations::valid_email(&email) {
-        return Err(invalid(
-            "email",
-            format!("{email:?} is not a valid email address"),
-        ));
-    }
     let role = check_role(&json!(m.role.as_deref().unwrap_or("member")))?;
-    let mut user = json!({
-        "userName": email,
-        "emails": [{"value": email, "primary": true}],
-        ORGANIZATION_USER: {"role": role},
-    });
-    if m.given_name.is_some() || m.family_name.is_some() {
-        user["name"] = json!({"givenName": m.given_name, "familyName": m.family_name});
+    let person = Person::check(m.email, m.given_name, m.family_name)?;
+    let (done, link) = enrol(&st, &caller, &headers, &person, vec![(a.org, role)]).await?;
+    let (_, id) = &done.members[0];
+    let mut v = one_member(&st, &a.tenant, id).await?;
+    v["setupEmailSent"] = json!(done.setup_sent);
+    if let Some(link) = link.filter(|_| done.setup_sent) {
+        v["setupLink"] = json!(link);
     }
-    let rec = st
-        .provisioning
-        .create(&t, Kind::User, &user)
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// A person to add, checked: email and optional names.
+pub struct Person {
+    pub email: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+impl Person {
+    pub fn check(
+        email: Option<String>,
+        given_name: Option<String>,
+        family_name: Option<String>,
+    ) -> Result<Person> {
+        let email = email.unwrap_or_default().trim().to_owned();
+        if !crate::service::invitations::valid_email(&email) {
+            return Err(invalid(
+                "email",
+                format!("{email:?} is not a valid email address"),
+            ));
+        }
+        let name = |field: &'static str, v: Option<String>| -> Result<Option<String>> {
+            match v.map(|v| v.trim().to_owned()) {
+                Some(v) if v.chars().count() > 200 => Err(invalid(
+                    field,
+                    format!("{field} must be at most 200 characters"),
+                )),
+                Some(v) if v.is_empty() => Ok(None),
+                v => Ok(v),
+            }
+        };
+        Ok(Person {
+            email,
+            given_name: name("givenName", given_name)?,
+            family_name: name("familyName", family_name)?,
+        })
+    }
+}
+
+/// Adds a person to organizations with roles in one transaction, with an account-setup email
+/// when their account has no password yet. Returns what was written, and the setup link when
+/// email is not configured (with email, the link goes only to the person).
+async fn enrol(
+    st: &AppState,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+    p: &Person,
+    join: Vec<(Org, String)>,
+) -> Result<(crate::store::Enrolled, Option<String>)> {
+    let secret = crate::token::generate();
+    let link = format!("{}/setup/{secret}", super::invite::origin(st, headers));
+    let now = st.clock.now();
+    let names: Vec<String> = join.iter().map(|(o, _)| o.name.clone()).collect();
+    let setup = crate::store::SetupLink {
+        digest: crate::token::digest(&secret),
+        expires_at: now + st.config.link_ttl,
+        email: crate::service::invitations::setup_email(
+            &p.email,
+            &caller.display(),
+            &names,
+            &link,
+            now + st.config.link_ttl,
+        ),
+    };
+    let join_ids = join
+        .iter()
+        .map(|(o, r)| (o.id.clone(), r.clone()))
+        .collect();
+    let e = enrolment(
+        &p.email,
+        p.given_name.clone(),
+        p.family_name.clone(),
+        None,
+        join_ids,
+        Some(setup),
+    )?;
+    let audit = crate::store::Audit {
+        actor: caller.actor(),
+        request_id: request_id(headers),
+    };
+    let done = st
+        .store
+        .enrol(&e, now, &audit)
         .await
         .map_err(|e| match e.status() {
             StatusCode::CONFLICT => AdminError::from(Error::conflict(format!(
-                "{email} is already a member of {slug}"
+                "{} is already a member of {}",
+                p.email,
+                names.join(" or ")
             ))),
             _ => AdminError::from(e),
         })?;
-    let rec = st.provisioning.get(&t, Kind::User, &rec.id).await?;
-    Ok((StatusCode::CREATED, Json(member_json(&rec))))
+    tracing::info!(actor = %caller.actor(), account = %done.account_id, orgs = done.members.len(), setup = done.setup_sent, "person added");
+    Ok((done, (!st.config.mail_configured).then_some(link)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewAccount {
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    memberships: Option<Vec<NewAccountMembership>>,
+}
+
+#[derive(Deserialize)]
+struct NewAccountMembership {
+    org: String,
+    role: Option<String>,
+}
+
+/// Most organizations one account is created in at once.
+pub const MAX_ACCOUNT_ORGS: usize = 50;
+
+/// Creates a person's account in one or more organizations (a role for each; the caller must be
+/// an admin of every one), all or nothing, with an account-setup email.
+async fn create_account(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<NewAccount>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let Some(Json(b)) = body else {
+        return Err(invalid(
+            "email",
+            "the body must be a JSON object with email, givenName, familyName and memberships",
+        ));
+    };
+    let person = Person::check(b.email, b.given_name, b.family_name)?;
+    let wanted = b.memberships.unwrap_or_default();
+    if wanted.is_empty() || wanted.len() > MAX_ACCOUNT_ORGS {
+        return Err(invalid(
+            "memberships",
+            format!("memberships must name 1 to {MAX_ACCOUNT_ORGS} organizations, as [{{\"org\": slug, \"role\": \"admin\"|\"member\"}}]"),
+        ));
+    }
+    let mut join: Vec<(Org, String)> = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let role = check_role(&json!(w.role.as_deref().unwrap_or("member")))?;
+        let org = access(&st, &caller, &w.org, Need::Admin, &headers)
+            .await?
+            .org;
+        if join.iter().any(|(o, _)| o.id == org.id) {
+            return Err(invalid(
+                "memberships",
+                format!("organization {:?} is named twice", w.org),
+            ));
+        }
+        join.push((org, role));
+    }
+    let (done, link) = enrol(&st, &caller, &headers, &person, join.clone()).await?;
+    let members: Vec<Value> = done
+        .members
+        .iter()
+        .zip(&join)
+        .map(|((_, id), (org, role))| json!({"org": org.slug, "memberId": id, "role": role}))
+        .collect();
+    let mut v = json!({
+        "accountId": done.account_id,
+        "email": person.email,
+        "memberships": members,
+        "setupEmailSent": done.setup_sent,
+    });
+    if let Some(link) = link.filter(|_| done.setup_sent) {
+        v["setupLink"] = json!(link);
+    }
+    Ok((StatusCode::CREATED, Json(v)))
 }
 
 fn group_json(rec: &crate::store::Record, members: Option<Vec<String>>) -> Value {
@@ -900,12 +1414,14 @@ fn group_json(rec: &crate::store::Record, members: Option<Vec<String>>) -> Value
 
 async fn list_groups(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Query(p): Query<Paging>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let t = access(&st, &caller, &slug, Need::Member, &headers)
+        .await?
+        .tenant;
     list_page(&st, &t, Kind::Group, &p, |g| group_json(g, None)).await
 }
 
@@ -928,12 +1444,14 @@ fn member_values(ids: &[String]) -> Value {
 /// Creates a team: the same data as a SCIM Group. Members must be members of the organization.
 async fn create_group(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     headers: axum::http::HeaderMap,
     body: Option<Json<GroupBody>>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let t = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .tenant;
     let Some(Json(g)) = body else {
         return Err(invalid(
             "displayName",
@@ -966,12 +1484,14 @@ fn field_of(e: Error, field: &'static str) -> AdminError {
 /// Renames a team and adds or removes members, all or nothing.
 async fn change_group(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path((slug, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: Option<Json<GroupBody>>,
 ) -> Result<Json<Value>> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let t = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .tenant;
     let Some(Json(g)) = body else {
         return Err(invalid("displayName", "the body must be a JSON object"));
     };
@@ -1005,11 +1525,13 @@ async fn change_group(
 
 async fn delete_group(
     State(st): State<AppState>,
-    Extension(admin): Extension<Admin>,
+    Extension(caller): Extension<Caller>,
     Path((slug, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<StatusCode> {
-    let t = tenant(&st, &slug, &admin, request_id(&headers)).await?;
+    let t = access(&st, &caller, &slug, Need::Admin, &headers)
+        .await?
+        .tenant;
     st.provisioning.delete(&t, Kind::Group, &id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,12 +15,13 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-pub use crate::service::invitations::{escape, EXPIRY_MICROS};
-/// Shortest password accepted for a new account.
-pub const MIN_PASSWORD: usize = 12;
+pub use crate::service::invitations::escape;
+use crate::service::people::{self, MIN_PASSWORD};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/invite/{secret}", get(page).post(accept))
+    Router::new()
+        .route("/invite/{secret}", get(page).post(accept))
+        .route("/setup/{secret}", get(setup_page).post(setup))
 }
 
 /// The link for a secret: `{origin}/invite/{secret}`, the origin being the configured public
@@ -155,37 +156,13 @@ struct AcceptForm {
     password: Option<String>,
 }
 
-fn hash_password(password: &str) -> Result<String, Error> {
-    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-    let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(anyhow::anyhow!("hashing a password: {e}")))
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-/// Runs password hashing off the async workers: Argon2 is deliberately slow.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(e.into()))
-}
-
 async fn accept(
     State(st): State<AppState>,
     Path(secret): Path<String>,
+    ip: super::ClientIp,
     Form(f): Form<AcceptForm>,
 ) -> Response {
-    match try_accept(&st, &secret, f).await {
+    match try_accept(&st, &secret, &ip.0, f).await {
         Ok(resp) => resp,
         Err(e) if e.status() == StatusCode::NOT_FOUND => gone(),
         Err(e) if e.status() == StatusCode::CONFLICT => html_page(
@@ -197,7 +174,12 @@ async fn accept(
     }
 }
 
-async fn try_accept(st: &AppState, secret: &str, f: AcceptForm) -> Result<Response, Error> {
+async fn try_accept(
+    st: &AppState,
+    secret: &str,
+    ip: &str,
+    f: AcceptForm,
+) -> Result<Response, Error> {
     let Some((inv, org)) = open(st, secret).await? else {
         return Ok(gone());
     };
@@ -216,11 +198,22 @@ async fn try_accept(st: &AppState, secret: &str, f: AcceptForm) -> Result<Respon
     };
     let account = match existing {
         Some(acct) => {
-            let hash = acct.password_hash.unwrap_or_default();
-            let pw = password.clone();
-            if !blocking(move || verify_password(&pw, &hash)).await? {
+            // The same limits as signing in: the link does not open a way to guess passwords.
+            if let Some(wait) =
+                people::count_attempt(&st.store, &inv.email, ip, st.clock.now()).await?
+            {
+                return Ok(refuse(
+                    true,
+                    &format!(
+                        "Too many attempts. Try again in {} minutes.",
+                        (wait + 59) / 60
+                    ),
+                ));
+            }
+            if !people::check_password(&password, acct.password_hash).await? {
                 return Ok(refuse(true, "That password is not right."));
             }
+            people::clear_attempts(&st.store, &inv.email).await?;
             // The person's own names, as they gave them, over the inviter's spelling.
             AcceptAccount {
                 given_name: acct.given_name.unwrap_or_else(|| inv.first_name.clone()),
@@ -234,13 +227,10 @@ async fn try_accept(st: &AppState, secret: &str, f: AcceptForm) -> Result<Respon
             if given.is_empty() || family.is_empty() {
                 return Ok(refuse(false, "Enter your given name and family name."));
             }
-            if password.chars().count() < MIN_PASSWORD {
-                return Ok(refuse(
-                    false,
-                    &format!("The password must be at least {MIN_PASSWORD} characters long."),
-                ));
+            if let Some(problem) = people::password_problem(&password) {
+                return Ok(refuse(false, &capitalized(&problem)));
             }
-            let hash = blocking(move || hash_password(&password)).await??;
+            let hash = people::blocking(move || people::hash_password(&password)).await??;
             AcceptAccount {
                 given_name: given,
                 family_name: family,
@@ -275,6 +265,105 @@ async fn try_accept(st: &AppState, secret: &str, f: AcceptForm) -> Result<Respon
     ))
 }
 
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
+        None => String::new(),
+    }
+}
+
+/// The one answer for every setup link that is not open.
+fn setup_gone() -> Response {
+    html_page(
+        StatusCode::NOT_FOUND,
+        "Link not valid",
+        "<p>This link is not valid. It may have expired or been used already. \
+         Ask an administrator of your organization for a new one.</p>",
+    )
+}
+
+fn setup_form(acct: &crate::store::Account, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    format!(
+        "<p>Choose a password for <strong>{email}</strong>.</p>{error}<form method=\"post\">\
+         <label>Given name <input name=\"given_name\" required value=\"{given}\" autocomplete=\"given-name\"></label>\
+         <label>Family name <input name=\"family_name\" required value=\"{family}\" autocomplete=\"family-name\"></label>\
+         <label>Password (at least {MIN_PASSWORD} characters) <input type=\"password\" name=\"password\" required \
+         minlength=\"{MIN_PASSWORD}\" autocomplete=\"new-password\"></label><button type=\"submit\">Save</button></form>",
+        email = escape(&acct.email),
+        given = escape(acct.given_name.as_deref().unwrap_or_default()),
+        family = escape(acct.family_name.as_deref().unwrap_or_default()),
+    )
+}
+
+async fn setup_page(State(st): State<AppState>, Path(secret): Path<String>) -> Response {
+    match st
+        .store
+        .open_setup(&crate::token::digest(&secret), st.clock.now())
+        .await
+    {
+        Ok(Some(acct)) => html_page(
+            StatusCode::OK,
+            "Set up your account",
+            &setup_form(&acct, None),
+        ),
+        Ok(None) => setup_gone(),
+        Err(e) => internal(e),
+    }
+}
+
+/// Sets the account's names and password from a setup link; the link then stops working.
+async fn setup(
+    State(st): State<AppState>,
+    Path(secret): Path<String>,
+    Form(f): Form<AcceptForm>,
+) -> Response {
+    let digest = crate::token::digest(&secret);
+    let acct = match st.store.open_setup(&digest, st.clock.now()).await {
+        Ok(Some(acct)) => acct,
+        Ok(None) => return setup_gone(),
+        Err(e) => return internal(e),
+    };
+    let given = f.given_name.unwrap_or_default().trim().to_owned();
+    let family = f.family_name.unwrap_or_default().trim().to_owned();
+    let password = f.password.unwrap_or_default();
+    let problem = if given.is_empty() || family.is_empty() {
+        Some("Enter your given name and family name.".to_owned())
+    } else {
+        people::password_problem(&password).map(|p| capitalized(&p))
+    };
+    if let Some(problem) = problem {
+        return html_page(
+            StatusCode::BAD_REQUEST,
+            "Set up your account",
+            &setup_form(&acct, Some(&problem)),
+        );
+    }
+    let hash = match people::blocking(move || people::hash_password(&password)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) | Err(e) => return internal(e),
+    };
+    match st
+        .store
+        .complete_setup(&digest, &given, &family, &hash, st.clock.now())
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(account = %acct.id, "account set up");
+            html_page(
+                StatusCode::OK,
+                "Your account is ready",
+                "<p>Your password is set. You can now sign in.</p>",
+            )
+        }
+        Err(e) if e.status() == StatusCode::NOT_FOUND => setup_gone(),
+        Err(e) => internal(e),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -286,13 +375,5 @@ mod tests {
             escape("<a href=\"x\">O'Neil & co</a>"),
             "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
         );
-    }
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &h));
-        assert!(!verify_password("wrong horse battery", &h));
     }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 mod discovery;
 pub mod extract;
 pub mod invite;
+mod people;
 mod resources;
 
 use crate::clock::Clock;
@@ -32,10 +33,65 @@ pub const DEFAULT_COUNT: i64 = 100;
 /// Longest a request may run before the timeout layer answers 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Absolute SCIM base URL (e.g. `https://scim.example.com/scim/v2`), when behind a proxy.
     pub public_url: Option<String>,
+    /// How long invitation and account-setup links work, in microseconds.
+    pub link_ttl: i64,
+    /// A file holding the key access tokens are signed with; without one the key is generated on
+    /// first start and kept in the database (so every replica shares it).
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// Take the client address for rate limits from the last `X-Forwarded-For` entry (set this
+    /// only behind a proxy that appends it).
+    pub trust_forwarded_for: bool,
+    /// Whether email is delivered (SMTP configured). Without it the admin API hands invitation
+    /// and setup links to the admin; with it, links go only by email, so that following one
+    /// proves the address is the person's.
+    pub mail_configured: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            public_url: None,
+            link_ttl: crate::service::invitations::EXPIRY_MICROS,
+            signing_key_file: None,
+            trust_forwarded_for: false,
+            mail_configured: false,
+        }
+    }
+}
+
+/// The client's address as rate limits count it: the connection's peer, or behind a trusted
+/// proxy the last `X-Forwarded-For` entry; `unknown` when neither is known (in-process tests).
+pub struct ClientIp(pub String);
+
+impl axum::extract::FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = st
+            .config
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok())
+            .flatten()
+            .and_then(|v| v.rsplit(',').next())
+            .map(|ip| ip.trim().to_owned())
+            .filter(|ip| !ip.is_empty());
+        let peer = || {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        };
+        Ok(ClientIp(
+            forwarded.or_else(peer).unwrap_or_else(|| "unknown".into()),
+        ))
+    }
 }
 
 #[derive(Clone)]
@@ -45,6 +101,7 @@ pub struct AppState {
     pub clock: Arc<Clock>,
     pub config: Arc<Config>,
     tokens: Arc<TokenCache>,
+    keys: Arc<tokio::sync::OnceCell<crate::service::people::Keys>>,
 }
 
 /// How long a token lookup is trusted before the database is asked again: a revoked token stops
@@ -87,7 +144,21 @@ impl AppState {
             clock,
             config: Arc::new(config),
             tokens: Arc::default(),
+            keys: Arc::default(),
         }
+    }
+
+    /// The access-token keys, loaded once.
+    pub async fn keys(&self) -> Result<&crate::service::people::Keys, Error> {
+        self.keys
+            .get_or_try_init(|| {
+                crate::service::people::Keys::load(
+                    &self.store,
+                    self.config.signing_key_file.as_deref(),
+                    self.clock.now(),
+                )
+            })
+            .await
     }
 }
 

@@ -12,8 +12,17 @@ use crate::store::{Audit, DynStore, Invitation, ListQuery, NewInvitation, Org};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
-/// How long an invitation link works.
+/// How long an invitation link works unless configured otherwise.
 pub const EXPIRY_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+
+/// Where links point and how long they work.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// `scheme://host[:port]` of the server the links open.
+    pub origin: String,
+    /// Microseconds a link works for.
+    pub ttl: i64,
+}
 
 /// A simple RFC 5322-ish check: one `@`, a local part and a dotted domain, no spaces or
 /// brackets, at most 254 characters.
@@ -57,7 +66,7 @@ pub async fn invite(
     inviter: &str,
     audit: &Audit,
     i: Invitee,
-    origin: &str,
+    links: &Links,
 ) -> Result<(Invitation, String)> {
     let secret = crate::token::generate();
     let now = clock.now();
@@ -68,9 +77,9 @@ pub async fn invite(
         role: i.role,
         groups: i.groups,
         secret_digest: crate::token::digest(&secret),
-        expires_at: now + EXPIRY_MICROS,
+        expires_at: now + links.ttl,
     };
-    let link = format!("{origin}/invite/{secret}");
+    let link = format!("{}/invite/{secret}", links.origin);
     let draft = Invitation {
         id: String::new(),
         organization_id: org.id.clone(),
@@ -120,7 +129,7 @@ pub async fn import_csv(
     inviter: &str,
     audit: &Audit,
     data: &[u8],
-    origin: &str,
+    links: &Links,
     dry_run: bool,
 ) -> Result<ImportReport> {
     let bad = |m: String| Error::bad(crate::error::ScimType::InvalidValue, m);
@@ -185,7 +194,7 @@ pub async fn import_csv(
             role: "member".into(),
             groups: row.groups,
         };
-        match invite(store, clock, org, inviter, audit, invitee, origin).await {
+        match invite(store, clock, org, inviter, audit, invitee, links).await {
             Ok((inv, link)) => invited
                 .push(json!({"line": row.line, "email": row.email, "id": inv.id, "link": link})),
             Err(e) if e.status() == axum::http::StatusCode::CONFLICT => skipped.push(skip_json(
@@ -215,15 +224,16 @@ pub async fn import_csv(
 /// The invitation email: who invites whom to which organization, and the link.
 pub fn email(org: &Org, inviter: &str, inv: &Invitation, link: &str) -> OutboxMessage {
     let name = format!("{} {}", inv.first_name, inv.last_name);
+    let until = until(inv.expires_at);
     let text = format!(
         "Hello {name},\n\n{inviter} has invited you to join {org} on scimd.\n\n\
-         Accept the invitation here:\n{link}\n\nThe link works for 7 days. If you did not expect \
+         Accept the invitation here:\n{link}\n\nThe link works until {until}. If you did not expect \
          this invitation, ignore this email.\n",
         org = org.name,
     );
     let html = format!(
         "<p>Hello {name},</p><p>{inviter} has invited you to join <strong>{org}</strong> on scimd.</p>\
-         <p><a href=\"{link}\">Accept the invitation</a></p><p>The link works for 7 days. If you did \
+         <p><a href=\"{link}\">Accept the invitation</a></p><p>The link works until {until}. If you did \
          not expect this invitation, ignore this email.</p>",
         name = escape(&name),
         inviter = escape(inviter),
@@ -236,6 +246,46 @@ pub fn email(org: &Org, inviter: &str, inv: &Invitation, link: &str) -> OutboxMe
         text,
         html: Some(html),
         organization_id: Some(org.id.clone()),
+    }
+}
+
+/// When a link stops working, for people: `2026-11-29 10:30 UTC`.
+fn until(expires_at: i64) -> String {
+    let t = crate::service::render::timestamp(expires_at);
+    format!("{} UTC", t.get(..16).unwrap_or(&t).replace('T', " "))
+}
+
+/// The account-setup email: someone (an admin, or the person signing up) created an account for
+/// this address in these organizations; the link sets its password, proving the address is theirs.
+pub fn setup_email(
+    to: &str,
+    by: &str,
+    orgs: &[String],
+    link: &str,
+    expires_at: i64,
+) -> OutboxMessage {
+    let orgs = orgs.join(", ");
+    let until = until(expires_at);
+    let text = format!(
+        "Hello,\n\n{by} set up an account for {to} on scimd, in {orgs}.\n\n\
+         Choose your password here:\n{link}\n\nThe link works once, until {until}. If you did not \
+         expect this email, ignore it.\n"
+    );
+    let html = format!(
+        "<p>Hello,</p><p>{by} set up an account for {to} on scimd, in <strong>{orgs}</strong>.</p>\
+         <p><a href=\"{link}\">Choose your password</a></p><p>The link works once, until {until}. \
+         If you did not expect this email, ignore it.</p>",
+        by = escape(by),
+        to = escape(to),
+        orgs = escape(&orgs),
+        link = escape(link),
+    );
+    OutboxMessage {
+        to: to.to_owned(),
+        subject: format!("Your account in {orgs}"),
+        text,
+        html: Some(html),
+        organization_id: None,
     }
 }
 

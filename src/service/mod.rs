@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod csv_import;
 pub mod invitations;
+pub mod people;
 pub mod render;
 
 use crate::clock::Clock;

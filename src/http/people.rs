@@ -1,0 +1,337 @@
+//! People signing in to the admin API: `login`, `logout`, `me`, changing one's password, and
+//! signing up (a new account and a new organization). Passwords are set only through links sent
+//! by email (invitation, account setup), so an account's password proves its address.
+
+use super::admin::{
+    check_slug_field, enrolment, invalid, membership_json, org_name, AdminError, Caller, Person,
+};
+use super::{AppState, ClientIp};
+use crate::error::Error;
+use crate::service::people::{self, ACCESS_TOKEN_MICROS};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+type Result<T> = std::result::Result<T, AdminError>;
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+/// 429 with `Retry-After`: too many attempts.
+fn rate_limited(wait_secs: i64) -> Response {
+    let mut resp = (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({
+            "error": "rate_limited",
+            "message": format!("too many sign-in attempts; try again in {wait_secs} seconds"),
+        })),
+    )
+        .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&wait_secs.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+fn wrong_credentials() -> AdminError {
+    Error::unauthorized("the email or password is not right").into()
+}
+
+/// Starts a session and answers with its access token and the person's memberships.
+async fn signed_in(st: &AppState, account: &str) -> Result<Json<Value>> {
+    let now = st.clock.now();
+    let expires_at = now + ACCESS_TOKEN_MICROS;
+    let session = st.store.create_session(account, expires_at, now).await?;
+    let token = st.keys().await?.issue(account, &session, now, expires_at)?;
+    let mut me = me_json(st, account).await?;
+    me["accessToken"] = json!(token);
+    me["tokenType"] = json!("Bearer");
+    me["expiresIn"] = json!(ACCESS_TOKEN_MICROS / 1_000_000);
+    Ok(Json(me))
+}
+
+async fn me_json(st: &AppState, account: &str) -> Result<Value> {
+    let acct = st
+        .store
+        .account(account)
+        .await?
+        .ok_or_else(|| Error::unauthorized("the account no longer exists"))?;
+    let memberships: Vec<Value> = st
+        .store
+        .memberships_of(account)
+        .await?
+        .iter()
+        .map(membership_json)
+        .collect();
+    Ok(json!({
+        "account": {
+            "id": acct.id,
+            "email": acct.email,
+            "givenName": acct.given_name,
+            "familyName": acct.family_name,
+            "lastActiveAt": acct.last_active_at.map(crate::service::render::timestamp),
+        },
+        "memberships": memberships,
+    }))
+}
+
+/// `POST /admin/v1/login`: email and password for an access token. Attempts are counted per
+/// email and per client address before the password is checked; an unknown email costs the same
+/// time as a wrong password and gets the same answer.
+pub async fn login(
+    State(st): State<AppState>,
+    ip: ClientIp,
+    body: Option<Json<Credentials>>,
+) -> Response {
+    match try_login(&st, &ip.0, body).await {
+        Ok(Ok(resp)) => resp.into_response(),
+        Ok(Err(wait)) => rate_limited(wait),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_login(
+    st: &AppState,
+    ip: &str,
+    body: Option<Json<Credentials>>,
+) -> Result<std::result::Result<Json<Value>, i64>> {
+    let Some(Json(c)) = body else {
+        return Err(invalid(
+            "email",
+            "the body must be a JSON object with email and password",
+        ));
+    };
+    let email = c.email.unwrap_or_default().trim().to_owned();
+    let password = c.password.unwrap_or_default();
+    if email.is_empty() || email.len() > 254 {
+        return Err(invalid("email", "email is required"));
+    }
+    if password.is_empty() || password.chars().count() > people::MAX_PASSWORD {
+        return Err(invalid("password", "password is required"));
+    }
+    if let Some(wait) = people::count_attempt(&st.store, &email, ip, st.clock.now()).await? {
+        return Ok(Err(wait));
+    }
+    let acct = st.store.account_by_email(&email).await?;
+    let hash = acct.as_ref().and_then(|a| a.password_hash.clone());
+    if !people::check_password(&password, hash).await? {
+        tracing::info!(ip, "sign-in refused: wrong email or password");
+        return Err(wrong_credentials());
+    }
+    let Some(acct) = acct else {
+        return Err(wrong_credentials());
+    };
+    people::clear_attempts(&st.store, &email).await?;
+    tracing::info!(account = %acct.id, ip, "signed in");
+    Ok(Ok(signed_in(st, &acct.id).await?))
+}
+
+fn person(caller: &Caller) -> Result<(&str, &str)> {
+    match caller {
+        Caller::Person {
+            account, session, ..
+        } => Ok((account, session)),
+        Caller::Provider { .. } => Err(Error::forbidden(
+            "this is for people signed in with an access token, not provider admin tokens",
+        )
+        .into()),
+    }
+}
+
+/// `POST /admin/v1/logout`: ends this session; its token stops working at once.
+pub async fn logout(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<StatusCode> {
+    let (account, session) = person(&caller)?;
+    st.store
+        .revoke_sessions(account, Some(session), st.clock.now())
+        .await?;
+    tracing::info!(account, "signed out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /admin/v1/me`: the signed-in person and their memberships.
+pub async fn me(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>> {
+    let (account, _) = person(&caller)?;
+    Ok(Json(me_json(&st, account).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordChange {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// `POST /admin/v1/me/password`: the current password (counted like a sign-in) and a new one.
+/// Every session of the account ends, this one too; the answer carries a new access token.
+pub async fn change_password(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ip: ClientIp,
+    body: Option<Json<PasswordChange>>,
+) -> Response {
+    let run = async {
+        let (account, _) = person(&caller)?;
+        let Some(Json(b)) = body else {
+            return Err(invalid(
+                "newPassword",
+                "the body must be a JSON object with currentPassword and newPassword",
+            ));
+        };
+        let new = b.new_password.unwrap_or_default();
+        if let Some(problem) = people::password_problem(&new) {
+            return Err(invalid("newPassword", problem));
+        }
+        let acct = st
+            .store
+            .account(account)
+            .await?
+            .ok_or_else(|| Error::unauthorized("the account no longer exists"))?;
+        if let Some(wait) =
+            people::count_attempt(&st.store, &acct.email, &ip.0, st.clock.now()).await?
+        {
+            return Ok(Err(wait));
+        }
+        let current = b.current_password.unwrap_or_default();
+        if !people::check_password(&current, acct.password_hash).await? {
+            return Err(invalid(
+                "currentPassword",
+                "the current password is not right",
+            ));
+        }
+        people::clear_attempts(&st.store, &acct.email).await?;
+        let hash = people::blocking(move || people::hash_password(&new)).await??;
+        st.store
+            .set_password(account, &hash, st.clock.now())
+            .await?;
+        tracing::info!(account, "password changed; every session ended");
+        Ok(Ok(signed_in(&st, account).await?))
+    };
+    match run.await {
+        Ok(Ok(resp)) => resp.into_response(),
+        Ok(Err(wait)) => rate_limited(wait),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signup {
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    organization: Option<SignupOrg>,
+}
+
+#[derive(Deserialize)]
+pub struct SignupOrg {
+    slug: Option<String>,
+    name: Option<String>,
+}
+
+/// `POST /admin/v1/signup`: a new organization with the person signing up as its admin, and an
+/// account-setup email: following its link (proof that the address is theirs) sets the password.
+/// Counted against the client address like sign-ins. The link is never in the answer.
+pub async fn signup(
+    State(st): State<AppState>,
+    ip: ClientIp,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<Signup>>,
+) -> Response {
+    let run = async {
+        let Some(Json(b)) = body else {
+            return Err(invalid(
+                "email",
+                "the body must be a JSON object with email, givenName, familyName and organization {slug, name}",
+            ));
+        };
+        let p = Person::check(b.email, b.given_name, b.family_name)?;
+        if p.given_name.is_none() || p.family_name.is_none() {
+            let field = if p.given_name.is_none() {
+                "givenName"
+            } else {
+                "familyName"
+            };
+            return Err(invalid(field, format!("{field} is required")));
+        }
+        let org = b.organization.unwrap_or(SignupOrg {
+            slug: None,
+            name: None,
+        });
+        let slug = org.slug.unwrap_or_default();
+        check_slug_field(&slug)?;
+        let name = org_name(org.name, &slug)?;
+        let now = st.clock.now();
+        if let Some(wait) = people::count_attempt(&st.store, &p.email, &ip.0, now).await? {
+            return Ok(Err(wait));
+        }
+        if st
+            .store
+            .account_by_email(&p.email)
+            .await?
+            .is_some_and(|a| a.password_hash.is_some())
+        {
+            return Err(Error::conflict(
+                "an account with this email already exists: sign in and create the organization with POST /admin/v1/orgs",
+            )
+            .into());
+        }
+        let secret = crate::token::generate();
+        let link = format!("{}/setup/{secret}", super::invite::origin(&st, &headers));
+        let setup = crate::store::SetupLink {
+            digest: crate::token::digest(&secret),
+            expires_at: now + st.config.link_ttl,
+            email: crate::service::invitations::setup_email(
+                &p.email,
+                "You",
+                std::slice::from_ref(&name),
+                &link,
+                now + st.config.link_ttl,
+            ),
+        };
+        let e = enrolment(
+            &p.email,
+            p.given_name,
+            p.family_name,
+            Some((slug, name)),
+            Vec::new(),
+            Some(setup),
+        )?;
+        let audit = crate::store::Audit {
+            actor: format!("signup:{}", p.email.to_lowercase()),
+            request_id: headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        };
+        let done = st.store.enrol(&e, now, &audit).await?;
+        let org = done
+            .founded
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("organization not created")))?;
+        tracing::info!(org = %org.slug, account = %done.account_id, "signed up");
+        Ok(Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "organization": {"id": org.id, "slug": org.slug, "name": org.name},
+                "accountId": done.account_id,
+                "message": "check your email: the link in it sets your password",
+            })),
+        )))
+    };
+    match run.await {
+        Ok(Ok(resp)) => resp.into_response(),
+        Ok(Err(wait)) => rate_limited(wait),
+        Err(e) => e.into_response(),
+    }
+}

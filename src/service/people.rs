@@ -1,0 +1,228 @@
+//! People who sign in to the admin API: passwords (Argon2id), access tokens (HS256 JWTs naming a
+//! session, so revocation is a row update seen by every replica at once) and the sign-in rate
+//! limits (counted in the database for the same reason).
+
+use crate::error::{Error, Result};
+use crate::store::DynStore;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// How long an access token works; a person signs in again after it.
+pub const ACCESS_TOKEN_MICROS: i64 = 15 * 60 * 1_000_000;
+/// The window sign-in attempts are counted in.
+pub const WINDOW_MICROS: i64 = 15 * 60 * 1_000_000;
+/// Sign-in attempts for one email address in a window (the right password resets the count).
+pub const MAX_ATTEMPTS_PER_ACCOUNT: i64 = 5;
+/// Sign-in attempts from one client address in a window, whatever the email.
+pub const MAX_ATTEMPTS_PER_IP: i64 = 50;
+/// Shortest password accepted.
+pub const MIN_PASSWORD: usize = 12;
+/// Longest password accepted (Argon2 takes any length; a bound keeps hashing cost bounded).
+pub const MAX_PASSWORD: usize = 1024;
+const ISSUER: &str = "scimd";
+
+/// What an access token says: whose it is and which session it belongs to.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub sid: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The keys access tokens are signed and checked with.
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Keys {
+    pub fn from_secret(secret: &[u8]) -> Self {
+        Keys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+
+    /// The configured key file's contents, else the database's key (created on first use).
+    pub async fn load(store: &DynStore, file: Option<&std::path::Path>, now: i64) -> Result<Self> {
+        if let Some(path) = file {
+            let secret = std::fs::read(path).map_err(|e| {
+                Error::Internal(anyhow::anyhow!(
+                    "reading the signing key {}: {e}",
+                    path.display()
+                ))
+            })?;
+            if secret.len() < 32 {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "the signing key {} is shorter than 32 bytes",
+                    path.display()
+                )));
+            }
+            return Ok(Keys::from_secret(&secret));
+        }
+        let candidate = hex::encode(rand::random::<[u8; 32]>());
+        let secret = store.signing_secret(&candidate, now).await?;
+        let bytes = hex::decode(secret).map_err(|e| Error::Internal(e.into()))?;
+        Ok(Keys::from_secret(&bytes))
+    }
+
+    /// A signed token for a session; times are the clock's microseconds.
+    pub fn issue(&self, account: &str, session: &str, now: i64, expires_at: i64) -> Result<String> {
+        let claims = Claims {
+            sub: account.to_owned(),
+            sid: session.to_owned(),
+            iss: ISSUER.to_owned(),
+            iat: now / 1_000_000,
+            exp: expires_at / 1_000_000,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(e.into()))
+    }
+
+    /// The claims of a token signed with this key, by this issuer, unexpired at `now`.
+    pub fn verify(&self, token: &str, now: i64) -> Option<Claims> {
+        let mut v = Validation::new(Algorithm::HS256);
+        // Expiry is checked against the server's clock below, not the system time.
+        v.validate_exp = false;
+        v.set_issuer(&[ISSUER]);
+        v.set_required_spec_claims(&["exp", "sub", "iss"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+            .ok()?
+            .claims;
+        (claims.exp > now / 1_000_000).then_some(claims)
+    }
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("hashing a password: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Checks a password against an account's hash, or against a fixed hash when there is none, so
+/// an unknown email takes as long to refuse as a wrong password. Runs off the async workers.
+pub async fn check_password(password: &str, hash: Option<String>) -> Result<bool> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let password = password.to_owned();
+    blocking(move || {
+        let known = hash.is_some();
+        let hash = match hash {
+            Some(h) => h,
+            None => DUMMY
+                .get_or_init(|| hash_password("no account has this password").unwrap_or_default())
+                .clone(),
+        };
+        verify_password(&password, &hash) && known
+    })
+    .await
+}
+
+/// Argon2 is deliberately slow: it runs on the blocking pool.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(e.into()))
+}
+
+/// A new password's problem, if it has one.
+pub fn password_problem(password: &str) -> Option<String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD {
+        Some(format!(
+            "the password must be at least {MIN_PASSWORD} characters long"
+        ))
+    } else if n > MAX_PASSWORD {
+        Some(format!(
+            "the password must be at most {MAX_PASSWORD} characters long"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Counts a sign-in attempt for the email and for the client address; returns the seconds to
+/// wait when either is over its limit. Counting comes first, so concurrent attempts cannot all
+/// slip under the limit before any is counted.
+pub async fn count_attempt(
+    store: &DynStore,
+    email: &str,
+    ip: &str,
+    now: i64,
+) -> Result<Option<i64>> {
+    let window = now - now.rem_euclid(WINDOW_MICROS);
+    let by_account = store.throttle(&account_key(email), window).await?;
+    let by_ip = store.throttle(&format!("ip:{ip}"), window).await?;
+    if by_account > MAX_ATTEMPTS_PER_ACCOUNT || by_ip > MAX_ATTEMPTS_PER_IP {
+        let wait = (window + WINDOW_MICROS - now) / 1_000_000 + 1;
+        tracing::warn!(ip, by_account, by_ip, "sign-in rate limit reached");
+        return Ok(Some(wait));
+    }
+    Ok(None)
+}
+
+/// The right password ends the email's count (the address's count stands).
+pub async fn clear_attempts(store: &DynStore, email: &str) -> Result<()> {
+    store.clear_throttle(&account_key(email)).await
+}
+
+fn account_key(email: &str) -> String {
+    format!("login:{}", email.trim().to_lowercase())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong horse battery", &h));
+    }
+
+    #[test]
+    fn tokens_verify_only_with_their_key_and_until_they_expire() {
+        let keys = Keys::from_secret(&[7; 32]);
+        let now = 1_700_000_000_000_000;
+        let t = keys
+            .issue("acct", "sess", now, now + ACCESS_TOKEN_MICROS)
+            .unwrap();
+        let c = keys.verify(&t, now).unwrap();
+        assert_eq!((c.sub.as_str(), c.sid.as_str()), ("acct", "sess"));
+        assert!(
+            keys.verify(&t, now + ACCESS_TOKEN_MICROS).is_none(),
+            "expired"
+        );
+        assert!(
+            Keys::from_secret(&[8; 32]).verify(&t, now).is_none(),
+            "other key"
+        );
+        let mut tampered = t.clone();
+        tampered.insert(t.len() / 2, 'x');
+        assert!(keys.verify(&tampered, now).is_none());
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(password_problem("short").is_some());
+        assert!(password_problem("twelve chars").is_none());
+        assert!(password_problem(&"x".repeat(MAX_PASSWORD + 1)).is_some());
+    }
+}
