@@ -150,6 +150,17 @@ impl TestApp {
         }
     }
 
+    /// The same app and database served with another configuration.
+    pub fn configure(&mut self, change: impl FnOnce(&mut Config)) {
+        let mut config = Config::default();
+        change(&mut config);
+        self.router = router(AppState::new(
+            self.store.clone(),
+            self.clock.clone(),
+            config,
+        ));
+    }
+
     /// Another organization in the same database, with its own token.
     pub async fn other_org(&self, slug: &str) -> (Org, String) {
         let org = self

@@ -52,7 +52,7 @@ async fn page(app: &TestApp, link: &str) -> Resp {
     app.raw(req).await
 }
 
-fn form_encode(fields: &[(&str, &str)]) -> String {
+pub(crate) fn form_encode(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
         .map(|(k, v)| {

@@ -13,6 +13,7 @@ mod email;
 mod groups;
 mod invitations;
 mod migrations;
+mod people;
 mod queries;
 mod tenancy;
 mod users;
