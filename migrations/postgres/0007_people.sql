@@ -24,6 +24,7 @@ create table login_throttle (
     window_start  bigint not null,
     attempts      bigint not null
 );
+create index login_throttle_window on login_throttle (window_start);
 
 -- A link that lets a person set their account's password (accounts created by an admin, and
 -- sign-ups): proves they read mail at the address. The secret is stored only as its digest.

@@ -1227,7 +1227,9 @@ macro_rules! store_impl {
             }
 
             async fn throttle(&self, key: &str, window_start: i64) -> Result<i64> {
-                Ok(sqlx::query(
+                // Counts from past windows mean nothing: a key's first attempt in a window
+                // clears them, so guesses over many emails cannot grow the table for good.
+                let attempts = sqlx::query(
                     "insert into login_throttle (key, window_start, attempts) values ($1, $2, 1) \
                      on conflict (key) do update set \
                      attempts = case when login_throttle.window_start = excluded.window_start then login_throttle.attempts + 1 else 1 end, \
@@ -1237,7 +1239,14 @@ macro_rules! store_impl {
                 .bind(window_start)
                 .fetch_one(&self.write)
                 .await?
-                .try_get::<i64, _>("attempts")?)
+                .try_get::<i64, _>("attempts")?;
+                if attempts == 1 {
+                    sqlx::query("delete from login_throttle where window_start < $1")
+                        .bind(window_start)
+                        .execute(&self.write)
+                        .await?;
+                }
+                Ok(attempts)
             }
 
             async fn clear_throttle(&self, key: &str) -> Result<()> {

@@ -6,6 +6,7 @@ use crate::both;
 use crate::email::{worker, Sink};
 use crate::helpers::{Resp, TestApp};
 use crate::invitations::form_encode;
+use crate::tenancy::sql_count;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
@@ -26,6 +27,7 @@ both!(
     accept_page_limits_password_attempts,
     signup_refuses_an_existing_account,
     links_go_only_by_email_when_mail_is_configured,
+    a_configured_key_file_signs_access_tokens,
 );
 
 const PASSWORD: &str = "a long enough password";
@@ -114,6 +116,14 @@ async fn acme_admin(app: &TestApp, provider: &str, email: &str) -> String {
 
 async fn acme_member(app: &TestApp, provider: &str, email: &str) -> String {
     person(app, provider, email, json!([{"org": "acme"}])).await
+}
+
+/// The claims of an access token, unchecked.
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// The member id of `email` in an organization, from the members list.
@@ -505,11 +515,42 @@ async fn sign_in_is_rate_limited_per_email(app: TestApp) {
         unknown.body["message"],
         "the email or password is not right"
     );
+    let counted = sql_count(&app, "select count(*) from login_throttle").await;
+    assert!(counted >= 3, "pat, nobody and the address: {counted}");
     app.clock.advance(15 * MINUTE + 1);
     assert_eq!(
         login(&app, "pat@example.com", PASSWORD).await.status,
         StatusCode::OK
     );
+    // The new window's first attempt cleared the old window's counts.
+    assert_eq!(
+        sql_count(&app, "select count(*) from login_throttle").await,
+        1,
+        "only the address's count of this window remains"
+    );
+}
+
+async fn a_configured_key_file_signs_access_tokens(mut app: TestApp) {
+    let file = std::env::temp_dir().join(format!("scimd-key-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&file, [42u8; 48]).unwrap();
+    let path = file.clone();
+    app.configure(|c| c.signing_key_file = Some(path));
+    let provider = admin_token(&app).await;
+    let token = acme_member(&app, &provider, "pat@example.com").await;
+    let claims = claims_of(&token);
+    let with_file_key = scimd::service::people::Keys::from_secret(&[42u8; 48])
+        .issue(
+            claims["sub"].as_str().unwrap(),
+            claims["sid"].as_str().unwrap(),
+            app.clock.now(),
+            app.clock.now() + 10 * MINUTE,
+        )
+        .unwrap();
+    let r = admin(&app, &with_file_key, Method::GET, "/me", None).await;
+    assert_eq!(r.status, StatusCode::OK, "the file's key signs: {}", r.body);
+    let stored = sql_count(&app, "select count(*) from signing_key").await;
+    assert_eq!(stored, 0, "no key is generated into the database");
+    std::fs::remove_file(file).unwrap();
 }
 
 async fn sign_in_is_rate_limited_per_address(mut app: TestApp) {
@@ -625,12 +666,7 @@ async fn access_tokens_expire_and_cannot_be_forged(app: TestApp) {
     let token = acme_member(&app, &provider, "pat@example.com").await;
     // Another key signs a token for the same account and session: refused.
     let parts: Vec<&str> = token.split('.').collect();
-    let claims = String::from_utf8(
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[1])
-            .unwrap(),
-    )
-    .unwrap();
-    let claims: Value = serde_json::from_str(&claims).unwrap();
+    let claims = claims_of(&token);
     let forged = scimd::service::people::Keys::from_secret(&[1; 32])
         .issue(
             claims["sub"].as_str().unwrap(),
