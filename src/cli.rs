@@ -394,6 +394,12 @@ async fn serve(
         }
     };
     let state = AppState::new(store.clone(), clock, config);
+    // The access-token key is read (or generated into the database) now, so a bad key file
+    // stops the start instead of failing the first sign-in.
+    state
+        .keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the access-token signing key: {e:?}"))?;
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

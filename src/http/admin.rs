@@ -52,6 +52,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("patch", "/orgs/{slug}/groups/{id}"),
     ("delete", "/orgs/{slug}/groups/{id}"),
     ("get", "/orgs/{slug}/audit"),
+    ("get", "/audit"),
     ("get", "/orgs/{slug}/invitations"),
     ("post", "/orgs/{slug}/invitations"),
     ("patch", "/orgs/{slug}/invitations/{id}"),
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             patch(change_group).delete(delete_group),
         )
         .route("/orgs/{slug}/audit", get(audit))
+        .route("/audit", get(audit_of))
         .route(
             "/orgs/{slug}/invitations",
             get(list_invitations).post(create_invitations),
@@ -779,6 +781,59 @@ async fn remove_members(
     Ok(Json(json!({"removed": removed, "failed": failed})))
 }
 
+#[derive(Deserialize)]
+struct AuditQuery {
+    org: Option<String>,
+    // Not `#[serde(flatten)] Paging`: query strings carry no types, and flatten loses the
+    // conversion of numbers.
+    #[serde(rename = "startIndex")]
+    start_index: Option<i64>,
+    count: Option<i64>,
+}
+
+/// `GET /audit?org=SLUG`: the same log as `/orgs/{slug}/audit`. A person who is an admin of
+/// exactly one organization may leave `org` out.
+async fn audit_of(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<AuditQuery>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let slug = match (q.org, &caller) {
+        (Some(slug), _) => slug,
+        (None, Caller::Person { account, .. }) => {
+            let admin_of: Vec<String> = st
+                .store
+                .memberships_of(account)
+                .await?
+                .into_iter()
+                .filter(|m| m.active && m.role == "admin")
+                .map(|m| m.org.slug)
+                .collect();
+            match <[String; 1]>::try_from(admin_of) {
+                Ok([slug]) => slug,
+                Err(_) => {
+                    return Err(invalid(
+                        "org",
+                        "name the organization: GET /admin/v1/audit?org=SLUG",
+                    ))
+                }
+            }
+        }
+        (None, Caller::Provider { .. }) => {
+            return Err(invalid(
+                "org",
+                "name the organization: GET /admin/v1/audit?org=SLUG",
+            ))
+        }
+    };
+    let paging = Paging {
+        start_index: q.start_index,
+        count: q.count,
+    };
+    audit_page(&st, &caller, &slug, &paging, &headers).await
+}
+
 async fn audit(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -786,9 +841,17 @@ async fn audit(
     Query(p): Query<Paging>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let t = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .tenant;
+    audit_page(&st, &caller, &slug, &p, &headers).await
+}
+
+async fn audit_page(
+    st: &AppState,
+    caller: &Caller,
+    slug: &str,
+    p: &Paging,
+    headers: &axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let t = access(st, caller, slug, Need::Admin, headers).await?.tenant;
     let (start_index, count) = p.bounds();
     let (total, events) = st.store.audit_events(&t.org_id, start_index, count).await?;
     let items: Vec<Value> = events

@@ -367,6 +367,21 @@ async fn roles_decide_what_a_person_may_do(app: TestApp) {
     assert_eq!(promoted.body["role"], "admin");
     let audit = admin(&app, &pat, Method::GET, "/orgs/acme/audit", None).await;
     assert_eq!(audit.status, StatusCode::OK, "now an admin: {}", audit.body);
+    // The same log at /audit: pat is an admin of two organizations now, so it must be named.
+    let unnamed = admin(&app, &pat, Method::GET, "/audit", None).await;
+    assert_eq!(unnamed.status, StatusCode::BAD_REQUEST, "{}", unnamed.body);
+    assert_eq!(unnamed.body["field"], "org");
+    let named = admin(&app, &pat, Method::GET, "/audit?org=acme&count=2", None).await;
+    assert_eq!(named.status, StatusCode::OK, "{}", named.body);
+    assert_eq!(named.body["totalResults"], audit.body["totalResults"]);
+    assert_eq!(named.body["items"].as_array().unwrap().len(), 2);
+    let boss_log = admin(&app, &boss, Method::GET, "/audit", None).await;
+    assert_eq!(
+        boss_log.body["totalResults"], audit.body["totalResults"],
+        "boss is an admin of acme alone"
+    );
+    let beta_by_boss = admin(&app, &boss, Method::GET, "/audit?org=beta", None).await;
+    assert_forbidden(&beta_by_boss, "admin role in organization \"beta\"");
     let actors: Vec<&str> = audit.body["items"]
         .as_array()
         .unwrap()
