@@ -113,6 +113,19 @@ if [[ -z "$token" ]]; then
   exit 1
 fi
 
+# A real organization always has an admin. Without one, the first admin the suite creates (it
+# picks the organization-extension role at random) becomes the last active admin, and scimd
+# rightly refuses to demote it: 409, and a flaky check. A standing admin makes every run the same.
+admin_status="$(curl -sS -o "$tmp/admin.json" -w '%{http_code}' -X POST "$base/scim/v2/Users" \
+  -H "Authorization: Bearer $token" -H 'content-type: application/scim+json' \
+  -d '{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:scimd:params:scim:schemas:extension:organization:2.0:User"],
+       "userName": "standing-admin@conformance.test", "active": true,
+       "urn:scimd:params:scim:schemas:extension:organization:2.0:User": {"role": "admin"}}')"
+if [[ "$admin_status" != 201 ]]; then
+  echo "FAIL: creating the standing admin answered $admin_status: $(cat "$tmp/admin.json")" >&2
+  exit 1
+fi
+
 # The suite lives in a local venv (git-ignored) so nothing is installed
 # system-wide; install only when missing, so later runs work offline and fast.
 venv=conformance/.venv
