@@ -36,6 +36,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("post", "/login"),
     ("post", "/signup"),
+    ("post", "/password-reset"),
     ("post", "/logout"),
     ("get", "/me"),
     ("post", "/me/password"),
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/openapi.json", get(openapi))
         .route("/login", post(super::people::login))
         .route("/signup", post(super::people::signup))
+        .route("/password-reset", post(super::people::password_reset))
         .merge(protected)
 }
 

@@ -39,6 +39,15 @@ fn rate_limited(wait_secs: i64) -> Response {
     resp
 }
 
+/// A rate-limited handler's outcome as a response: the answer, a 429, or the error.
+fn answer<T: IntoResponse>(outcome: Result<std::result::Result<T, i64>>) -> Response {
+    match outcome {
+        Ok(Ok(resp)) => resp.into_response(),
+        Ok(Err(wait)) => rate_limited(wait),
+        Err(e) => e.into_response(),
+    }
+}
+
 fn wrong_credentials() -> AdminError {
     Error::unauthorized("the email or password is not right").into()
 }
@@ -89,11 +98,7 @@ pub async fn login(
     ip: ClientIp,
     body: Option<Json<Credentials>>,
 ) -> Response {
-    match try_login(&st, &ip.0, body).await {
-        Ok(Ok(resp)) => resp.into_response(),
-        Ok(Err(wait)) => rate_limited(wait),
-        Err(e) => e.into_response(),
-    }
+    answer(try_login(&st, &ip.0, body).await)
 }
 
 async fn try_login(
@@ -218,11 +223,7 @@ pub async fn change_password(
         tracing::info!(account, "password changed; every session ended");
         Ok(Ok(signed_in(&st, account).await?))
     };
-    match run.await {
-        Ok(Ok(resp)) => resp.into_response(),
-        Ok(Err(wait)) => rate_limited(wait),
-        Err(e) => e.into_response(),
-    }
+    answer(run.await)
 }
 
 #[derive(Deserialize)]
@@ -242,7 +243,9 @@ pub struct SignupOrg {
 
 /// `POST /admin/v1/signup`: a new organization with the person signing up as its admin, and an
 /// account-setup email: following its link (proof that the address is theirs) sets the password.
-/// Counted against the client address like sign-ins. The link is never in the answer.
+/// An address that already has an account gets a mail saying so and nothing is created; the
+/// answer (202) is the same either way. Counted like password resets. The link is never in the
+/// answer.
 pub async fn signup(
     State(st): State<AppState>,
     ip: ClientIp,
@@ -273,33 +276,46 @@ pub async fn signup(
         check_slug_field(&slug)?;
         let name = org_name(org.name, &slug)?;
         let now = st.clock.now();
-        if let Some(wait) = people::count_attempt(&st.store, &p.email, &ip.0, now).await? {
+        if let Some(wait) = people::count_mail(&st.store, &p.email, &ip.0, now).await? {
             return Ok(Err(wait));
         }
-        if st
-            .store
-            .account_by_email(&p.email)
-            .await?
-            .is_some_and(|a| a.password_hash.is_some())
-        {
-            return Err(Error::conflict(
-                "an account with this email already exists: sign in and create the organization with POST /admin/v1/orgs",
-            )
+        // A taken slug is refused before anything depends on the email, so the answer never
+        // differs by whether the address has an account.
+        if st.store.org_by_slug(&slug).await?.is_some() {
+            return Err(Error::conflict(format!(
+                "an organization with slug {slug:?} already exists"
+            ))
             .into());
         }
-        let secret = crate::token::generate();
-        let link = format!("{}/setup/{secret}", super::invite::origin(&st, &headers));
-        let setup = crate::store::SetupLink {
-            digest: crate::token::digest(&secret),
-            expires_at: now + st.config.link_ttl,
-            email: crate::service::invitations::setup_email(
-                &p.email,
-                "You",
-                std::slice::from_ref(&name),
-                &link,
-                now + st.config.link_ttl,
-            ),
+        let existing = match st.store.account_by_email(&p.email).await? {
+            Some(a) if a.password_hash.is_some() => st.store.account(&a.id).await?,
+            _ => None,
         };
+        if let Some(acct) = existing {
+            // Nothing is created, and the answer is the one a new sign-up gets: whether an
+            // address has an account is told only to that address, by mail.
+            let link = setup_link(&st, &headers);
+            let email = crate::service::invitations::existing_account_email(
+                &acct.email,
+                &name,
+                &link.url,
+                link.expires_at,
+            );
+            st.store
+                .send_setup(&acct.id, &link.stored(email), now)
+                .await?;
+            tracing::info!(account = %acct.id, "sign-up for an existing account: mailed a sign-in hint");
+            return Ok(Ok(check_your_mail()));
+        }
+        let link = setup_link(&st, &headers);
+        let email = crate::service::invitations::setup_email(
+            &p.email,
+            "You",
+            std::slice::from_ref(&name),
+            &link.url,
+            link.expires_at,
+        );
+        let setup = link.stored(email);
         let e = enrolment(
             &p.email,
             p.given_name,
@@ -320,18 +336,98 @@ pub async fn signup(
             .founded
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("organization not created")))?;
         tracing::info!(org = %org.slug, account = %done.account_id, "signed up");
-        Ok(Ok((
-            StatusCode::CREATED,
-            Json(json!({
-                "organization": {"id": org.id, "slug": org.slug, "name": org.name},
-                "accountId": done.account_id,
-                "message": "check your email: the link in it sets your password",
-            })),
-        )))
+        Ok(Ok(check_your_mail()))
     };
-    match run.await {
-        Ok(Ok(resp)) => resp.into_response(),
-        Ok(Err(wait)) => rate_limited(wait),
-        Err(e) => e.into_response(),
+    answer(run.await)
+}
+
+/// A new setup link: its URL, for the mail, and its digest, for the database.
+struct NewLink {
+    url: String,
+    digest: String,
+    expires_at: i64,
+}
+
+impl NewLink {
+    fn stored(self, email: crate::email::OutboxMessage) -> crate::store::SetupLink {
+        crate::store::SetupLink {
+            digest: self.digest,
+            expires_at: self.expires_at,
+            email,
+        }
     }
+}
+
+fn setup_link(st: &AppState, headers: &axum::http::HeaderMap) -> NewLink {
+    let secret = crate::token::generate();
+    NewLink {
+        url: format!("{}/setup/{secret}", super::invite::origin(st, headers)),
+        digest: crate::token::digest(&secret),
+        expires_at: st.clock.now() + st.config.link_ttl,
+    }
+}
+
+/// The one answer to a sign-up or a password-reset request: it tells nothing about whether the
+/// address has an account.
+fn check_your_mail() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"message": "check your email: the link in it sets your password"})),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    email: Option<String>,
+}
+
+/// `POST /admin/v1/password-reset {email}`: mails a link that sets a new password, when the
+/// address has an account. Always 202: the answer does not tell whether it has one. Also how a
+/// person whose account an identity provider created gets a password.
+pub async fn password_reset(
+    State(st): State<AppState>,
+    ip: ClientIp,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<ResetRequest>>,
+) -> Response {
+    let run = async {
+        let email = body
+            .and_then(|Json(b)| b.email)
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if !crate::service::invitations::valid_email(&email) {
+            return Err(invalid(
+                "email",
+                format!("{email:?} is not a valid email address"),
+            ));
+        }
+        if let Some(wait) = people::count_mail(&st.store, &email, &ip.0, st.clock.now()).await? {
+            return Ok(Err(wait));
+        }
+        // Only an address that belongs to someone: a membership of some organization, or a
+        // password. An account row with neither is a leftover, not a person.
+        let found = match st.store.account_by_email(&email).await? {
+            Some(a) => st.store.account(&a.id).await?,
+            None => None,
+        };
+        if let Some(acct) = found {
+            let member = !st.store.memberships_of(&acct.id).await?.is_empty();
+            if member || acct.password_hash.is_some() {
+                // To the address as the account has it, not as the request spelled it.
+                let link = setup_link(&st, &headers);
+                let mail = crate::service::invitations::reset_email(
+                    &acct.email,
+                    &link.url,
+                    link.expires_at,
+                );
+                st.store
+                    .send_setup(&acct.id, &link.stored(mail), st.clock.now())
+                    .await?;
+                tracing::info!(account = %acct.id, "password reset mailed");
+            }
+        }
+        Ok(Ok(check_your_mail()))
+    };
+    answer(run.await)
 }

@@ -265,24 +265,64 @@ pub fn setup_email(
     expires_at: i64,
 ) -> OutboxMessage {
     let orgs = orgs.join(", ");
+    password_link_email(
+        to,
+        format!("Your account in {orgs}"),
+        &format!("{by} set up an account for {to} on scimd, in {orgs}."),
+        link,
+        expires_at,
+    )
+}
+
+/// The password-reset email: the link sets a new password.
+pub fn reset_email(to: &str, link: &str, expires_at: i64) -> OutboxMessage {
+    password_link_email(
+        to,
+        "Choose a new password".to_owned(),
+        &format!("Someone asked to set a new password for {to} on scimd."),
+        link,
+        expires_at,
+    )
+}
+
+/// The answer to a sign-up with an address that already has an account: nothing was created;
+/// sign in (or choose a new password with the link) and create the organization from there.
+pub fn existing_account_email(to: &str, org: &str, link: &str, expires_at: i64) -> OutboxMessage {
+    password_link_email(
+        to,
+        "You already have an account".to_owned(),
+        &format!(
+            "Someone signed up on scimd as {to} to create {org}. You already have an account, so \
+             nothing was created: sign in and create the organization there. If you forgot your password, \
+             the link below sets a new one."
+        ),
+        link,
+        expires_at,
+    )
+}
+
+/// An email whose link sets the account's password.
+fn password_link_email(
+    to: &str,
+    subject: String,
+    intro: &str,
+    link: &str,
+    expires_at: i64,
+) -> OutboxMessage {
     let until = until(expires_at);
     let text = format!(
-        "Hello,\n\n{by} set up an account for {to} on scimd, in {orgs}.\n\n\
-         Choose your password here:\n{link}\n\nThe link works once, until {until}. If you did not \
-         expect this email, ignore it.\n"
+        "Hello,\n\n{intro}\n\nChoose your password here:\n{link}\n\nThe link works once, until \
+         {until}. If you did not expect this email, ignore it.\n"
     );
     let html = format!(
-        "<p>Hello,</p><p>{by} set up an account for {to} on scimd, in <strong>{orgs}</strong>.</p>\
-         <p><a href=\"{link}\">Choose your password</a></p><p>The link works once, until {until}. \
-         If you did not expect this email, ignore it.</p>",
-        by = escape(by),
-        to = escape(to),
-        orgs = escape(&orgs),
+        "<p>Hello,</p><p>{intro}</p><p><a href=\"{link}\">Choose your password</a></p>\
+         <p>The link works once, until {until}. If you did not expect this email, ignore it.</p>",
+        intro = escape(intro),
         link = escape(link),
     );
     OutboxMessage {
         to: to.to_owned(),
-        subject: format!("Your account in {orgs}"),
+        subject,
         text,
         html: Some(html),
         organization_id: None,

@@ -155,6 +155,9 @@ pub fn password_problem(password: &str) -> Option<String> {
     }
 }
 
+/// Mails with a link (password reset) for one email address in a window.
+pub const MAX_MAILS_PER_ACCOUNT: i64 = 3;
+
 /// Counts a sign-in attempt for the email and for the client address; returns the seconds to
 /// wait when either is over its limit. Counting comes first, so concurrent attempts cannot all
 /// slip under the limit before any is counted.
@@ -164,12 +167,30 @@ pub async fn count_attempt(
     ip: &str,
     now: i64,
 ) -> Result<Option<i64>> {
+    count(
+        store,
+        &account_key(email),
+        MAX_ATTEMPTS_PER_ACCOUNT,
+        ip,
+        now,
+    )
+    .await
+}
+
+/// Counts a request that sends mail to an address (password reset): a few per address, and the
+/// client address's sign-in limit, so nobody can flood a mailbox.
+pub async fn count_mail(store: &DynStore, email: &str, ip: &str, now: i64) -> Result<Option<i64>> {
+    let key = format!("mail:{}", email.trim().to_lowercase());
+    count(store, &key, MAX_MAILS_PER_ACCOUNT, ip, now).await
+}
+
+async fn count(store: &DynStore, key: &str, limit: i64, ip: &str, now: i64) -> Result<Option<i64>> {
     let window = now - now.rem_euclid(WINDOW_MICROS);
-    let by_account = store.throttle(&account_key(email), window).await?;
+    let by_key = store.throttle(key, window).await?;
     let by_ip = store.throttle(&format!("ip:{ip}"), window).await?;
-    if by_account > MAX_ATTEMPTS_PER_ACCOUNT || by_ip > MAX_ATTEMPTS_PER_IP {
+    if by_key > limit || by_ip > MAX_ATTEMPTS_PER_IP {
         let wait = (window + WINDOW_MICROS - now) / 1_000_000 + 1;
-        tracing::warn!(ip, by_account, by_ip, "sign-in rate limit reached");
+        tracing::warn!(ip, by_key, by_ip, "rate limit reached");
         return Ok(Some(wait));
     }
     Ok(None)

@@ -7,7 +7,7 @@ use super::sql::{compile_filter, compile_order, sqlite_path, Arg, Dialect, Sql};
 use super::{
     columns, AcceptAccount, Account, AccountInfo, AdminToken, Audit, AuditEvent, Change, Enrolled,
     Enrolment, GroupRef, Invitation, InvitationChange, ListQuery, MemberDetail, MemberOp,
-    MembershipOf, NewInvitation, Org, Page, Record, Store, TokenInfo, UpdateFn,
+    MembershipOf, NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -330,6 +330,23 @@ macro_rules! store_impl {
                     }
                     q.execute(&mut **tx).await?;
                 }
+                Ok(())
+            }
+
+            /// A setup link for an account and its email, inside `tx`.
+            async fn write_setup(tx: &mut sqlx::Transaction<'_, $db>, account: &str, link: &SetupLink, now: i64) -> Result<()> {
+                sqlx::query(
+                    "insert into account_setup (id, account_id, secret_digest, expires_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(new_id())
+                .bind(account)
+                .bind(&link.digest)
+                .bind(link.expires_at)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                $enqueue(&mut **tx, &link.email, now).await?;
                 Ok(())
             }
 
@@ -1315,24 +1332,20 @@ macro_rules! store_impl {
                 .await?;
                 let setup_sent = match (&e.setup, has_password) {
                     (Some(link), false) => {
-                        sqlx::query(
-                            "insert into account_setup (id, account_id, secret_digest, expires_at, created_at, updated_at) \
-                             values ($1, $2, $3, $4, $5, $5)",
-                        )
-                        .bind(new_id())
-                        .bind(&account_id)
-                        .bind(&link.digest)
-                        .bind(link.expires_at)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        $enqueue(&mut *tx, &link.email, now).await?;
+                        Self::write_setup(&mut tx, &account_id, link, now).await?;
                         true
                     }
                     _ => false,
                 };
                 tx.commit().await?;
                 Ok(Enrolled { account_id, founded, members, setup_sent })
+            }
+
+            async fn send_setup(&self, account_id: &str, link: &SetupLink, now: i64) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                Self::write_setup(&mut tx, account_id, link, now).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn open_setup(&self, digest: &str, now: i64) -> Result<Option<Account>> {

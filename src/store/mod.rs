@@ -336,6 +336,9 @@ pub trait Store: Send + Sync + 'static {
     /// organization they found as its admin, with an account-setup link and its email when the
     /// account has no password yet. All or nothing.
     async fn enrol(&self, e: &Enrolment, now: i64, audit: &Audit) -> Result<Enrolled>;
+    /// Writes a setup link for an existing account and its email, in one transaction (password
+    /// reset, or a sign-up by someone who already has an account).
+    async fn send_setup(&self, account_id: &str, link: &SetupLink, now: i64) -> Result<()>;
     /// The account an open (unused, unexpired) setup link belongs to.
     async fn open_setup(&self, digest: &str, now: i64) -> Result<Option<Account>>;
     /// Uses a setup link (once: of concurrent callers one wins, others get 404): sets the names

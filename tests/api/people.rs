@@ -25,7 +25,8 @@ both!(
     a_person_who_creates_an_organization_is_its_admin,
     link_lifetime_is_configurable,
     accept_page_limits_password_attempts,
-    signup_refuses_an_existing_account,
+    signup_with_an_existing_account_creates_nothing_and_says_so_by_mail,
+    password_reset_mails_a_link_and_tells_nothing,
     links_go_only_by_email_when_mail_is_configured,
     a_configured_key_file_signs_access_tokens,
 );
@@ -176,8 +177,7 @@ async fn signup_then_set_password_from_the_mail_then_sign_in_and_out(mut app: Te
         &[],
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(r.body["organization"]["slug"], "startup");
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     assert!(
         !r.body.to_string().contains("/setup/"),
         "the link only goes by mail: {}",
@@ -946,44 +946,133 @@ async fn accept_page_limits_password_attempts(app: TestApp) {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
 }
 
-async fn signup_refuses_an_existing_account(app: TestApp) {
+async fn signup(app: &TestApp, email: &str, slug: &str) -> Resp {
+    public(
+        app,
+        "/signup",
+        json!({"email": email, "givenName": "P", "familyName": "E", "organization": {"slug": slug}}),
+        &[],
+    )
+    .await
+}
+
+/// Delivers the outbox to a fresh sink and returns what it received.
+async fn deliver(app: &TestApp) -> Vec<crate::email::Received> {
+    let sink = Sink::start().await;
+    let (w, _) = worker(app, sink.port).await;
+    w.deliver_due().await.unwrap();
+    sink.received()
+}
+
+async fn signup_with_an_existing_account_creates_nothing_and_says_so_by_mail(mut app: TestApp) {
     let provider = admin_token(&app).await;
     acme_member(&app, &provider, "pat@example.com").await;
-    let r = public(
-        &app,
-        "/signup",
-        json!({"email": "Pat@example.com", "givenName": "P", "familyName": "E",
-               "organization": {"slug": "pat-co"}}),
-        &[],
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    let slug = public(
-        &app,
-        "/signup",
-        json!({"email": "new@example.com", "givenName": "N", "familyName": "E",
-               "organization": {"slug": "Not A Slug"}}),
-        &[],
-    )
-    .await;
-    assert_eq!(slug.status, StatusCode::BAD_REQUEST, "{}", slug.body);
-    assert_eq!(slug.body["field"], "slug");
-    let taken = public(
-        &app,
-        "/signup",
-        json!({"email": "new@example.com", "givenName": "N", "familyName": "E",
-               "organization": {"slug": "acme"}}),
-        &[],
-    )
-    .await;
-    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    app.configure(|c| c.mail_configured = true);
+    deliver(&app).await; // the setup mail of pat's account
+    let existing = signup(&app, "Pat@example.com", "pat-co").await;
+    let new = signup(&app, "new@example.com", "new-co").await;
+    assert_eq!(existing.status, StatusCode::ACCEPTED, "{}", existing.body);
+    assert_eq!(
+        (existing.status, &existing.body),
+        (new.status, &new.body),
+        "the answer does not tell whether the address has an account"
+    );
+    assert!(app.store.org_by_slug("pat-co").await.unwrap().is_none());
+    assert!(app.store.org_by_slug("new-co").await.unwrap().is_some());
+    let mail = deliver(&app).await;
+    let to_pat = mail
+        .iter()
+        .find(|m| m.to == ["pat@example.com"])
+        .expect("to the address as the account has it");
+    assert!(
+        to_pat.data.contains("already have an account"),
+        "{}",
+        to_pat.data
+    );
+    // Its link sets a new password: a way back in for someone who forgot theirs.
+    let link = link_in(&to_pat.data, "http://scim.test/setup/");
+    let set = set_password(&app, &link, "my new long password").await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(
+        login(&app, "pat@example.com", "my new long password")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Bad and taken slugs are refused the same way for every address.
+    let bad = signup(&app, "other@example.com", "Not A Slug").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert_eq!(bad.body["field"], "slug");
+    for email in ["pat@example.com", "other@example.com"] {
+        let taken = signup(&app, email, "acme").await;
+        assert_eq!(
+            taken.status,
+            StatusCode::CONFLICT,
+            "{email}: {}",
+            taken.body
+        );
+    }
     assert!(
         app.store
-            .account_by_email("new@example.com")
+            .account_by_email("other@example.com")
             .await
             .unwrap()
             .is_none(),
         "a refused signup writes nothing"
+    );
+}
+
+async fn password_reset_mails_a_link_and_tells_nothing(mut app: TestApp) {
+    let provider = admin_token(&app).await;
+    let before = acme_member(&app, &provider, "pat@example.com").await;
+    app.configure(|c| c.mail_configured = true);
+    // Someone an identity provider created: a membership, no password.
+    app.user("scim.user@example.com").await;
+    deliver(&app).await;
+
+    let reset = |email: &'static str| public(&app, "/password-reset", json!({"email": email}), &[]);
+    let known = reset("pat@example.com").await;
+    let unknown = reset("nobody@example.com").await;
+    let provisioned = reset("SCIM.user@example.com").await;
+    assert_eq!(known.status, StatusCode::ACCEPTED, "{}", known.body);
+    assert_eq!(
+        (&known.status, &known.body),
+        (&unknown.status, &unknown.body)
+    );
+    assert_eq!(
+        (&known.status, &known.body),
+        (&provisioned.status, &provisioned.body)
+    );
+    let bad = reset("not an email").await;
+    assert_eq!(bad.body["field"], "email", "{}", bad.body);
+
+    let mail = deliver(&app).await;
+    let mut to: Vec<&str> = mail.iter().map(|m| m.to[0].as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(
+        to,
+        ["pat@example.com", "scim.user@example.com"],
+        "no mail for unknown addresses"
+    );
+    for m in &mail {
+        let link = link_in(&m.data, "http://scim.test/setup/");
+        let set = set_password(&app, &link, "a reset long password").await;
+        assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+        let r = login(&app, &m.to[0], "a reset long password").await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", m.to[0], r.body);
+    }
+    assert_eq!(
+        admin(&app, &before, Method::GET, "/me", None).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a reset ends the sessions from before"
+    );
+    // A few mails per address and window, then 429: nobody can flood a mailbox.
+    assert_eq!(reset("pat@example.com").await.status, StatusCode::ACCEPTED);
+    assert_eq!(reset("pat@example.com").await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        reset("pat@example.com").await.status,
+        StatusCode::TOO_MANY_REQUESTS
     );
 }
 
