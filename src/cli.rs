@@ -121,6 +121,10 @@ pub enum AdminTokenCommand {
         #[arg(long, default_value = "admin")]
         name: String,
     },
+    /// List provider admin tokens (never the tokens themselves).
+    List,
+    /// Revoke a provider admin token by its id; requests with it get 401 at once.
+    Revoke { token_id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -232,6 +236,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             println!("created provider admin token {name:?} (shown once, store it now):");
             println!("{token}");
+        }
+        Command::Admin(AdminCommand::Token(AdminTokenCommand::List)) => {
+            println!("id\tname\tcreated\trevoked");
+            for t in store.list_admin_tokens().await? {
+                let revoked = t
+                    .revoked_at
+                    .map(crate::service::render::timestamp)
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{}\t{}\t{revoked}",
+                    t.id,
+                    t.name,
+                    crate::service::render::timestamp(t.created_at)
+                );
+            }
+        }
+        Command::Admin(AdminCommand::Token(AdminTokenCommand::Revoke { token_id })) => {
+            if !store.revoke_admin_token(&token_id, clock.now()).await? {
+                bail!("no active provider admin token with id {token_id}");
+            }
+            println!("revoked provider admin token {token_id}");
         }
         Command::Invite(InviteCommand::Import {
             org,

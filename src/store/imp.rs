@@ -1051,6 +1051,32 @@ macro_rules! store_impl {
                 Ok(AdminToken { id, name: name.to_owned(), revoked_at: None, created_at: now })
             }
 
+            async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>> {
+                let rows = sqlx::query("select id, name, revoked_at, created_at from admin_token order by created_at, id")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AdminToken {
+                            id: r.try_get("id")?,
+                            name: r.try_get("name")?,
+                            revoked_at: r.try_get("revoked_at")?,
+                            created_at: r.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool> {
+                Ok(sqlx::query("update admin_token set revoked_at = $2, updated_at = $2 where id = $1 and revoked_at is null")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            }
+
             async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {
                 let Some(r) = sqlx::query("select id, name, revoked_at, created_at from admin_token where digest = $1")
                     .bind(digest)

@@ -307,6 +307,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken>;
     async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>>;
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>>;
+    /// Revokes a provider admin token; false when no unrevoked token has that id.
+    async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool>;
     async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
 
     /// Member ids of a group, in the order they were added.

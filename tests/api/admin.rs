@@ -15,6 +15,7 @@ both!(
     removing_many_members_reports_each,
     every_change_is_audited_with_actor_and_request_id,
     openapi_lists_exactly_the_routes,
+    revoked_admin_tokens_stop_working_at_once,
 );
 
 pub(crate) async fn admin_token(app: &TestApp) -> String {
@@ -546,4 +547,38 @@ async fn people_are_added_and_groups_managed_through_the_admin_api(app: TestApp)
         2,
         "deleting a group keeps its members"
     );
+}
+
+async fn revoked_admin_tokens_stop_working_at_once(app: TestApp) {
+    use clap::Parser;
+    let keep = admin_token(&app).await;
+    let gone = admin_token(&app).await;
+    for t in [&keep, &gone] {
+        let r = admin(&app, t, Method::GET, "/orgs", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let tokens = app.store.list_admin_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    // The second one created; revoked through the CLI, as an operator would.
+    let id = tokens[1].id.clone();
+    let revoke = |id: String| {
+        let args = [
+            "scimd",
+            "--database-url",
+            &app.url,
+            "admin",
+            "token",
+            "revoke",
+            &id,
+        ];
+        scimd::cli::run(scimd::cli::Cli::parse_from(args))
+    };
+    revoke(id.clone()).await.unwrap();
+    assert!(revoke(id.clone()).await.is_err(), "already revoked");
+    let r = admin(&app, &gone, Method::GET, "/orgs", None).await;
+    assert_admin_error(&r, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = admin(&app, &keep, Method::GET, "/orgs", None).await;
+    assert_eq!(r.status, StatusCode::OK, "the other token still works");
+    let listed = app.store.list_admin_tokens().await.unwrap();
+    assert!(listed[1].revoked_at.is_some() && listed[0].revoked_at.is_none());
 }
