@@ -3,10 +3,9 @@
 //! `field` when one input is at fault). The rules (an organization keeps an active admin) are
 //! the store's, so SCIM and this API enforce them alike.
 //!
-//! Built so far: provider admins (tokens from `scimd admin token create`) managing
-//! organizations, members (list, role, activate/deactivate, remove one or many) and reading the
-//! audit log; invitations (create one or a few, list, change, revoke, resend; the accept page
-//! is public, in `invite.rs`). Sign-in for people and CSV import are not built yet.
+//! Callers are provider admins (tokens from `scimd admin token create`) or people signed in
+//! with an access token (`people.rs`). Organization-scoped handlers take [`AdminOf`] or
+//! [`MemberOf`], which check the caller's role in the path's organization before they run.
 
 use super::AppState;
 use crate::error::Error;
@@ -282,11 +281,45 @@ pub enum Need {
 
 /// What a caller may do in one organization, checked for one operation.
 pub struct Access {
+    pub caller: Caller,
     pub org: Org,
     pub tenant: Tenant,
     /// The caller's own membership there (people only).
     pub me: Option<String>,
     pub admin: bool,
+}
+
+/// The organization a path's `{slug}` names, with the caller's rights there checked before the
+/// handler runs: [`AdminOf`] needs its admin role, [`MemberOf`] any active membership.
+pub struct Scoped<const ADMIN: bool>(pub Access);
+pub type AdminOf = Scoped<true>;
+pub type MemberOf = Scoped<false>;
+
+impl<const ADMIN: bool> axum::extract::FromRequestParts<AppState> for Scoped<ADMIN> {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self> {
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Error::unauthorized("sign in first"))?;
+        let params = axum::extract::RawPathParams::from_request_parts(parts, st)
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("path parameters: {e}")))?;
+        let slug = params
+            .iter()
+            .find(|(name, _)| *name == "slug")
+            .map(|(_, v)| v.to_owned())
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no {{slug}} in the route")))?;
+        let need = if ADMIN { Need::Admin } else { Need::Member };
+        Ok(Scoped(
+            access(st, &caller, &slug, need, &parts.headers).await?,
+        ))
+    }
 }
 
 /// Checks the caller's rights in the organization a path names. A person who is not an active
@@ -335,6 +368,7 @@ pub async fn access(
         request_id: request_id(headers),
     };
     Ok(Access {
+        caller: caller.clone(),
         org,
         tenant,
         me,
@@ -600,14 +634,10 @@ async fn list_page(
 
 async fn list_members(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
+    Scoped(a): MemberOf,
     Query(p): Query<Paging>,
-    headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let t = access(&st, &caller, &slug, Need::Member, &headers)
-        .await?
-        .tenant;
+    let t = a.tenant;
     let (start_index, count) = p.bounds();
     let page = st
         .provisioning
@@ -647,12 +677,10 @@ fn not_on_yourself(what: &str) -> AdminError {
 /// profile names (admins, or the member themselves: a member edits only their own profile).
 async fn change_member(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    Scoped(a): MemberOf,
+    Path((_, id)): Path<(String, String)>,
     body: Option<Json<MemberChange>>,
 ) -> Result<Json<Value>> {
-    let a = access(&st, &caller, &slug, Need::Member, &headers).await?;
     let Some(Json(change)) = body else {
         return Err(invalid(
             "role",
@@ -664,7 +692,8 @@ async fn change_member(
     if change.role.is_some() || change.active.is_some() {
         if !a.admin {
             return Err(Error::forbidden(format!(
-                "changing a member's role or status needs the admin role in organization {slug:?}; your role there is member"
+                "changing a member's role or status needs the admin role in organization {:?}; your role there is member",
+                a.org.slug
             ))
             .into());
         }
@@ -673,7 +702,8 @@ async fn change_member(
         }
     } else if !a.admin && !own {
         return Err(Error::forbidden(format!(
-            "a member may edit only their own profile; editing another member needs the admin role in organization {slug:?}"
+            "a member may edit only their own profile; editing another member needs the admin role in organization {:?}",
+            a.org.slug
         ))
         .into());
     }
@@ -723,11 +753,9 @@ async fn change_member(
 /// remove themselves.
 async fn remove_member(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let a = access(&st, &caller, &slug, Need::Admin, &headers).await?;
     if a.me.as_deref() == Some(id.as_str()) {
         return Err(not_on_yourself("remove"));
     }
@@ -745,12 +773,9 @@ struct RemoveMany {
 /// Removes many members; each is removed or refused on its own, and the answer says which.
 async fn remove_members(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
-    headers: axum::http::HeaderMap,
+    Scoped(a): AdminOf,
     body: Option<Json<RemoveMany>>,
 ) -> Result<Json<Value>> {
-    let a = access(&st, &caller, &slug, Need::Admin, &headers).await?;
     let ids = body.and_then(|Json(b)| b.ids).unwrap_or_default();
     if ids.is_empty() {
         return Err(invalid("ids", "ids must list at least one member id"));
@@ -984,12 +1009,11 @@ fn links(st: &AppState, headers: &axum::http::HeaderMap) -> crate::service::invi
 /// created; then each is created on its own (a 409 for one does not stop the others).
 async fn create_invitations(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
+    Scoped(a): AdminOf,
     headers: axum::http::HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let Access { org, tenant: t, .. } = access(&st, &caller, &slug, Need::Admin, &headers).await?;
+    let Access { org, tenant: t, .. } = a;
     let Some(Json(body)) = body else {
         return Err(invalid(
             "email",
@@ -1019,7 +1043,7 @@ async fn create_invitations(
     }
     let audit = t.audit();
     let links = links(&st, &headers);
-    let inviter = caller.display();
+    let inviter = a.caller.display();
     let mut out = Vec::with_capacity(invitees.len());
     for i in invitees {
         let email = i.email.clone();
@@ -1065,13 +1089,12 @@ struct ImportParams {
 /// checks. The same file uploaded twice invites nobody twice.
 async fn import_invitations(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
+    Scoped(a): AdminOf,
     Query(p): Query<ImportParams>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
-    let Access { org, tenant: t, .. } = access(&st, &caller, &slug, Need::Admin, &headers).await?;
+    let Access { org, tenant: t, .. } = a;
     if body.is_empty() {
         return Err(invalid("file", "send the CSV file as the request body"));
     }
@@ -1080,7 +1103,7 @@ async fn import_invitations(
         &st.store,
         &st.clock,
         &org,
-        &caller.display(),
+        &a.caller.display(),
         &audit,
         &body,
         &links(&st, &headers),
@@ -1103,15 +1126,8 @@ async fn import_invitations(
     Ok(Json(report.to_json()))
 }
 
-async fn list_invitations(
-    State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
-    headers: axum::http::HeaderMap,
-) -> Result<Json<Value>> {
-    let org = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .org;
+async fn list_invitations(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<Value>> {
+    let org = a.org;
     let now = st.clock.now();
     let items: Vec<Value> = st
         .store
@@ -1127,14 +1143,12 @@ async fn list_invitations(
 /// invite again).
 async fn change_invitation(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((slug, id)): Path<(String, String)>,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let org = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .org;
+    let org = a.org;
     let Some(Json(Value::Object(body))) = body else {
         return Err(invalid(
             "role",
@@ -1161,7 +1175,8 @@ async fn change_invitation(
             "nothing to change: give role and/or groups",
         ));
     }
-    let inv = invitation_change(&st, &org, &caller, &headers, &id, &change, None, "update").await?;
+    let inv =
+        invitation_change(&st, &org, &a.caller, &headers, &id, &change, None, "update").await?;
     Ok(Json(invitation_json(&inv, st.clock.now())))
 }
 
@@ -1198,31 +1213,28 @@ async fn invitation_change(
 
 async fn revoke_invitation(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((slug, id)): Path<(String, String)>,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .org;
+    let org = a.org;
     let change = crate::store::InvitationChange {
         status: Some("revoked".into()),
         ..Default::default()
     };
-    let inv = invitation_change(&st, &org, &caller, &headers, &id, &change, None, "revoke").await?;
+    let inv =
+        invitation_change(&st, &org, &a.caller, &headers, &id, &change, None, "revoke").await?;
     Ok(Json(invitation_json(&inv, st.clock.now())))
 }
 
 /// Sends the invitation again with a new link (the old one stops working) and a new expiry.
 async fn resend_invitation(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((slug, id)): Path<(String, String)>,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .org;
+    let org = a.org;
     let current = st
         .store
         .get_invitation(&org.id, &id)
@@ -1235,7 +1247,7 @@ async fn resend_invitation(
         expires_at,
         ..current
     };
-    let msg = crate::service::invitations::email(&org, &caller.display(), &draft, &link);
+    let msg = crate::service::invitations::email(&org, &a.caller.display(), &draft, &link);
     let change = crate::store::InvitationChange {
         secret_digest: Some(crate::token::digest(&secret)),
         expires_at: Some(expires_at),
@@ -1244,7 +1256,7 @@ async fn resend_invitation(
     let inv = invitation_change(
         &st,
         &org,
-        &caller,
+        &a.caller,
         &headers,
         &id,
         &change,
@@ -1273,12 +1285,10 @@ struct NewMember {
 /// IdP can take it over later.
 async fn add_member(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
+    Scoped(a): AdminOf,
     headers: axum::http::HeaderMap,
     body: Option<Json<NewMember>>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let a = access(&st, &caller, &slug, Need::Admin, &headers).await?;
     let Some(Json(m)) = body else {
         return Err(invalid(
             "email",
@@ -1287,7 +1297,7 @@ async fn add_member(
     };
     let role = check_role(&json!(m.role.as_deref().unwrap_or("member")))?;
     let person = Person::check(m.email, m.given_name, m.family_name)?;
-    let (done, link) = enrol(&st, &caller, &headers, &person, vec![(a.org, role)]).await?;
+    let (done, link) = enrol(&st, &a.caller, &headers, &person, vec![(a.org, role)]).await?;
     let (_, id) = &done.members[0];
     let mut v = one_member(&st, &a.tenant, id).await?;
     v["setupEmailSent"] = json!(done.setup_sent);
@@ -1479,14 +1489,10 @@ fn group_json(rec: &crate::store::Record, members: Option<Vec<String>>) -> Value
 
 async fn list_groups(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
+    Scoped(a): MemberOf,
     Query(p): Query<Paging>,
-    headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let t = access(&st, &caller, &slug, Need::Member, &headers)
-        .await?
-        .tenant;
+    let t = a.tenant;
     list_page(&st, &t, Kind::Group, &p, |g| group_json(g, None)).await
 }
 
@@ -1509,14 +1515,10 @@ fn member_values(ids: &[String]) -> Value {
 /// Creates a team: the same data as a SCIM Group. Members must be members of the organization.
 async fn create_group(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(slug): Path<String>,
-    headers: axum::http::HeaderMap,
+    Scoped(a): AdminOf,
     body: Option<Json<GroupBody>>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let t = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .tenant;
+    let t = a.tenant;
     let Some(Json(g)) = body else {
         return Err(invalid(
             "displayName",
@@ -1549,14 +1551,11 @@ fn field_of(e: Error, field: &'static str) -> AdminError {
 /// Renames a team and adds or removes members, all or nothing.
 async fn change_group(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
     body: Option<Json<GroupBody>>,
 ) -> Result<Json<Value>> {
-    let t = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .tenant;
+    let t = a.tenant;
     let Some(Json(g)) = body else {
         return Err(invalid("displayName", "the body must be a JSON object"));
     };
@@ -1590,13 +1589,10 @@ async fn change_group(
 
 async fn delete_group(
     State(st): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((slug, id)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let t = access(&st, &caller, &slug, Need::Admin, &headers)
-        .await?
-        .tenant;
+    let t = a.tenant;
     st.provisioning.delete(&t, Kind::Group, &id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
