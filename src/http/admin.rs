@@ -756,13 +756,19 @@ async fn remove_member(
     Scoped(a): AdminOf,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    if a.me.as_deref() == Some(id.as_str()) {
+    remove(&st, &a, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes one membership, unless it is the caller's own.
+async fn remove(st: &AppState, a: &Access, id: &str) -> Result<()> {
+    if a.me.as_deref() == Some(id) {
         return Err(not_on_yourself("remove"));
     }
-    st.provisioning
-        .delete(&a.tenant, Kind::User, &id, None)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(st
+        .provisioning
+        .delete(&a.tenant, Kind::User, id, None)
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -789,15 +795,7 @@ async fn remove_members(
     let mut removed = Vec::new();
     let mut failed = Vec::new();
     for id in ids {
-        let outcome = if a.me.as_deref() == Some(id.as_str()) {
-            Err(not_on_yourself("remove"))
-        } else {
-            st.provisioning
-                .delete(&a.tenant, Kind::User, &id, None)
-                .await
-                .map_err(AdminError::from)
-        };
-        match outcome {
+        match remove(&st, &a, &id).await {
             Ok(()) => removed.push(id),
             Err(e) => {
                 let (status, body) = e.parts();
@@ -1355,21 +1353,18 @@ async fn enrol(
     p: &Person,
     join: Vec<(Org, String)>,
 ) -> Result<(crate::store::Enrolled, Option<String>)> {
-    let secret = crate::token::generate();
-    let link = format!("{}/setup/{secret}", super::invite::origin(st, headers));
     let now = st.clock.now();
     let names: Vec<String> = join.iter().map(|(o, _)| o.name.clone()).collect();
-    let setup = crate::store::SetupLink {
-        digest: crate::token::digest(&secret),
-        expires_at: now + st.config.link_ttl,
-        email: crate::service::invitations::setup_email(
-            &p.email,
-            &caller.display(),
-            &names,
-            &link,
-            now + st.config.link_ttl,
-        ),
-    };
+    let link = super::invite::setup_link(st, headers);
+    let url = link.url.clone();
+    let email = crate::service::invitations::setup_email(
+        &p.email,
+        &caller.display(),
+        &names,
+        &url,
+        link.expires_at,
+    );
+    let setup = link.stored(email);
     let join_ids = join
         .iter()
         .map(|(o, r)| (o.id.clone(), r.clone()))
@@ -1399,7 +1394,7 @@ async fn enrol(
             _ => AdminError::from(e),
         })?;
     tracing::info!(actor = %caller.actor(), account = %done.account_id, orgs = done.members.len(), setup = done.setup_sent, "person added");
-    Ok((done, (!st.config.mail_configured).then_some(link)))
+    Ok((done, (!st.config.mail_configured).then_some(url)))
 }
 
 #[derive(Deserialize)]

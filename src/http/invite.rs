@@ -30,6 +30,34 @@ pub fn link(st: &AppState, headers: &HeaderMap, secret: &str) -> String {
     format!("{}/invite/{secret}", origin(st, headers))
 }
 
+/// A new account-setup link (`{origin}/setup/{secret}`): its URL, for the mail, and the
+/// secret's digest, for the database.
+pub struct NewLink {
+    pub url: String,
+    digest: String,
+    pub expires_at: i64,
+}
+
+impl NewLink {
+    /// The link as the store writes it, with the mail that carries it.
+    pub fn stored(self, email: crate::email::OutboxMessage) -> crate::store::SetupLink {
+        crate::store::SetupLink {
+            digest: self.digest,
+            expires_at: self.expires_at,
+            email,
+        }
+    }
+}
+
+pub fn setup_link(st: &AppState, headers: &HeaderMap) -> NewLink {
+    let secret = crate::token::generate();
+    NewLink {
+        url: format!("{}/setup/{secret}", origin(st, headers)),
+        digest: crate::token::digest(&secret),
+        expires_at: st.clock.now() + st.config.link_ttl,
+    }
+}
+
 pub fn origin(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &st.config.public_url {
         // `https://host[:port]/scim/v2` → `https://host[:port]`.
@@ -199,21 +227,21 @@ async fn try_accept(
     let account = match existing {
         Some(acct) => {
             // The same limits as signing in: the link does not open a way to guess passwords.
-            if let Some(wait) =
-                people::count_attempt(&st.store, &inv.email, ip, st.clock.now()).await?
-            {
-                return Ok(refuse(
-                    true,
-                    &format!(
-                        "Too many attempts. Try again in {} minutes.",
-                        (wait + 59) / 60
-                    ),
-                ));
+            let now = st.clock.now();
+            let hash = acct.password_hash.clone();
+            match people::attempt(&st.store, &inv.email, ip, now, &password, hash).await? {
+                people::Attempt::Limited(wait) => {
+                    return Ok(refuse(
+                        true,
+                        &format!(
+                            "Too many attempts. Try again in {} minutes.",
+                            (wait + 59) / 60
+                        ),
+                    ))
+                }
+                people::Attempt::Wrong => return Ok(refuse(true, "That password is not right.")),
+                people::Attempt::Right => {}
             }
-            if !people::check_password(&password, acct.password_hash).await? {
-                return Ok(refuse(true, "That password is not right."));
-            }
-            people::clear_attempts(&st.store, &inv.email).await?;
             // The person's own names, as they gave them, over the inviter's spelling.
             AcceptAccount {
                 given_name: acct.given_name.unwrap_or_else(|| inv.first_name.clone()),

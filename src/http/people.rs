@@ -7,7 +7,7 @@ use super::admin::{
 };
 use super::{AppState, ClientIp};
 use crate::error::Error;
-use crate::service::people::{self, ACCESS_TOKEN_MICROS};
+use crate::service::people::{self, Attempt, ACCESS_TOKEN_MICROS};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -120,19 +120,20 @@ async fn try_login(
     if password.is_empty() || password.chars().count() > people::MAX_PASSWORD {
         return Err(invalid("password", "password is required"));
     }
-    if let Some(wait) = people::count_attempt(&st.store, &email, ip, st.clock.now()).await? {
-        return Ok(Err(wait));
-    }
     let acct = st.store.account_by_email(&email).await?;
     let hash = acct.as_ref().and_then(|a| a.password_hash.clone());
-    if !people::check_password(&password, hash).await? {
-        tracing::info!(ip, "sign-in refused: wrong email or password");
-        return Err(wrong_credentials());
+    let now = st.clock.now();
+    match people::attempt(&st.store, &email, ip, now, &password, hash).await? {
+        Attempt::Limited(wait) => return Ok(Err(wait)),
+        Attempt::Wrong => {
+            tracing::info!(ip, "sign-in refused: wrong email or password");
+            return Err(wrong_credentials());
+        }
+        Attempt::Right => {}
     }
     let Some(acct) = acct else {
         return Err(wrong_credentials());
     };
-    people::clear_attempts(&st.store, &email).await?;
     tracing::info!(account = %acct.id, ip, "signed in");
     Ok(Ok(signed_in(st, &acct.id).await?))
 }
@@ -203,19 +204,27 @@ pub async fn change_password(
             .account(account)
             .await?
             .ok_or_else(|| Error::unauthorized("the account no longer exists"))?;
-        if let Some(wait) =
-            people::count_attempt(&st.store, &acct.email, &ip.0, st.clock.now()).await?
-        {
-            return Ok(Err(wait));
-        }
         let current = b.current_password.unwrap_or_default();
-        if !people::check_password(&current, acct.password_hash).await? {
-            return Err(invalid(
-                "currentPassword",
-                "the current password is not right",
-            ));
+        let now = st.clock.now();
+        match people::attempt(
+            &st.store,
+            &acct.email,
+            &ip.0,
+            now,
+            &current,
+            acct.password_hash,
+        )
+        .await?
+        {
+            Attempt::Limited(wait) => return Ok(Err(wait)),
+            Attempt::Wrong => {
+                return Err(invalid(
+                    "currentPassword",
+                    "the current password is not right",
+                ))
+            }
+            Attempt::Right => {}
         }
-        people::clear_attempts(&st.store, &acct.email).await?;
         let hash = people::blocking(move || people::hash_password(&new)).await??;
         st.store
             .set_password(account, &hash, st.clock.now())
@@ -287,14 +296,15 @@ pub async fn signup(
             ))
             .into());
         }
-        let existing = match st.store.account_by_email(&p.email).await? {
-            Some(a) if a.password_hash.is_some() => st.store.account(&a.id).await?,
-            _ => None,
-        };
+        let existing = st
+            .store
+            .account_by_email(&p.email)
+            .await?
+            .filter(|a| a.password_hash.is_some());
         if let Some(acct) = existing {
             // Nothing is created, and the answer is the one a new sign-up gets: whether an
             // address has an account is told only to that address, by mail.
-            let link = setup_link(&st, &headers);
+            let link = super::invite::setup_link(&st, &headers);
             let email = crate::service::invitations::existing_account_email(
                 &acct.email,
                 &name,
@@ -307,7 +317,7 @@ pub async fn signup(
             tracing::info!(account = %acct.id, "sign-up for an existing account: mailed a sign-in hint");
             return Ok(Ok(check_your_mail()));
         }
-        let link = setup_link(&st, &headers);
+        let link = super::invite::setup_link(&st, &headers);
         let email = crate::service::invitations::setup_email(
             &p.email,
             "You",
@@ -339,32 +349,6 @@ pub async fn signup(
         Ok(Ok(check_your_mail()))
     };
     answer(run.await)
-}
-
-/// A new setup link: its URL, for the mail, and its digest, for the database.
-struct NewLink {
-    url: String,
-    digest: String,
-    expires_at: i64,
-}
-
-impl NewLink {
-    fn stored(self, email: crate::email::OutboxMessage) -> crate::store::SetupLink {
-        crate::store::SetupLink {
-            digest: self.digest,
-            expires_at: self.expires_at,
-            email,
-        }
-    }
-}
-
-fn setup_link(st: &AppState, headers: &axum::http::HeaderMap) -> NewLink {
-    let secret = crate::token::generate();
-    NewLink {
-        url: format!("{}/setup/{secret}", super::invite::origin(st, headers)),
-        digest: crate::token::digest(&secret),
-        expires_at: st.clock.now() + st.config.link_ttl,
-    }
 }
 
 /// The one answer to a sign-up or a password-reset request: it tells nothing about whether the
@@ -407,15 +391,11 @@ pub async fn password_reset(
         }
         // Only an address that belongs to someone: a membership of some organization, or a
         // password. An account row with neither is a leftover, not a person.
-        let found = match st.store.account_by_email(&email).await? {
-            Some(a) => st.store.account(&a.id).await?,
-            None => None,
-        };
-        if let Some(acct) = found {
+        if let Some(acct) = st.store.account_by_email(&email).await? {
             let member = !st.store.memberships_of(&acct.id).await?.is_empty();
             if member || acct.password_hash.is_some() {
                 // To the address as the account has it, not as the request spelled it.
-                let link = setup_link(&st, &headers);
+                let link = super::invite::setup_link(&st, &headers);
                 let mail = crate::service::invitations::reset_email(
                     &acct.email,
                     &link.url,

@@ -155,18 +155,43 @@ pub fn password_problem(password: &str) -> Option<String> {
     }
 }
 
+/// How a password attempt ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Over a limit: wait this many seconds. The password was not checked.
+    Limited(i64),
+    Wrong,
+    Right,
+}
+
+/// One password attempt for an email under the sign-in limits (sign-in, password change, the
+/// accept page): counted first, then checked (`hash: None` for an unknown email costs the same);
+/// the right password clears the email's count.
+pub async fn attempt(
+    store: &DynStore,
+    email: &str,
+    ip: &str,
+    now: i64,
+    password: &str,
+    hash: Option<String>,
+) -> Result<Attempt> {
+    if let Some(wait) = count_attempt(store, email, ip, now).await? {
+        return Ok(Attempt::Limited(wait));
+    }
+    if !check_password(password, hash).await? {
+        return Ok(Attempt::Wrong);
+    }
+    clear_attempts(store, email).await?;
+    Ok(Attempt::Right)
+}
+
 /// Mails with a link (password reset) for one email address in a window.
 pub const MAX_MAILS_PER_ACCOUNT: i64 = 3;
 
 /// Counts a sign-in attempt for the email and for the client address; returns the seconds to
 /// wait when either is over its limit. Counting comes first, so concurrent attempts cannot all
 /// slip under the limit before any is counted.
-pub async fn count_attempt(
-    store: &DynStore,
-    email: &str,
-    ip: &str,
-    now: i64,
-) -> Result<Option<i64>> {
+async fn count_attempt(store: &DynStore, email: &str, ip: &str, now: i64) -> Result<Option<i64>> {
     count(
         store,
         &account_key(email),
@@ -197,7 +222,7 @@ async fn count(store: &DynStore, key: &str, limit: i64, ip: &str, now: i64) -> R
 }
 
 /// The right password ends the email's count (the address's count stands).
-pub async fn clear_attempts(store: &DynStore, email: &str) -> Result<()> {
+async fn clear_attempts(store: &DynStore, email: &str) -> Result<()> {
     store.clear_throttle(&account_key(email)).await
 }
 

@@ -5,9 +5,9 @@
 
 use super::sql::{compile_filter, compile_order, sqlite_path, Arg, Dialect, Sql};
 use super::{
-    columns, AcceptAccount, Account, AccountInfo, AdminToken, Audit, AuditEvent, Change, Enrolled,
-    Enrolment, GroupRef, Invitation, InvitationChange, ListQuery, MemberDetail, MemberOp,
-    MembershipOf, NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
+    columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
+    GroupRef, Invitation, InvitationChange, ListQuery, MemberDetail, MemberOp, MembershipOf,
+    NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -223,6 +223,15 @@ macro_rules! store_impl {
                 })
             }
 
+            fn admin_token(r: &<$db as sqlx::Database>::Row) -> Result<AdminToken> {
+                Ok(AdminToken {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
             fn org(row: &<$db as sqlx::Database>::Row) -> Result<Org> {
                 Ok(Org {
                     id: row.try_get("id")?,
@@ -331,6 +340,19 @@ macro_rules! store_impl {
                     q.execute(&mut **tx).await?;
                 }
                 Ok(())
+            }
+
+            /// A new organization; a taken slug is a 409 (see `error::on_unique_violation`).
+            async fn insert_org(conn: &mut <$db as sqlx::Database>::Connection, slug: &str, name: &str, now: i64) -> Result<Org> {
+                let org = Org { id: new_id(), slug: slug.to_owned(), name: name.to_owned(), created_at: now };
+                sqlx::query("insert into organization (id, slug, name, created_at, updated_at) values ($1, $2, $3, $4, $4)")
+                    .bind(&org.id)
+                    .bind(&org.slug)
+                    .bind(&org.name)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(org)
             }
 
             /// A setup link for an account and its email, inside `tx`.
@@ -562,15 +584,8 @@ macro_rules! store_impl {
             }
 
             async fn create_org(&self, slug: &str, name: &str, now: i64) -> Result<Org> {
-                let id = new_id();
-                sqlx::query("insert into organization (id, slug, name, created_at, updated_at) values ($1, $2, $3, $4, $4)")
-                    .bind(&id)
-                    .bind(slug)
-                    .bind(name)
-                    .bind(now)
-                    .execute(&self.write)
-                    .await?;
-                Ok(Org { id, slug: slug.to_owned(), name: name.to_owned(), created_at: now })
+                let mut conn = self.write.acquire().await?;
+                Self::insert_org(&mut conn, slug, name, now).await
             }
 
             async fn list_orgs(&self) -> Result<Vec<Org>> {
@@ -959,20 +974,15 @@ macro_rules! store_impl {
                 Ok(Some((inv, Self::org(&org)?)))
             }
 
-            async fn account_by_email(&self, email: &str) -> Result<Option<AccountInfo>> {
-                sqlx::query("select id, password_hash, given_name, family_name from account where email_norm = $1")
-                    .bind(email.to_lowercase())
-                    .fetch_optional(&self.read)
-                    .await?
-                    .map(|r| {
-                        Ok(AccountInfo {
-                            id: r.try_get("id")?,
-                            password_hash: r.try_get("password_hash")?,
-                            given_name: r.try_get("given_name")?,
-                            family_name: r.try_get("family_name")?,
-                        })
-                    })
-                    .transpose()
+            async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+                sqlx::query(
+                    "select id, email, given_name, family_name, password_hash, last_active_at from account where email_norm = $1",
+                )
+                .bind(email.to_lowercase())
+                .fetch_optional(&self.read)
+                .await?
+                .map(|r| Self::account_row(&r))
+                .transpose()
             }
 
             async fn accept_invitation(
@@ -1052,18 +1062,11 @@ macro_rules! store_impl {
             }
 
             async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>> {
-                let rows = sqlx::query("select id, name, revoked_at, created_at from admin_token order by created_at, id")
+                sqlx::query("select id, name, revoked_at, created_at from admin_token order by created_at, id")
                     .fetch_all(&self.read)
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(AdminToken {
-                            id: r.try_get("id")?,
-                            name: r.try_get("name")?,
-                            revoked_at: r.try_get("revoked_at")?,
-                            created_at: r.try_get("created_at")?,
-                        })
-                    })
+                    .await?
+                    .iter()
+                    .map(Self::admin_token)
                     .collect()
             }
 
@@ -1078,19 +1081,13 @@ macro_rules! store_impl {
             }
 
             async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {
-                let Some(r) = sqlx::query("select id, name, revoked_at, created_at from admin_token where digest = $1")
+                sqlx::query("select id, name, revoked_at, created_at from admin_token where digest = $1")
                     .bind(digest)
                     .fetch_optional(&self.read)
                     .await?
-                else {
-                    return Ok(None);
-                };
-                Ok(Some(AdminToken {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                    created_at: r.try_get("created_at")?,
-                }))
+                    .as_ref()
+                    .map(Self::admin_token)
+                    .transpose()
             }
 
             async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page> {
@@ -1315,20 +1312,7 @@ macro_rules! store_impl {
                 let mut join = e.join.clone();
                 let founded = match &e.found {
                     Some((slug, name)) => {
-                        let org = Org { id: new_id(), slug: slug.clone(), name: name.clone(), created_at: now };
-                        sqlx::query("insert into organization (id, slug, name, created_at, updated_at) values ($1, $2, $3, $4, $4)")
-                            .bind(&org.id)
-                            .bind(&org.slug)
-                            .bind(&org.name)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|err| match err {
-                                sqlx::Error::Database(d) if d.is_unique_violation() => {
-                                    Error::conflict(format!("an organization with slug {slug:?} already exists"))
-                                }
-                                other => other.into(),
-                            })?;
+                        let org = Self::insert_org(&mut tx, slug, name, now).await?;
                         Self::record_audit(&mut tx, &org.id, audit, "Organization.create", &org.id, now).await?;
                         join.insert(0, (org.id.clone(), "admin".to_owned()));
                         Some(org)

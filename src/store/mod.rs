@@ -139,15 +139,6 @@ pub struct InvitationChange {
     pub expires_at: Option<i64>,
 }
 
-/// The account behind an email, as the accept page needs it.
-#[derive(Debug, Clone)]
-pub struct AccountInfo {
-    pub id: String,
-    pub password_hash: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-}
-
 /// How an accepted invitation's account is set up: a new password (and names) for an account
 /// without one, or nothing for an account whose password the caller has verified.
 #[derive(Debug, Clone)]
@@ -292,7 +283,7 @@ pub trait Store: Send + Sync + 'static {
     async fn list_invitations(&self, org: &str) -> Result<Vec<Invitation>>;
     /// A pending, unexpired invitation by the digest of its link secret, with its organization.
     async fn open_invitation(&self, digest: &str, now: i64) -> Result<Option<(Invitation, Org)>>;
-    async fn account_by_email(&self, email: &str) -> Result<Option<AccountInfo>>;
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
     /// Claims the invitation (only one caller can) and creates the membership with the invited
     /// role and groups, linking or setting up the account, in one transaction. 404 when the
     /// invitation is no longer pending or has expired.
