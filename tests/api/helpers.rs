@@ -66,6 +66,28 @@ pub fn postgres_admin_url() -> String {
 
 static PG_SWEEP: OnceCell<()> = OnceCell::const_new();
 
+/// How old a test database must be before a later run drops it. Test runs from several
+/// checkouts may share one server, so a run never drops a database that another run could
+/// still be using.
+const STALE_DATABASE_SECS: u64 = 600;
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Whether a test database (`scimd_t_<created unix seconds>_<uuid>`) is old enough to drop.
+/// Names without a creation time come from older versions of this file and are dropped.
+fn is_stale(name: &str, now: u64) -> bool {
+    let rest = name.trim_start_matches("scimd_t_");
+    match rest.split_once('_').map(|(secs, _)| secs.parse::<u64>()) {
+        Some(Ok(created)) => now.saturating_sub(created) > STALE_DATABASE_SECS,
+        _ => true,
+    }
+}
+
 /// Drops the databases earlier runs left behind (tests cannot drop theirs asynchronously).
 async fn sweep_old_databases(admin: &str) {
     PG_SWEEP
@@ -78,7 +100,8 @@ async fn sweep_old_databases(admin: &str) {
                     .fetch_all(&mut conn)
                     .await
                     .unwrap_or_default();
-            for (name,) in names {
+            let now = unix_secs();
+            for (name,) in names.into_iter().filter(|(n,)| is_stale(n, now)) {
                 let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
                     .execute(&mut conn)
                     .await;
@@ -103,7 +126,7 @@ impl TestApp {
             .unwrap_or_else(|e| {
                 panic!("PostgreSQL is required for the tests and is unreachable at {admin}: {e}")
             });
-        let name = format!("scimd_t_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("scimd_t_{}_{}", unix_secs(), uuid::Uuid::new_v4().simple());
         sqlx::query(&format!("create database \"{name}\""))
             .execute(&mut conn)
             .await
