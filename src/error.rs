@@ -138,6 +138,19 @@ fn on_unique_violation(constraint: Option<&str>, message: &str) -> Error {
     Error::conflict(detail)
 }
 
+/// At most `max` bytes of `s` (cut at a character boundary, marked with `…`), for echoing what
+/// a client sent inside an error message without letting the client size the answer.
+pub fn excerpt(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
@@ -166,6 +179,18 @@ impl Error {
             body["scimType"] = json!(t.as_str());
         }
         (status, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_cut_at_character_boundaries() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+        assert_eq!(excerpt("ééé", 3), "é…");
     }
 }
 

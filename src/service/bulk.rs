@@ -7,10 +7,15 @@
 //! dependency order (request order otherwise), so a reference may point forward. Operations in
 //! a reference cycle are refused with 409 (RFC 7644 §3.7.1 allows a service provider to stop
 //! there), as is every operation that references an unknown bulkId or a failed operation.
+//!
+//! What a client can make large is bounded before any operation runs: a bulkId is at most
+//! `MAX_BULK_ID_BYTES` long, a cycle error names at most `NAMED_IN_ERROR` bulkIds, and every
+//! echo of client input in an answer is cut short, so one answer entry stays near a kilobyte
+//! and the whole BulkResponse near `MAX_BULK_OPERATIONS` kilobytes.
 
 use super::render::etag;
 use super::{IfMatch, Provisioning, Tenant};
-use crate::error::{Error, Result, ScimType};
+use crate::error::{excerpt, Error, Result, ScimType};
 use crate::scim::schema::Kind;
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -20,6 +25,15 @@ pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkReques
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
 /// Most operations in one bulk request (`bulk.maxOperations`); 413 beyond.
 pub const MAX_BULK_OPERATIONS: usize = 1000;
+/// Longest bulkId accepted; a longer one refuses the whole request before any work.
+pub const MAX_BULK_ID_BYTES: usize = 128;
+/// Longest resource id in an operation's path (scimd's ids are 36 characters).
+const MAX_PATH_ID_BYTES: usize = 128 + REF_PREFIX.len();
+/// Most bulkIds one error message names (a cycle of 1000 operations must not make every one of
+/// its 1000 errors list all 1000: that was a 490 MB answer to a 1 MiB request).
+pub const NAMED_IN_ERROR: usize = 3;
+/// Longest error `detail` inside a BulkResponse entry.
+pub const MAX_ENTRY_DETAIL_BYTES: usize = 512;
 /// What marks a string as a reference to another operation's resource.
 const REF_PREFIX: &str = "bulkId:";
 
@@ -138,12 +152,15 @@ fn precondition(version: Option<&Value>) -> Result<IfMatch> {
 fn target(path: &str) -> Result<(Kind, Option<String>)> {
     let bad = || {
         invalid(format!(
-            "path must be /Users, /Users/{{id}}, /Groups or /Groups/{{id}}; got {path:?}"
+            "path must be /Users, /Users/{{id}}, /Groups or /Groups/{{id}}; got {:?}",
+            excerpt(path, 64)
         ))
     };
     let rest = path.trim().strip_prefix('/').ok_or_else(bad)?;
     let (endpoint, id) = match rest.split_once('/') {
-        Some((e, id)) if !id.is_empty() && !id.contains('/') => (e, Some(id.to_owned())),
+        Some((e, id)) if !id.is_empty() && !id.contains('/') && id.len() <= MAX_PATH_ID_BYTES => {
+            (e, Some(id.to_owned()))
+        }
         Some(_) => return Err(bad()),
         None => (rest, None),
     };
@@ -160,7 +177,8 @@ fn plan(o: &Map<String, Value>, method: Option<&str>, bulk_id: Option<&str>) -> 
         Some(m) if METHODS.contains(&m) => m,
         Some(m) => {
             return Err(invalid(format!(
-                "method must be POST, PUT, PATCH or DELETE; got {m:?}"
+                "method must be POST, PUT, PATCH or DELETE; got {:?}",
+                excerpt(m, 16)
             )))
         }
     };
@@ -175,8 +193,9 @@ fn plan(o: &Map<String, Value>, method: Option<&str>, bulk_id: Option<&str>) -> 
         ("POST", None) => return Err(invalid("a POST operation needs a bulkId (RFC 7644 §3.7)")),
         ("POST", Some(_)) => {
             return Err(invalid(format!(
-                "a POST path names the resource type, such as /{}; got {path:?}",
-                kind.endpoint()
+                "a POST path names the resource type, such as /{}; got {:?}",
+                kind.endpoint(),
+                excerpt(path, 64)
             )))
         }
         ("PUT", Some(id)) => Action::Replace(id),
@@ -184,8 +203,9 @@ fn plan(o: &Map<String, Value>, method: Option<&str>, bulk_id: Option<&str>) -> 
         ("DELETE", Some(id)) => Action::Delete(id),
         (_, _) => {
             return Err(invalid(format!(
-                "a {method} path names one resource, such as /{}/{{id}}; got {path:?}",
-                kind.endpoint()
+                "a {method} path names one resource, such as /{}/{{id}}; got {:?}",
+                kind.endpoint(),
+                excerpt(path, 64)
             )))
         }
     };
@@ -216,6 +236,10 @@ fn parse_op(n: usize, v: &Value) -> Result<Op> {
     };
     let bulk_id = match field(o, "bulkId") {
         None => None,
+        Some(Value::String(b)) if b.len() > MAX_BULK_ID_BYTES => return Err(invalid(format!(
+            "Operations[{n}].bulkId is {} bytes long; a bulkId may be at most {MAX_BULK_ID_BYTES}",
+            b.len()
+        ))),
         Some(Value::String(b)) if !b.is_empty() => Some(b.clone()),
         Some(_) => {
             return Err(invalid(format!(
@@ -223,13 +247,14 @@ fn parse_op(n: usize, v: &Value) -> Result<Op> {
             )))
         }
     };
-    // Methods are matched case-insensitively and echoed in upper case.
+    // Methods are matched case-insensitively and echoed in upper case (anything else is echoed
+    // cut short).
     let method = field(o, "method").map(|m| match m {
         Value::String(s) if METHODS.iter().any(|k| k.eq_ignore_ascii_case(s)) => {
             s.to_ascii_uppercase()
         }
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => excerpt(s, 16),
+        other => excerpt(&other.to_string(), 16),
     });
     let plan = plan(o, method.as_deref(), bulk_id.as_deref());
     let mut refs = BTreeSet::new();
@@ -390,12 +415,19 @@ fn schedule(deps: &[Vec<usize>]) -> (Vec<usize>, Vec<Option<usize>>) {
     (walk.order, walk.cycle)
 }
 
-/// An operation's failure as its status and error body; an internal cause goes to the log.
+/// An operation's failure as its status and error body, its detail cut to
+/// `MAX_ENTRY_DETAIL_BYTES`; an internal cause goes to the log.
 fn error_body(e: &Error) -> Failure {
     if let Error::Internal(cause) = e {
         tracing::error!(error = ?cause, "internal error in a bulk operation");
     }
-    e.body()
+    let (status, mut body) = e.body();
+    if let Some(Value::String(detail)) = body.get_mut("detail") {
+        if detail.len() > MAX_ENTRY_DETAIL_BYTES {
+            *detail = excerpt(detail, MAX_ENTRY_DETAIL_BYTES);
+        }
+    }
+    (status, body)
 }
 
 /// A failure as the status and error body of an operation's answer.
@@ -532,25 +564,39 @@ fn unresolved(
     Some(Error::new(
         StatusCode::CONFLICT,
         Some(ScimType::InvalidValue),
-        format!("cannot resolve the reference {REF_PREFIX}{r}: {why}"),
+        format!(
+            "cannot resolve the reference {REF_PREFIX}{}: {why}",
+            excerpt(r, MAX_BULK_ID_BYTES)
+        ),
     ))
 }
 
-/// 409 for an operation in a reference cycle, naming the cycle's bulkIds (RFC 7644 §3.7.1).
+/// 409 for an operation in a reference cycle (RFC 7644 §3.7.1), naming its own bulkId and at
+/// most `NAMED_IN_ERROR` of the cycle's in all.
 fn circular_error(i: usize, cycle: &[Option<usize>], ops: &[Op]) -> Error {
-    let names: Vec<String> = ops
+    let members: Vec<&str> = ops
         .iter()
         .zip(cycle)
         .filter(|(_, c)| **c == cycle[i])
-        .filter_map(|(op, _)| op.bulk_id.as_ref())
+        .filter_map(|(op, _)| op.bulk_id.as_deref())
+        .collect();
+    let own = ops[i].bulk_id.as_deref();
+    let named: Vec<String> = own
+        .into_iter()
+        .chain(members.iter().copied().filter(|b| Some(*b) != own))
+        .take(NAMED_IN_ERROR)
         .map(|b| format!("{REF_PREFIX}{b}"))
         .collect();
+    let more = match members.len().saturating_sub(named.len()) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
     Error::new(
         StatusCode::CONFLICT,
         Some(ScimType::InvalidValue),
         format!(
-            "circular bulkId reference ({}): these operations reference each other, so none can run first; create the resources first and link them in a later request",
-            names.join(", ")
+            "circular bulkId reference ({}{more}): these operations reference each other, so none can run first; create the resources first and link them in a later request",
+            named.join(", ")
         ),
     )
 }

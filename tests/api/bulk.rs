@@ -18,6 +18,7 @@ both!(
     bulk_version_is_a_precondition,
     bulk_acts_only_in_the_tokens_organization,
     bulk_is_advertised,
+    bulk_cycle_of_long_bulk_ids_answers_in_bounded_bytes,
 );
 
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -552,4 +553,48 @@ async fn bulk_is_advertised(app: TestApp) {
         spc.body["bulk"],
         json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": scimd::http::MAX_BODY_BYTES})
     );
+}
+
+/// The amplification attack: 1000 POSTs whose bulkIds reference each other in one cycle. Each
+/// failure used to name every bulkId of the cycle, so a 1 MiB request of long bulkIds drew a
+/// response of about 490 MB. Now a bulkId is at most `MAX_BULK_ID_BYTES` long (the long-id
+/// request is refused whole, before any work), a cycle error names at most a few bulkIds, and
+/// the whole answer stays within about a kilobyte per operation.
+async fn bulk_cycle_of_long_bulk_ids_answers_in_bounded_bytes(app: TestApp) {
+    use scimd::service::bulk::{MAX_BULK_ID_BYTES, MAX_BULK_OPERATIONS};
+    let cycle = |id_len: usize| -> Value {
+        let id = |i: usize| format!("{i:0>width$}", width = id_len);
+        let ops: Vec<Value> = (0..MAX_BULK_OPERATIONS)
+            .map(|i| {
+                json!({"method": "POST", "path": "/Users", "bulkId": id(i),
+                       "data": {"userName": format!("bulkId:{}", id((i + 1) % MAX_BULK_OPERATIONS))}})
+            })
+            .collect();
+        json!({"schemas": [BULK_REQUEST], "Operations": ops})
+    };
+    // The attack as reported: bulkIds as long as 1 MiB allows.
+    let long = cycle(480);
+    assert!(long.to_string().len() <= scimd::http::MAX_BODY_BYTES);
+    let r = app.post("/Bulk", long).await;
+    r.assert_error(StatusCode::BAD_REQUEST, Some("invalidValue"));
+    assert!(r.body.to_string().len() < 1024, "{}", r.body);
+    assert_eq!(total(&app, "/Users").await, 0);
+
+    // The longest bulkIds allowed, in the same cycle: every operation fails with 409, each
+    // error names at most 3 bulkIds, and the whole answer is bounded.
+    let r = app.post("/Bulk", cycle(MAX_BULK_ID_BYTES)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let bytes = r.body.to_string().len();
+    assert!(
+        bytes <= MAX_BULK_OPERATIONS * 1024,
+        "a BulkResponse of {bytes} bytes for {MAX_BULK_OPERATIONS} operations"
+    );
+    assert_eq!(answers(&r).len(), MAX_BULK_OPERATIONS);
+    for op in answers(&r) {
+        assert_failed(op, StatusCode::CONFLICT, Some("invalidValue"), "circular");
+        let detail = op["response"]["detail"].as_str().unwrap();
+        assert!(detail.matches("bulkId:").count() <= 3, "{detail}");
+        assert!(detail.contains("997 more"), "{detail}");
+    }
+    assert_eq!(total(&app, "/Users").await, 0);
 }
