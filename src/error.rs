@@ -182,18 +182,6 @@ impl Error {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::excerpt;
-
-    #[test]
-    fn excerpts_cut_at_character_boundaries() {
-        assert_eq!(excerpt("short", 10), "short");
-        assert_eq!(excerpt("abcdef", 3), "abc…");
-        assert_eq!(excerpt("ééé", 3), "é…");
-    }
-}
-
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match &self {
@@ -220,5 +208,17 @@ impl IntoResponse for Error {
             );
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_cut_at_character_boundaries() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("abcdef", 3), "abc…");
+        assert_eq!(excerpt("ééé", 3), "é…");
     }
 }

@@ -265,6 +265,96 @@ pub fn finish(rs: &ResourceSchema, doc: &mut Map<String, Value>) -> Result<(), E
     Ok(())
 }
 
+/// Most values one multi-valued attribute of a stored resource holds (`emails`, `addresses`,
+/// …). A Group's `members` are rows, not part of the document: they are bounded per request by
+/// the body size instead.
+pub const MAX_VALUES: usize = 100;
+/// Largest stored resource document, as JSON.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// Longest value of an attribute scimd indexes (`userName`, a Group's `displayName`,
+/// `externalId`, `emails.value`): index entries have a size limit (Postgres: about 2.7 kB).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Checks what a client could otherwise make large inside one resource: the values of each
+/// multi-valued attribute, the indexed strings and the document as a whole. Runs on the
+/// document about to be stored (after POST, PUT or PATCH), before any write.
+pub fn check_size(rs: &ResourceSchema, doc: &Map<String, Value>) -> Result<(), Error> {
+    let scopes = std::iter::once((None, doc)).chain(rs.extensions.iter().filter_map(|ext| {
+        match doc.get(&ext.id) {
+            Some(Value::Object(inner)) => Some((Some(ext), inner)),
+            _ => None,
+        }
+    }));
+    for (ext, values) in scopes {
+        let attrs = match ext {
+            Some(ext) => &ext.attributes,
+            None => &rs.core.attributes,
+        };
+        for attr in attrs.iter().filter(|a| a.multi_valued) {
+            if let Some(Value::Array(items)) = values.get(&attr.name) {
+                if items.len() > MAX_VALUES {
+                    return Err(invalid(format!(
+                        "{} would hold {} values; a resource holds at most {MAX_VALUES} values of each multi-valued attribute",
+                        attr.name,
+                        items.len()
+                    )));
+                }
+            }
+        }
+    }
+    let keys = [
+        match rs.kind {
+            Kind::User => "userName",
+            Kind::Group => "displayName",
+        },
+        "externalId",
+    ];
+    for key in keys {
+        if let Some(Value::String(v)) = doc.get(key) {
+            if v.len() > MAX_KEY_BYTES {
+                return Err(too_long(key, v));
+            }
+        }
+    }
+    if let Some(Value::Array(emails)) = doc.get("emails") {
+        for v in emails.iter().filter_map(|e| e.get("value")?.as_str()) {
+            if v.len() > MAX_KEY_BYTES {
+                return Err(too_long("emails.value", v));
+            }
+        }
+    }
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, doc).map_err(|e| Error::Internal(e.into()))?;
+    if counter.0 > MAX_DOCUMENT_BYTES {
+        return Err(invalid(format!(
+            "the {} would be {} bytes of JSON; a resource may be at most {MAX_DOCUMENT_BYTES}",
+            rs.kind.name(),
+            counter.0
+        )));
+    }
+    Ok(())
+}
+
+fn too_long(name: &str, v: &str) -> Error {
+    invalid(format!(
+        "{name} is {} bytes long; at most {MAX_KEY_BYTES} are accepted",
+        v.len()
+    ))
+}
+
+/// Counts the bytes written to it, keeping none.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// RFC 7644 §3.5.1: a PUT may not change an immutable attribute that already has a value.
 pub fn check_immutable(
     rs: &ResourceSchema,

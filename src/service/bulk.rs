@@ -236,10 +236,12 @@ fn parse_op(n: usize, v: &Value) -> Result<Op> {
     };
     let bulk_id = match field(o, "bulkId") {
         None => None,
-        Some(Value::String(b)) if b.len() > MAX_BULK_ID_BYTES => return Err(invalid(format!(
+        Some(Value::String(b)) if b.len() > MAX_BULK_ID_BYTES => {
+            return Err(invalid(format!(
             "Operations[{n}].bulkId is {} bytes long; a bulkId may be at most {MAX_BULK_ID_BYTES}",
             b.len()
-        ))),
+        )))
+        }
         Some(Value::String(b)) if !b.is_empty() => Some(b.clone()),
         Some(_) => {
             return Err(invalid(format!(

@@ -12,11 +12,16 @@ use crate::error::{Error, Result, ScimType};
 use crate::scim::eval::{matches, Ctx};
 use crate::scim::filter::{CompareOp, Filter, Literal};
 use crate::scim::patch::{self, OpKind, Operation, Target};
-use crate::scim::resource::{check_immutable, normalize};
+use crate::scim::resource::{check_immutable, check_size, normalize};
 use crate::scim::schema::{Kind, ORGANIZATION_USER, REGISTRY};
 use crate::store::{Audit, Change, DynStore, ListQuery, MemberOp, Page, Record};
 use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// How often a PATCH computed outside the write transaction is recomputed when the resource
+/// changed in between, before it is computed inside the transaction instead.
+const PATCH_ATTEMPTS: usize = 3;
 
 /// The organization a request acts for, chosen by its provisioning token.
 #[derive(Debug, Clone)]
@@ -86,6 +91,7 @@ impl Provisioning {
             Kind::Group => member_ids(doc.remove("members").as_ref())?,
             Kind::User => Vec::new(),
         };
+        check_size(kind.schema(), &doc)?;
         let rec = self
             .store
             .insert(
@@ -133,6 +139,7 @@ impl Provisioning {
                 Vec::new()
             }
         };
+        check_size(rs, &new)?;
         let decide = move |rec: &Record| -> Result<Change> {
             check_version(rec, if_match)?;
             check_immutable(rs, &rec.doc, &new)?;
@@ -151,6 +158,12 @@ impl Provisioning {
     }
 
     /// PATCH (RFC 7644 §3.5.2): all operations apply, or none do.
+    ///
+    /// The result is computed from a read of the resource before the write transaction starts,
+    /// and written only if the resource still has the version that was read; so the write lock
+    /// (one connection on SQLite, shared by every organization) is held for the write alone.
+    /// When another write got in between, the PATCH is computed again, a few times, and then
+    /// inside the transaction.
     pub async fn patch(
         &self,
         t: &Tenant,
@@ -159,43 +172,50 @@ impl Provisioning {
         body: &Value,
         if_match: IfMatch,
     ) -> Result<Record> {
-        let rs = kind.schema();
         let ops = patch::parse_request(body)?;
         let (doc_ops, member_ops) = match kind {
             Kind::User => (ops, Vec::new()),
             Kind::Group => self.split_member_ops(t, id, ops).await?,
         };
-        let decide = move |rec: &Record| -> Result<Change> {
-            check_version(rec, if_match)?;
-            let mut doc = rec.doc.clone();
-            // The role is patchable like any attribute of the organization extension.
-            if let Some(role) = &rec.role {
-                doc.insert(
-                    ORGANIZATION_USER.to_owned(),
-                    serde_json::json!({ "role": role }),
-                );
-            }
-            for op in &doc_ops {
-                patch::apply(rs, &mut doc, op)?;
-            }
-            let mut doc = normalize(rs, &Value::Object(doc))?;
-            let role = match (take_role(&mut doc)?, &rec.role) {
-                // Removing the role leaves it unassigned: a plain member.
-                (None, Some(_)) => Some(String::new()),
-                (role, _) => role,
-            };
-            check_immutable(rs, &rec.doc, &doc)?;
-            Ok(Change {
-                doc,
-                members: member_ops.clone(),
-                role,
-            })
+        let compute = |rec: &Record| -> Result<Change> {
+            patched(kind, rec, if_match, &doc_ops, &member_ops)
         };
+        for _ in 0..PATCH_ATTEMPTS {
+            let current = self.get(t, kind, id).await?;
+            let change = compute(&current)?;
+            let stale = AtomicBool::new(false);
+            let write_if_unchanged = |rec: &Record| -> Result<Change> {
+                if rec.version != current.version {
+                    stale.store(true, Ordering::Relaxed);
+                    return Err(Error::precondition_failed());
+                }
+                Ok(change.clone())
+            };
+            match self
+                .store
+                .update(
+                    &t.org_id,
+                    kind,
+                    id,
+                    self.clock.now(),
+                    &t.audit(),
+                    &write_if_unchanged,
+                )
+                .await
+            {
+                Err(_) if stale.load(Ordering::Relaxed) => continue,
+                result => {
+                    let rec = result?;
+                    tracing::info!(org = %t.org_slug, kind = kind.name(), id, "patched");
+                    return Ok(rec);
+                }
+            }
+        }
         let rec = self
             .store
-            .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &decide)
+            .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &compute)
             .await?;
-        tracing::info!(org = %t.org_slug, kind = kind.name(), id, "patched");
+        tracing::info!(org = %t.org_slug, kind = kind.name(), id, "patched under contention");
         Ok(rec)
     }
 
@@ -299,6 +319,43 @@ impl Provisioning {
         }
         Ok((doc_ops, member_ops))
     }
+}
+
+/// The change a PATCH makes to `rec`: the operations applied to a copy of its document (with
+/// the role, which is patchable like any attribute of the organization extension), normalised
+/// and checked. Pure, so it runs before the write transaction.
+fn patched(
+    kind: Kind,
+    rec: &Record,
+    if_match: IfMatch,
+    doc_ops: &[Operation],
+    member_ops: &[MemberOp],
+) -> Result<Change> {
+    let rs = kind.schema();
+    check_version(rec, if_match)?;
+    let mut doc = rec.doc.clone();
+    if let Some(role) = &rec.role {
+        doc.insert(
+            ORGANIZATION_USER.to_owned(),
+            serde_json::json!({ "role": role }),
+        );
+    }
+    for op in doc_ops {
+        patch::apply(rs, &mut doc, op)?;
+    }
+    let mut doc = normalize(rs, &Value::Object(doc))?;
+    let role = match (take_role(&mut doc)?, &rec.role) {
+        // Removing the role leaves it unassigned: a plain member.
+        (None, Some(_)) => Some(String::new()),
+        (role, _) => role,
+    };
+    check_immutable(rs, &rec.doc, &doc)?;
+    check_size(rs, &doc)?;
+    Ok(Change {
+        doc,
+        members: member_ops.to_vec(),
+        role,
+    })
 }
 
 fn body_has(body: &Value, key: &str) -> bool {

@@ -267,13 +267,13 @@ macro_rules! store_impl {
                     for id in chunk {
                         q = q.bind(id.as_str());
                     }
-                    let mut found = Vec::with_capacity(chunk.len());
+                    let mut found = std::collections::HashSet::with_capacity(chunk.len());
                     for row in q.fetch_all(&mut **tx).await? {
                         if row.try_get::<String, _>("organization_id")? == org {
-                            found.push(row.try_get::<String, _>("id")?);
+                            found.insert(row.try_get::<String, _>("id")?);
                         }
                     }
-                    let missing: Vec<&String> = chunk.iter().copied().filter(|id| !found.contains(id)).collect();
+                    let missing: Vec<&String> = chunk.iter().copied().filter(|id| !found.contains(*id)).collect();
                     if !missing.is_empty() {
                         return Err(unknown_members(&missing));
                     }

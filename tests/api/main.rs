@@ -12,6 +12,7 @@ mod discovery;
 mod email;
 mod groups;
 mod invitations;
+mod limits;
 mod migrations;
 mod people;
 mod queries;
