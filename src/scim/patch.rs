@@ -329,8 +329,7 @@ fn whole(
                 // Entra ID: `{"op":"Remove","path":"members","value":[{"value":"id"}]}` removes
                 // exactly those values, never the whole list.
                 (Some(v), true) if !v.is_null() => {
-                    let doomed =
-                        normalize_value(attr, v, at(attr))?.unwrap_or(Value::Array(vec![]));
+                    let doomed = patch_value(attr, v, at(attr))?.unwrap_or(Value::Array(vec![]));
                     if let (Some(Value::Array(items)), Value::Array(doomed)) =
                         (container.get_mut(&name), doomed)
                     {
@@ -359,7 +358,7 @@ fn whole(
                 clear_null_subs(container, attr, value);
             }
             let Some(new) = value
-                .map(|v| normalize_value(attr, v, at(attr)))
+                .map(|v| patch_value(attr, v, at(attr)))
                 .transpose()?
                 .flatten()
             else {
@@ -414,6 +413,16 @@ fn whole(
         }
     }
     Ok(())
+}
+
+/// A PATCH value for `attr`, normalised. RFC 7644 §3.5.2.1 lets an operation on a multi-valued
+/// attribute name one value without an array; it must still be a value of the attribute's
+/// type (an object for `emails`, never a bare string).
+fn patch_value(attr: &Attribute, v: &Value, at: &str) -> Result<Option<Value>, Error> {
+    if attr.multi_valued && !v.is_array() && !v.is_null() {
+        return normalize_value(attr, &Value::Array(vec![v.clone()]), at);
+    }
+    normalize_value(attr, v, at)
 }
 
 /// Removes from the stored complex value of `attr` each sub-attribute that `value` sends as
@@ -522,7 +531,14 @@ fn filtered(
             let new = value
                 .map(|v| match after {
                     Some(sub) => normalize_value(sub, v, &label),
-                    // The value of a filtered path is one element, not an array.
+                    // The value of a filtered path is one element (an object), not an array.
+                    None if !(v.is_object() || v.is_null()) => Err(Error::bad(
+                        ScimType::InvalidValue,
+                        format!(
+                            "{label}[…] takes one element, a JSON object; got {}",
+                            crate::error::excerpt(&v.to_string(), 64)
+                        ),
+                    )),
                     None => {
                         let single = Attribute {
                             multi_valued: false,

@@ -1,11 +1,15 @@
 //! Turning what clients send into canonical documents, and canonical documents into what clients
-//! receive. "Lenient in, canonical out": attribute names are matched case-insensitively and
-//! stored in the schema's spelling, Entra ID's `"True"` becomes `true`, a lone value for a
-//! multi-valued attribute becomes a one-element array; read-only input is ignored (RFC 7643 §2.2).
+//! receive. "Lenient in, canonical out" for the known client dialects: attribute names are
+//! matched case-insensitively and stored in the schema's spelling, Entra ID's `"True"` becomes
+//! `true`, its `manager` sent as a bare id or a one-element list becomes the complex value;
+//! read-only input is ignored (RFC 7643 §2.2). Strict about types (RFC 7643 §2.3, §2.4): a value
+//! whose type is not the attribute's — a string for a complex or multi-valued attribute, an
+//! object for a string, a number for a boolean — is a 400 `invalidValue` naming the attribute,
+//! and `schemas` must name the resource's core schema and only extensions it declares.
 
 use super::filter::{parse_attr_path, AttrPath};
 use super::schema::{AttrType, Attribute, Kind, Mutability, ResourceSchema, Returned, Scope};
-use crate::error::{Error, ScimType};
+use crate::error::{excerpt, Error, ScimType};
 use serde_json::{Map, Value};
 
 fn invalid(detail: String) -> Error {
@@ -24,6 +28,7 @@ pub fn normalize(rs: &ResourceSchema, input: &Value) -> Result<Map<String, Value
     let mut doc = Map::new();
     for (key, value) in obj {
         if key.eq_ignore_ascii_case("schemas") {
+            check_schemas(rs, value)?;
             continue;
         }
         if let Some(Scope::Extension(ext)) = rs.scope_for_uri(key) {
@@ -91,6 +96,67 @@ pub fn normalize(rs: &ResourceSchema, input: &Value) -> Result<Map<String, Value
     Ok(doc)
 }
 
+/// Schema URNs that identity providers put in `schemas` for their own bookkeeping, with no
+/// attributes scimd would store: accepted and ignored. Entra ID sends the first on every Group
+/// it creates.
+const TOLERATED_SCHEMAS: &[&str] = &[
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group",
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/User",
+];
+
+/// RFC 7643 §3: `schemas` lists the resource's core schema and the extensions it carries. A
+/// body without it is read as the core schema (the admin API and hand-written clients omit
+/// it); one that names another resource type's schema, or a URN this resource type does not
+/// declare, is refused.
+fn check_schemas(rs: &ResourceSchema, value: &Value) -> Result<(), Error> {
+    let bad = |why: String| Error::bad(ScimType::InvalidSyntax, why);
+    let uris = match value {
+        Value::Null => return Ok(()),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str().ok_or_else(|| {
+                    bad(format!(
+                        "schemas must be an array of schema URNs; got {}",
+                        excerpt(&v.to_string(), 64)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<&str>, Error>>()?,
+        other => {
+            return Err(bad(format!(
+                "schemas must be an array of schema URNs; got {}",
+                excerpt(&other.to_string(), 64)
+            )))
+        }
+    };
+    if !uris.iter().any(|u| u.eq_ignore_ascii_case(&rs.core.id)) {
+        return Err(bad(format!(
+            "schemas must include {} for a {}",
+            rs.core.id,
+            rs.kind.name()
+        )));
+    }
+    let declared = |u: &str| {
+        rs.scope_for_uri(u).is_some() || TOLERATED_SCHEMAS.iter().any(|t| t.eq_ignore_ascii_case(u))
+    };
+    if let Some(unknown) = uris.iter().find(|u| !declared(u)) {
+        let extensions: Vec<&str> = rs.extensions.iter().map(|e| e.id.as_str()).collect();
+        return Err(bad(format!(
+            "schemas names {:?}, which is not a schema of {}; allowed: {} and its extensions ({})",
+            excerpt(unknown, 128),
+            rs.kind.endpoint(),
+            rs.core.id,
+            if extensions.is_empty() {
+                "none".to_owned()
+            } else {
+                extensions.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// The object holding attributes of `scope` in `doc`, created when missing.
 pub fn doc_scope<'d>(
     doc: &'d mut Map<String, Value>,
@@ -142,9 +208,13 @@ pub fn normalize_value(attr: &Attribute, value: &Value, at: &str) -> Result<Opti
         return Ok(None);
     }
     if attr.multi_valued {
-        let items: Vec<&Value> = match value {
-            Value::Array(a) => a.iter().collect(),
-            single => vec![single],
+        // RFC 7643 §2.4: a multi-valued attribute is a JSON array (a PATCH may name one value
+        // to add or remove; see `patch`).
+        let Value::Array(items) = value else {
+            return Err(invalid(format!(
+                "{at} is multi-valued: it takes an array of values; got {}",
+                excerpt(&value.to_string(), 64)
+            )));
         };
         let mut out = Vec::with_capacity(items.len());
         for item in items {
@@ -183,16 +253,21 @@ pub fn normalize_value(attr: &Attribute, value: &Value, at: &str) -> Result<Opti
 }
 
 fn normalize_single(attr: &Attribute, value: &Value, at: &str) -> Result<Option<Value>, Error> {
-    let wrong = |expected: &str| invalid(format!("{at} must be {expected}; got {value}"));
+    let wrong = |expected: &str| {
+        invalid(format!(
+            "{at} must be {expected}; got {}",
+            excerpt(&value.to_string(), 64)
+        ))
+    };
     Ok(Some(match attr.typ {
         _ if value.is_null() => return Ok(None),
         AttrType::Complex => {
             let obj = match value {
                 Value::Object(obj) => obj.clone(),
-                // Entra ID sets `manager` to a bare id: a scalar stands for the `value` part.
-                Value::String(_) | Value::Number(_) | Value::Bool(_)
-                    if attr.sub("value").is_some() =>
-                {
+                // Entra ID sets `manager` to a bare id: a string stands for the `value` part of
+                // a single-valued complex attribute. An element of a multi-valued one (an
+                // email) must be an object.
+                Value::String(_) if !attr.multi_valued && attr.sub("value").is_some() => {
                     let mut m = Map::new();
                     m.insert("value".to_owned(), value.clone());
                     m
@@ -226,31 +301,36 @@ fn normalize_single(attr: &Attribute, value: &Value, at: &str) -> Result<Option<
                 Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
                 _ => return Err(wrong("an integer")),
             },
-            Value::String(s) => {
-                Value::from(s.trim().parse::<i64>().map_err(|_| wrong("an integer"))?)
-            }
             _ => return Err(wrong("an integer")),
         },
         AttrType::Decimal => match value {
             Value::Number(_) => value.clone(),
-            Value::String(s) => {
-                let f: f64 = s.trim().parse().map_err(|_| wrong("a number"))?;
-                serde_json::Number::from_f64(f)
-                    .map(Value::Number)
-                    .ok_or_else(|| wrong("a number"))?
-            }
             _ => return Err(wrong("a number")),
         },
         AttrType::DateTime => match value {
             Value::String(s) if super::eval::parse_datetime(s).is_some() => value.clone(),
             _ => return Err(wrong("an xsd:dateTime such as \"2026-01-23T04:56:22Z\"")),
         },
-        AttrType::String | AttrType::Reference | AttrType::Binary => match value {
+        AttrType::Binary => match value {
+            Value::String(s) if s.is_empty() => return Ok(None),
+            // RFC 7643 §2.3.6: binary is base64.
+            Value::String(s) if is_base64(s) => value.clone(),
+            _ => return Err(wrong("base64-encoded binary data")),
+        },
+        AttrType::String | AttrType::Reference => match value {
             Value::String(s) if s.is_empty() => return Ok(None),
             Value::String(_) => value.clone(),
             _ => return Err(wrong("a string")),
         },
     }))
+}
+
+/// Standard base64 (RFC 4648 §4), padded or not.
+fn is_base64(s: &str) -> bool {
+    use base64::Engine;
+    let e = &base64::engine::general_purpose::STANDARD;
+    let unpadded = &base64::engine::general_purpose::STANDARD_NO_PAD;
+    e.decode(s).is_ok() || unpadded.decode(s).is_ok()
 }
 
 /// Checks what only the whole document can show: required attributes (RFC 7643 §2.2).
@@ -626,4 +706,131 @@ pub fn schemas_of(kind: Kind, doc: &Map<String, Value>) -> Value {
         }
     }
     Value::Array(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::Returned;
+    use serde_json::json;
+
+    fn attr(typ: AttrType, multi_valued: bool) -> Attribute {
+        Attribute {
+            name: "x".into(),
+            typ,
+            multi_valued,
+            required: false,
+            case_exact: false,
+            mutability: Mutability::ReadWrite,
+            returned: Returned::Default,
+            sub_attributes: Vec::new(),
+        }
+    }
+
+    fn refused(a: &Attribute, v: Value) {
+        match normalize_value(a, &v, "x") {
+            Err(e) => assert_eq!(e.scim_type(), Some(ScimType::InvalidValue), "{v}: {e}"),
+            Ok(got) => panic!("{v} accepted for {:?} as {got:?}", a.typ),
+        }
+    }
+
+    fn kept(a: &Attribute, v: Value) -> Option<Value> {
+        normalize_value(a, &v, "x").unwrap_or_else(|e| panic!("{v} refused: {e}"))
+    }
+
+    /// RFC 7643 §2.3: every type takes its own JSON form and nothing else (booleans also as
+    /// Entra ID's strings).
+    #[test]
+    fn each_type_takes_only_its_own_values() {
+        use AttrType::*;
+        let integer = attr(Integer, false);
+        assert_eq!(kept(&integer, json!(7)), Some(json!(7)));
+        assert_eq!(kept(&integer, json!(7.0)), Some(json!(7)));
+        for bad in [
+            json!(7.5),
+            json!("7"),
+            json!(true),
+            json!({}),
+            json!([1, 2]),
+        ] {
+            refused(&integer, bad);
+        }
+        let decimal = attr(Decimal, false);
+        assert_eq!(kept(&decimal, json!(2.5)), Some(json!(2.5)));
+        for bad in [json!("2.5"), json!(false), json!({"v": 1})] {
+            refused(&decimal, bad);
+        }
+        let boolean = attr(Boolean, false);
+        assert_eq!(kept(&boolean, json!("False")), Some(json!(false)));
+        for bad in [json!(1), json!("yes"), json!({})] {
+            refused(&boolean, bad);
+        }
+        let date = attr(DateTime, false);
+        assert!(kept(&date, json!("2026-01-23T04:56:22Z")).is_some());
+        for bad in [json!("yesterday"), json!(1_700_000_000), json!({})] {
+            refused(&date, bad);
+        }
+        let binary = attr(Binary, false);
+        assert!(kept(&binary, json!("aGVsbG8=")).is_some());
+        refused(&binary, json!("not base64!"));
+        for typ in [String, Reference] {
+            let a = attr(typ, false);
+            assert!(kept(&a, json!("https://x.test/a")).is_some());
+            for bad in [json!(1), json!(true), json!({"a": "b"}), json!(["a", "b"])] {
+                refused(&a, bad);
+            }
+        }
+    }
+
+    #[test]
+    fn multi_valued_takes_an_array_of_elements_of_its_type() {
+        let mut emails = attr(AttrType::Complex, true);
+        emails.sub_attributes = vec![attr(AttrType::String, false)];
+        emails.sub_attributes[0].name = "value".into();
+        refused(&emails, json!("x"));
+        refused(&emails, json!({"value": "x"}));
+        refused(&emails, json!(["x"]));
+        assert_eq!(
+            kept(&emails, json!([{"value": "x"}])),
+            Some(json!([{"value": "x"}]))
+        );
+        // A single-valued complex attribute with a `value` takes a bare id (Entra's manager)
+        // or a one-element list of it, never a longer list.
+        let mut manager = emails.clone();
+        manager.multi_valued = false;
+        assert_eq!(kept(&manager, json!("id1")), Some(json!({"value": "id1"})));
+        assert_eq!(
+            kept(&manager, json!([{"value": "id1"}])),
+            Some(json!({"value": "id1"}))
+        );
+        refused(&manager, json!(["a", "b"]));
+        refused(&manager, json!(12));
+    }
+
+    #[test]
+    fn schemas_name_the_core_schema_and_declared_extensions() {
+        let user = Kind::User.schema();
+        let ok = |s: Value| normalize(user, &json!({"schemas": s, "userName": "a"})).is_ok();
+        let syntax = |s: Value| {
+            normalize(user, &json!({"schemas": s, "userName": "a"}))
+                .err()
+                .and_then(|e| e.scim_type())
+                == Some(ScimType::InvalidSyntax)
+        };
+        assert!(ok(json!([crate::scim::schema::CORE_USER])));
+        assert!(ok(json!([
+            "URN:ietf:params:scim:schemas:core:2.0:user",
+            crate::scim::schema::ENTERPRISE_USER
+        ])));
+        assert!(ok(Value::Null));
+        assert!(normalize(user, &json!({"userName": "a"})).is_ok());
+        assert!(syntax(json!([crate::scim::schema::CORE_GROUP])));
+        assert!(syntax(json!([
+            crate::scim::schema::CORE_USER,
+            "urn:example:unknown"
+        ])));
+        assert!(syntax(json!(crate::scim::schema::CORE_USER)));
+        assert!(syntax(json!([crate::scim::schema::CORE_USER, 7])));
+        assert!(syntax(json!([])));
+    }
 }

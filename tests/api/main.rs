@@ -17,4 +17,5 @@ mod migrations;
 mod people;
 mod queries;
 mod tenancy;
+mod typing;
 mod users;
