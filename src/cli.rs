@@ -266,8 +266,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             link_ttl_hours,
         }) => {
             let org = find_org(&store, &org).await?;
-            let data =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            // Bounded before reading: the file is refused past the import's byte limit.
+            let max = crate::service::csv_import::MAX_BYTES;
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .len();
+            if size > max as u64 {
+                bail!(
+                    "{} is {size} bytes; a CSV import is at most {max} bytes",
+                    file.display()
+                );
+            }
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("reading {}", file.display()))?,
+                    max as u64 + 1,
+                ),
+                &mut data,
+            )
+            .with_context(|| format!("reading {}", file.display()))?;
             let origin = public_url
                 .as_deref()
                 .map(|u| {

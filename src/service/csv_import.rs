@@ -7,8 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-/// Most data rows in one file.
+/// Most records in one file. Every record counts, empty ones too: a file of 200,000 empty rows
+/// is refused at once instead of being read as nobody to invite.
 pub const MAX_ROWS: usize = 1000;
+/// Largest file, in bytes (the admin API's request body limit is the same).
+pub const MAX_BYTES: usize = 1024 * 1024;
 
 /// A row to invite.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub enum Skip {
         first_line: usize,
     },
     AlreadyMember,
+    /// The email has a pending invitation to the organization already.
+    AlreadyInvited,
     /// The row could not be read (wrong quoting, invalid UTF-8, …).
     Unreadable(String),
 }
@@ -42,22 +47,30 @@ impl Skip {
             Skip::UnknownGroups(_) => "unknown_groups",
             Skip::Duplicate { .. } => "duplicate_row",
             Skip::AlreadyMember => "already_member",
+            Skip::AlreadyInvited => "already_invited",
             Skip::Unreadable(_) => "unreadable_row",
         }
     }
 
     pub fn message(&self) -> String {
         match self {
-            Skip::InvalidEmail(e) => format!("{e:?} is not a valid email address"),
+            Skip::InvalidEmail(e) => format!(
+                "{:?} is not a valid email address",
+                crate::error::excerpt(e, 256)
+            ),
             Skip::UnknownGroups(g) => format!(
                 "no group named {}",
                 g.iter()
-                    .map(|n| format!("{n:?}"))
+                    .take(10)
+                    .map(|n| format!("{:?}", crate::error::excerpt(n, 256)))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
             Skip::Duplicate { first_line } => format!("the same email is on line {first_line}"),
             Skip::AlreadyMember => "already a member of this organization".to_owned(),
+            Skip::AlreadyInvited => {
+                "a pending invitation for this email exists; resend or revoke it".to_owned()
+            }
             Skip::Unreadable(why) => format!("the row could not be read: {why}"),
         }
     }
@@ -80,6 +93,7 @@ pub struct Plan {
 pub enum FileError {
     NoEmailColumn,
     TooManyRows { rows: usize },
+    TooLarge { bytes: usize },
     Empty,
     Unreadable(String),
 }
@@ -88,8 +102,12 @@ impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FileError::NoEmailColumn => write!(f, "the header has no 'email' column"),
-            FileError::TooManyRows { rows } => {
-                write!(f, "the file has {rows} rows; the limit is {MAX_ROWS}")
+            FileError::TooManyRows { rows } => write!(
+                f,
+                "the file has {rows} rows (empty rows count too); the limit is {MAX_ROWS}"
+            ),
+            FileError::TooLarge { bytes } => {
+                write!(f, "the file is {bytes} bytes; the limit is {MAX_BYTES}")
             }
             FileError::Empty => write!(
                 f,
@@ -100,13 +118,22 @@ impl std::fmt::Display for FileError {
     }
 }
 
-/// Reads `data` into rows to invite and rows skipped. `groups` maps lower-cased group names to
-/// ids; `members` holds the lower-cased emails already in the organization.
-pub fn plan(
-    data: &[u8],
-    groups: &HashMap<String, String>,
-    members: &HashSet<String>,
-) -> Result<Plan, FileError> {
+/// One record of the file, as read: its line and the two cells that matter, or why it could
+/// not be read. A record whose cells are all empty is `None`: it counts toward the limit, but
+/// names nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub line: usize,
+    pub cells: Result<Option<(String, String)>, String>,
+}
+
+/// Reads the file in one pass: the header, then every record with its line number. Refuses the
+/// whole file when it is over `MAX_BYTES`, has no `email` column, or has more than `MAX_ROWS`
+/// records. CPU-bound: callers on an async runtime run it on a blocking thread.
+pub fn read(data: &[u8]) -> Result<Vec<Row>, FileError> {
+    if data.len() > MAX_BYTES {
+        return Err(FileError::TooLarge { bytes: data.len() });
+    }
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -125,48 +152,107 @@ pub fn plan(
     };
     let email_col = col("email").ok_or(FileError::NoEmailColumn)?;
     let groups_col = col("group membership");
+    let mut lines = LineCounter::new(data);
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let read = reader.read_record(&mut record);
+        let at = match &read {
+            Ok(_) => record.position().map(|p| p.byte()),
+            Err(e) => e.position().map(|p| p.byte()),
+        };
+        let cells = match read {
+            Ok(false) => break,
+            Ok(true) if record.iter().all(str::is_empty) => Ok(None),
+            Ok(true) => Ok(Some((
+                record.get(email_col).unwrap_or_default().to_owned(),
+                groups_col
+                    .and_then(|c| record.get(c))
+                    .unwrap_or_default()
+                    .to_owned(),
+            ))),
+            Err(e) => Err(e.to_string()),
+        };
+        if rows.len() == MAX_ROWS {
+            // Count the rest (one more linear pass over what is left) to say how many.
+            let rest = reader.records().count();
+            return Err(FileError::TooManyRows {
+                rows: MAX_ROWS + 1 + rest,
+            });
+        }
+        let line = at.map_or(rows.len() + 2, |b| lines.line_of_record_at(b));
+        rows.push(Row { line, cells });
+    }
+    Ok(rows)
+}
+
+/// Line numbers as a person reading the file in an editor counts them (blank lines, which the
+/// reader skips, included), found by walking forward once: records come in order, so the
+/// whole file is scanned once however many records it has.
+struct LineCounter<'a> {
+    data: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        LineCounter {
+            data,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line a record starts on, given where the reader began it (before the blank lines it
+    /// skipped).
+    fn line_of_record_at(&mut self, byte: u64) -> usize {
+        let target = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.data.len());
+        while self.at < target {
+            self.line += usize::from(self.data[self.at] == b'\n');
+            self.at += 1;
+        }
+        while self.at < self.data.len() && matches!(self.data[self.at], b'\n' | b'\r') {
+            self.line += usize::from(self.data[self.at] == b'\n');
+            self.at += 1;
+        }
+        self.line
+    }
+}
+
+/// What the organization already has, for judging rows: lower-cased group names to ids, the
+/// lower-cased emails that are members, and those with a pending invitation.
+#[derive(Debug, Default)]
+pub struct Known {
+    pub groups: HashMap<String, String>,
+    pub members: HashSet<String>,
+    pub invited: HashSet<String>,
+}
+
+/// Judges each row on its own: valid rows are returned to be invited, every other row is
+/// reported with its line number and reason. Pure and linear in the rows.
+pub fn plan(rows: &[Row], known: &Known) -> Plan {
     let mut out = Plan::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut rows = 0;
-    // Line numbers are counted from the bytes, so blank lines (which the reader skips) count
-    // as a person reading the file in an editor would count them.
-    // A record's position is where the reader began, before the blank lines it skipped.
-    let line_at = |byte: u64| {
-        let mut at = (byte as usize).min(data.len());
-        while at < data.len() && (data[at] == b'\n' || data[at] == b'\r') {
-            at += 1;
-        }
-        1 + data[..at].iter().filter(|&&b| b == b'\n').count()
-    };
-    for (i, record) in reader.records().enumerate() {
-        let line = match &record {
-            Ok(r) => r.position().map(|p| line_at(p.byte())).unwrap_or(i + 2),
-            Err(e) => e.position().map(|p| line_at(p.byte())).unwrap_or(i + 2),
-        };
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                rows += 1;
+    for row in rows {
+        let line = row.line;
+        let (email, cell) = match &row.cells {
+            Err(why) => {
                 out.skipped.push(Skipped {
                     line,
-                    reason: Skip::Unreadable(e.to_string()),
+                    reason: Skip::Unreadable(why.clone()),
                 });
                 continue;
             }
+            Ok(None) => continue, // counted toward the limit, but names nobody
+            Ok(Some(cells)) => cells,
         };
-        if record.iter().all(str::is_empty) {
-            continue; // blank lines are not rows
-        }
-        rows += 1;
-        if rows > MAX_ROWS {
-            let total = rows + reader.records().count();
-            return Err(FileError::TooManyRows { rows: total });
-        }
-        let email = record.get(email_col).unwrap_or_default().to_owned();
-        if !super::invitations::valid_email(&email) {
+        if !super::invitations::valid_email(email) {
             out.skipped.push(Skipped {
                 line,
-                reason: Skip::InvalidEmail(email),
+                reason: Skip::InvalidEmail(email.clone()),
             });
             continue;
         }
@@ -179,7 +265,6 @@ pub fn plan(
             continue;
         }
         seen.insert(norm.clone(), line);
-        let cell = groups_col.and_then(|c| record.get(c)).unwrap_or_default();
         let names: Vec<&str> = cell
             .split(',')
             .map(str::trim)
@@ -187,7 +272,7 @@ pub fn plan(
             .collect();
         let unknown: Vec<String> = names
             .iter()
-            .filter(|n| !groups.contains_key(&n.to_lowercase()))
+            .filter(|n| !known.groups.contains_key(&n.to_lowercase()))
             .map(|n| n.to_string())
             .collect();
         if !unknown.is_empty() {
@@ -197,16 +282,20 @@ pub fn plan(
             });
             continue;
         }
-        if members.contains(&norm) {
-            out.skipped.push(Skipped {
-                line,
-                reason: Skip::AlreadyMember,
-            });
+        let reason = if known.members.contains(&norm) {
+            Some(Skip::AlreadyMember)
+        } else if known.invited.contains(&norm) {
+            Some(Skip::AlreadyInvited)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            out.skipped.push(Skipped { line, reason });
             continue;
         }
         let mut ids: Vec<String> = Vec::new();
         for n in names {
-            if let Some(id) = groups.get(&n.to_lowercase()) {
+            if let Some(id) = known.groups.get(&n.to_lowercase()) {
                 if !ids.contains(id) {
                     ids.push(id.clone());
                 }
@@ -214,29 +303,35 @@ pub fn plan(
         }
         out.invite.push(Invitee {
             line,
-            email,
+            email: email.clone(),
             groups: ids,
         });
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn org() -> (HashMap<String, String>, HashSet<String>) {
-        let groups = [("engineering", "g1"), ("sales eu", "g2")]
-            .iter()
-            .map(|(n, i)| (n.to_string(), i.to_string()))
-            .collect();
-        let members = ["already@acme.test".to_owned()].into_iter().collect();
-        (groups, members)
+    fn org() -> Known {
+        Known {
+            groups: [("engineering", "g1"), ("sales eu", "g2")]
+                .iter()
+                .map(|(n, i)| (n.to_string(), i.to_string()))
+                .collect(),
+            members: ["already@acme.test".to_owned()].into_iter().collect(),
+            invited: ["pending@acme.test".to_owned()].into_iter().collect(),
+        }
+    }
+
+    fn plan_of(data: &[u8], known: &Known) -> Result<Plan, FileError> {
+        read(data).map(|rows| plan(&rows, known))
     }
 
     #[test]
     fn every_bad_row_is_named_with_its_line_and_reason() {
-        let (g, m) = org();
+        let known = org();
         let csv = "Name,EMAIL,Group Membership\n\
                    Ann,ann@acme.test,\"Engineering, sales EU\"\n\
                    Bob,not-an-email,\n\
@@ -244,8 +339,10 @@ mod tests {
                    Ann again,ANN@acme.test,\n\
                    Old,already@acme.test,\n\
                    \n\
-                   Dee,dee@acme.test,\n";
-        let p = plan(csv.as_bytes(), &g, &m).unwrap();
+                   Dee,dee@acme.test,\n\
+                   Pen,pending@acme.test,\n\
+                   ,,\n";
+        let p = plan_of(csv.as_bytes(), &known).unwrap();
         assert_eq!(
             p.invite,
             vec![
@@ -272,7 +369,8 @@ mod tests {
                 (3, "invalid_email"),
                 (4, "unknown_groups"),
                 (5, "duplicate_row"),
-                (6, "already_member")
+                (6, "already_member"),
+                (9, "already_invited")
             ]
         );
         assert_eq!(
@@ -284,26 +382,65 @@ mod tests {
 
     #[test]
     fn file_level_limits() {
-        let (g, m) = org();
+        let known = org();
         assert_eq!(
-            plan(b"name\nx\n", &g, &m).unwrap_err(),
+            plan_of(b"name\nx\n", &known).unwrap_err(),
             FileError::NoEmailColumn
         );
-        assert_eq!(plan(b"", &g, &m).unwrap_err(), FileError::Empty);
+        assert_eq!(plan_of(b"", &known).unwrap_err(), FileError::Empty);
         let mut big = String::from("email\n");
         for i in 0..=MAX_ROWS {
             big.push_str(&format!("u{i}@acme.test\n"));
         }
         assert_eq!(
-            plan(big.as_bytes(), &g, &m).unwrap_err(),
+            plan_of(big.as_bytes(), &known).unwrap_err(),
             FileError::TooManyRows { rows: MAX_ROWS + 1 }
         );
         let exact: String = std::iter::once("email\n".to_owned())
             .chain((0..MAX_ROWS).map(|i| format!("u{i}@acme.test\n")))
             .collect();
         assert_eq!(
-            plan(exact.as_bytes(), &g, &m).unwrap().invite.len(),
+            plan_of(exact.as_bytes(), &known).unwrap().invite.len(),
             MAX_ROWS
         );
+        let over = vec![b'\n'; MAX_BYTES + 1];
+        assert_eq!(
+            read(&over).unwrap_err(),
+            FileError::TooLarge {
+                bytes: MAX_BYTES + 1
+            }
+        );
+    }
+
+    /// Empty records count toward the limit: 999 people and two empty rows are 1001 rows.
+    #[test]
+    fn empty_rows_count_toward_the_limit() {
+        let mut csv = String::from("email,group membership\n");
+        for i in 0..MAX_ROWS - 1 {
+            csv.push_str(&format!("u{i}@acme.test,\n"));
+        }
+        csv.push_str(",\n,\n");
+        assert_eq!(
+            read(csv.as_bytes()).unwrap_err(),
+            FileError::TooManyRows { rows: MAX_ROWS + 1 }
+        );
+        // The reported attack: 400 KB of empty rows, read in one pass and refused with the
+        // count of rows it has.
+        let attack = format!("email,group membership\n{}", ",\n".repeat(200_000));
+        assert!(attack.len() > 400_000);
+        assert_eq!(
+            read(attack.as_bytes()).unwrap_err(),
+            FileError::TooManyRows { rows: 200_000 }
+        );
+    }
+
+    /// Line numbers are found in one forward walk, blank lines and quoted line breaks included.
+    #[test]
+    fn line_numbers_count_blank_lines_and_quoted_breaks() {
+        let csv = "email,group membership\n\n\na@acme.test,\"x,\ny\"\r\n\r\nb@acme.test,\n,\nc@acme.test,\n";
+        let rows = read(csv.as_bytes()).unwrap();
+        let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![4, 7, 8, 9]);
+        assert_eq!(rows[2].cells, Ok(None));
     }
 }

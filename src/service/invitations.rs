@@ -10,7 +10,6 @@ use crate::scim::schema::Kind;
 use crate::service::csv_import;
 use crate::store::{Audit, DynStore, Invitation, ListQuery, NewInvitation, Org};
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
 
 /// How long an invitation link works unless configured otherwise.
 pub const EXPIRY_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
@@ -120,7 +119,11 @@ impl ImportReport {
 /// Imports a CSV (see `csv_import`): each valid row becomes an invitation as a member with the
 /// groups its cell names; invalid rows are skipped and reported. A row whose email already has a
 /// pending invitation is skipped as `already_invited`, so uploading the same file twice invites
-/// nobody twice. `dry_run` validates without inviting.
+/// nobody twice. `dry_run` validates without inviting, and reports exactly what the real run
+/// would: both judge the rows against the same reads of the organization.
+///
+/// The file is read once, on a blocking thread (parsing is CPU work that must not hold up the
+/// async workers serving other requests), and refused whole past its byte or row limit.
 #[allow(clippy::too_many_arguments)]
 pub async fn import_csv(
     store: &DynStore,
@@ -133,8 +136,18 @@ pub async fn import_csv(
     dry_run: bool,
 ) -> Result<ImportReport> {
     let bad = |m: String| Error::bad(crate::error::ScimType::InvalidValue, m);
+    if data.len() > csv_import::MAX_BYTES {
+        return Err(bad(
+            csv_import::FileError::TooLarge { bytes: data.len() }.to_string()
+        ));
+    }
+    let owned = data.to_vec();
+    let rows = tokio::task::spawn_blocking(move || csv_import::read(&owned))
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(|e| bad(e.to_string()))?;
+    let mut known = csv_import::Known::default();
     // The organization's groups by case-folded name.
-    let mut groups = HashMap::new();
     let mut start = 1;
     loop {
         let q = ListQuery {
@@ -147,7 +160,7 @@ pub async fn import_csv(
         let page = store.list(&org.id, Kind::Group, &q).await?;
         for g in &page.records {
             if let Some(name) = g.doc.get("displayName").and_then(Value::as_str) {
-                groups.insert(name.to_lowercase(), g.id.clone());
+                known.groups.insert(name.to_lowercase(), g.id.clone());
             }
         }
         start += page.records.len() as i64;
@@ -155,10 +168,20 @@ pub async fn import_csv(
             break;
         }
     }
-    // Who is already a member: looked up per distinct email of the file, through the indexes.
-    let first = csv_import::plan(data, &groups, &HashSet::new()).map_err(|e| bad(e.to_string()))?;
-    let mut members = HashSet::new();
-    for i in &first.invite {
+    // Pending invitations (expired ones too: they still hold the email until revoked).
+    known.invited = store
+        .list_invitations(&org.id)
+        .await?
+        .into_iter()
+        .filter(|i| i.status == "pending")
+        .map(|i| i.email.to_lowercase())
+        .collect();
+    // Who is already a member: looked up per distinct valid email of the file, through the
+    // indexes: a User named by it, or an active membership of the account it identifies (what
+    // creating the invitation would refuse).
+    let candidates = csv_import::plan(&rows, &known);
+    for i in &candidates.invite {
+        let norm = i.email.to_lowercase();
         let text = format!(
             "userName eq {0} or emails.value eq {0}",
             Value::String(i.email.clone())
@@ -170,11 +193,20 @@ pub async fn import_csv(
             count: 1,
             after: None,
         };
-        if store.list(&org.id, Kind::User, &q).await?.total > 0 {
-            members.insert(i.email.to_lowercase());
+        let member = store.list(&org.id, Kind::User, &q).await?.total > 0
+            || match store.account_by_email(&norm).await? {
+                Some(account) => store
+                    .memberships_of(&account.id)
+                    .await?
+                    .iter()
+                    .any(|m| m.org.id == org.id && m.active),
+                None => false,
+            };
+        if member {
+            known.members.insert(norm);
         }
     }
-    let plan = csv_import::plan(data, &groups, &members).map_err(|e| bad(e.to_string()))?;
+    let plan = csv_import::plan(&rows, &known);
     let skip_json = |line: usize, code: &str, message: String| json!({"line": line, "reason": code, "message": message});
     let mut skipped: Vec<Value> = plan
         .skipped

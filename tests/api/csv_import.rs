@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 both!(
     a_thousand_rows_with_bad_ones_each_named,
     file_limits_are_refused_whole,
-    the_cli_twin_imports_the_same_way
+    the_cli_twin_imports_the_same_way,
+    empty_rows_count_and_the_empty_row_attack_is_refused,
+    a_dry_run_predicts_the_real_run,
 );
 
 /// 1000 rows; lines 10, 20, 30 and 40 are bad in four different ways.
@@ -174,4 +176,70 @@ async fn the_cli_twin_imports_the_same_way(app: TestApp) {
     let emails: Vec<&str> = items.iter().map(|i| i["email"].as_str().unwrap()).collect();
     assert_eq!(emails, vec!["a@acme.test"]);
     let _ = std::fs::remove_file(&file);
+}
+
+/// The reported attack, a 400 KB file of empty rows (20 s of rescanning before, and not counted
+/// toward the limit), is read once and refused with its count; empty rows count everywhere.
+async fn empty_rows_count_and_the_empty_row_attack_is_refused(app: TestApp) {
+    let t = admin_token(&app).await;
+    let attack = format!("email,group membership\n{}", ",\n".repeat(200_000));
+    let r = import(&app, &t, &attack, true).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("200000 rows"),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["field"], "file");
+    let mut csv = String::from("email\n");
+    for i in 0..999 {
+        csv.push_str(&format!("u{i}@acme.test\n"));
+    }
+    csv.push_str(",\n\"\"\n");
+    let r = import(&app, &t, &csv, false).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("1001 rows"),
+        "{}",
+        r.body
+    );
+    let list = admin(&app, &t, Method::GET, "/orgs/acme/invitations", None).await;
+    assert_eq!(list.body["items"], json!([]));
+}
+
+/// A dry run reports what the real run then does, `already_invited` included.
+async fn a_dry_run_predicts_the_real_run(app: TestApp) {
+    let t = admin_token(&app).await;
+    app.user("member@acme.test").await;
+    let r = admin(
+        &app,
+        &t,
+        Method::POST,
+        "/orgs/acme/invitations",
+        Some(json!({"email": "Pending@acme.test", "firstName": "P", "lastName": "Q"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let csv = "email\nnew1@acme.test\npending@ACME.test\nmember@acme.test\nnew2@acme.test\n";
+    let emails = |r: &Resp| -> Vec<String> {
+        r.body["invited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["email"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let dry = import(&app, &t, csv, true).await;
+    let real = import(&app, &t, csv, false).await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert_eq!(
+        skipped(&dry),
+        vec![
+            (3, "already_invited".to_owned()),
+            (4, "already_member".to_owned())
+        ]
+    );
+    assert_eq!(skipped(&real), skipped(&dry));
+    assert_eq!(emails(&dry), vec!["new1@acme.test", "new2@acme.test"]);
+    assert_eq!(emails(&real), emails(&dry));
 }
