@@ -84,10 +84,11 @@ fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
     let doc = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>body{{font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}\
-         label{{display:block;margin:.8rem 0}}input{{display:block;width:100%;padding:.4rem}}\
-         .error{{color:#b00020}}</style></head><body><h1>{title}</h1>{body}</body></html>\n",
+         <title>{title}</title><link rel=\"stylesheet\" href=\"{css}\">\
+         </head><body><h1>{title}</h1>{body}</body></html>\n",
         title = escape(title),
+        // No inline style: the pages' CSP allows stylesheets from this server only.
+        css = super::edge::PAGE_CSS_PATH,
     );
     let mut resp = (status, Html(doc)).into_response();
     resp.headers_mut().insert(

@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod discovery;
+pub mod edge;
 pub mod extract;
 pub mod invite;
 mod people;
@@ -172,12 +173,14 @@ pub fn router(state: AppState) -> Router {
         .nest(SCIM_PREFIX, scim)
         .nest(admin::PREFIX, admin::router(state.clone()))
         .merge(invite::router())
+        .route(edge::PAGE_CSS_PATH, get(edge::page_css))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(deadline))
+        .layer(middleware::from_fn(edge::finish))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
                 .headers()
@@ -227,8 +230,12 @@ async fn readyz(State(st): State<AppState>) -> Response {
     }
 }
 
-async fn not_found() -> Error {
-    Error::not_found("no such endpoint; SCIM lives under /scim/v2")
+async fn not_found(uri: axum::http::Uri) -> Error {
+    if edge::is_admin_path(uri.path()) {
+        Error::not_found("no such endpoint in the admin API; /admin/v1/openapi.json lists them")
+    } else {
+        Error::not_found("no such endpoint; SCIM lives under /scim/v2")
+    }
 }
 
 async fn method_not_allowed() -> Error {

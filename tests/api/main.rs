@@ -9,6 +9,7 @@ mod bulk;
 mod csv_import;
 mod differential;
 mod discovery;
+mod edge;
 mod email;
 mod groups;
 mod invitations;
