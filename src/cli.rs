@@ -65,6 +65,13 @@ pub enum Command {
         /// Public SCIM base URL used in `meta.location` and `$ref` (default: from the Host header).
         #[arg(long, env = "SCIMD_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Seconds a client has to send a whole request head (also how long an idle kept-alive
+        /// connection stays open).
+        #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        header_read_timeout_secs: u64,
+        /// Most open connections; past it a new connection is answered 503 and closed.
+        #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        max_connections: u64,
         #[command(flatten)]
         people: PeopleArgs,
     },
@@ -174,8 +181,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             listen,
             public_url,
+            header_read_timeout_secs,
+            max_connections,
             people,
         } => {
+            let limits = crate::http::conn::Limits {
+                header_read_timeout: std::time::Duration::from_secs(header_read_timeout_secs),
+                max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+            };
             let config = Config {
                 public_url,
                 link_ttl: people.link_ttl(),
@@ -183,7 +196,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 trust_forwarded_for: people.trust_forwarded_for,
                 mail_configured: crate::email::SmtpConfig::from_env()?.is_some(),
             };
-            serve(store, clock, listen, config, &cli.database_url).await?
+            serve(store, clock, listen, config, limits, &cli.database_url).await?
         }
         Command::Org(OrgCommand::Create { slug, name }) => {
             check_slug(&slug)?;
@@ -398,6 +411,7 @@ async fn serve(
     clock: Arc<Clock>,
     listen: SocketAddr,
     config: Config,
+    limits: crate::http::conn::Limits,
     database_url: &str,
 ) -> anyhow::Result<()> {
     let base = config
@@ -449,12 +463,7 @@ async fn serve(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%listen, backend = store.backend(), base = %base, "scimd serving");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    crate::http::conn::serve(listener, app, limits, shutdown_signal()).await?;
     if let Some((stop, worker)) = mail {
         let _ = stop.send(());
         worker.await??;

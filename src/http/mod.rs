@@ -2,6 +2,7 @@
 //! no protocol rules; they translate between HTTP and the provisioning service.
 
 pub mod admin;
+pub mod conn;
 mod discovery;
 pub mod edge;
 pub mod extract;

@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod bulk;
+mod connections;
 mod csv_import;
 mod differential;
 mod discovery;
