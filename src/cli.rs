@@ -63,7 +63,7 @@ pub enum Command {
         #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// Public SCIM base URL used in `meta.location` and `$ref` (default: from the Host header).
-        #[arg(long, env = "SCIMD_PUBLIC_URL")]
+        #[arg(long, env = "SCIMD_PUBLIC_URL", value_parser = public_url)]
         public_url: Option<String>,
         /// Seconds a client has to send a whole request head (also how long an idle kept-alive
         /// connection stays open).
@@ -105,7 +105,7 @@ pub enum InviteCommand {
         #[arg(long)]
         dry_run: bool,
         /// Public URL the invitation links start with (default: http://127.0.0.1:8080).
-        #[arg(long, env = "SCIMD_PUBLIC_URL")]
+        #[arg(long, env = "SCIMD_PUBLIC_URL", value_parser = public_url)]
         public_url: Option<String>,
         /// Hours the invitation links work.
         #[arg(long, env = "SCIMD_LINK_TTL_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u32).range(1..=2160))]
@@ -125,7 +125,7 @@ pub enum AdminTokenCommand {
     /// Create a provider admin token; it is printed alone on the last line, once.
     Create {
         /// A label to recognise the token by.
-        #[arg(long, default_value = "admin")]
+        #[arg(long, default_value = "admin", value_parser = label)]
         name: String,
     },
     /// List provider admin tokens (never the tokens themselves).
@@ -141,7 +141,7 @@ pub enum OrgCommand {
         /// Short unique name, e.g. `acme`.
         slug: String,
         /// Display name (defaults to the slug).
-        #[arg(long)]
+        #[arg(long, value_parser = label)]
         name: Option<String>,
     },
     /// List organizations.
@@ -156,10 +156,10 @@ pub enum TokenCommand {
         #[arg(long)]
         org: String,
         /// A label to recognise the token by, e.g. `okta`.
-        #[arg(long, default_value = "provisioning")]
+        #[arg(long, default_value = "provisioning", value_parser = label)]
         name: String,
-        /// Expire the token after this many days (default: never).
-        #[arg(long)]
+        /// Expire the token after this many days, 1 to 36500 (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         expires_in_days: Option<u32>,
     },
     /// List an organization's tokens (never the secrets).
@@ -362,6 +362,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A label (a token's or an organization's name): 1–200 characters, not blank, no control
+/// characters (it is printed in tab-separated listings).
+fn label(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if t.chars().count() > 200 {
+        return Err("must be at most 200 characters".into());
+    }
+    if t.chars().any(char::is_control) {
+        return Err("must not contain control characters (tabs, newlines, …)".into());
+    }
+    Ok(t.to_owned())
+}
+
+/// An absolute `http://` or `https://` URL with a host and no query or fragment: links and
+/// `meta.location` are built from it.
+fn public_url(s: &str) -> Result<String, String> {
+    let t = s.trim().trim_end_matches('/');
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err("must name a host, as in https://scim.example.com/scim/v2".into());
+    }
+    if t.contains(['?', '#']) || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain a query, a fragment or spaces".into());
+    }
+    Ok(t.to_owned())
+}
+
 fn check_slug(slug: &str) -> anyhow::Result<()> {
     crate::service::check_slug(slug).map_err(|m| anyhow::anyhow!(m))
 }
@@ -504,6 +538,65 @@ mod tests {
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite:scimd.db"), "sqlite:scimd.db");
+    }
+
+    /// Values that would silently do the wrong thing are refused when the command is parsed.
+    #[test]
+    fn nonsense_flags_are_refused() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("scimd").chain(args.iter().copied()))
+        };
+        for bad in [
+            &["token", "create", "--org", "a", "--expires-in-days", "0"][..],
+            &["token", "create", "--org", "a", "--expires-in-days", "-1"],
+            &[
+                "token",
+                "create",
+                "--org",
+                "a",
+                "--expires-in-days",
+                "99999",
+            ],
+            &["token", "create", "--org", "a", "--name", "  "],
+            &["token", "create", "--org", "a", "--name", "a\tb"],
+            &["admin", "token", "create", "--name", ""],
+            &["org", "create", "acme", "--name", ""],
+            &["serve", "--public-url", "scim.example.com/scim/v2"],
+            &["serve", "--public-url", "https:///scim/v2"],
+            &["serve", "--public-url", "https://h/scim/v2?x=1"],
+            &["serve", "--header-read-timeout-secs", "0"],
+            &["serve", "--max-connections", "0"],
+            &["serve", "--link-ttl-hours", "0"],
+            &[
+                "invite",
+                "import",
+                "--org",
+                "a",
+                "f.csv",
+                "--public-url",
+                "ftp://h",
+            ],
+        ] {
+            assert!(parse(bad).is_err(), "accepted: {bad:?}");
+        }
+        for good in [
+            &["token", "create", "--org", "a", "--expires-in-days", "1"][..],
+            &["token", "create", "--org", "a", "--name", "okta"],
+            &[
+                "serve",
+                "--public-url",
+                "https://scim.example.com:8443/scim/v2/",
+            ],
+            &[
+                "serve",
+                "--max-connections",
+                "10",
+                "--header-read-timeout-secs",
+                "5",
+            ],
+        ] {
+            assert!(parse(good).is_ok(), "refused: {good:?}");
+        }
     }
 
     #[test]
