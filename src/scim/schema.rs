@@ -295,7 +295,8 @@ fn load() -> Registry {
     }
 }
 
-/// RFC 7643 §3.1: `id`, `externalId` and `meta` belong to every resource but to no schema.
+/// RFC 7643 §3.1: `schemas`, `id`, `externalId` and `meta` belong to every resource but to no
+/// schema.
 fn common_attributes() -> Vec<Attribute> {
     use AttrType::*;
     use Mutability::*;
@@ -307,7 +308,12 @@ fn common_attributes() -> Vec<Attribute> {
         Attribute::common("location", Reference, ReadOnly, Returned::Default, true),
         Attribute::common("version", String, ReadOnly, Returned::Default, true),
     ];
+    // RFC 7643 §3: every resource's `schemas`, the URNs of its core schema and extensions; a
+    // filter may name it like any multi-valued attribute (RFC 7644 §3.4.2.2).
+    let mut schemas = Attribute::common("schemas", Reference, ReadOnly, Returned::Always, false);
+    schemas.multi_valued = true;
     vec![
+        schemas,
         Attribute::common("id", String, ReadOnly, Returned::Always, true),
         Attribute::common("externalId", String, ReadWrite, Returned::Default, true),
         meta,

@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::scim::eval::{check_operator, fold, literal_bool, parse_datetime};
 use crate::scim::filter::{AttrPath, CompareOp, Filter, Literal};
-use crate::scim::schema::{AttrType, Attribute, Kind, ResourceSchema, Scope};
+use crate::scim::schema::{AttrType, Attribute, Kind, ResourceSchema, Scope, ORGANIZATION_USER};
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +285,17 @@ impl Compiler {
             sql.push("false");
             return Ok(());
         };
+        if scope == Scope::Core && attr.name == "schemas" {
+            if path.sub.is_some() {
+                sql.push("false");
+                return Ok(());
+            }
+            if let Some((op, lit)) = op {
+                check_operator(attr, op, lit)?;
+            }
+            self.schemas(sql, attr, op);
+            return Ok(());
+        }
         let sub = match &path.sub {
             Some(name) => match attr.sub(name) {
                 Some(s) => Some(s),
@@ -324,6 +335,60 @@ impl Compiler {
         }
         let expr = self.row_expr(scope, attr, sub);
         self.condition(sql, &expr, target, op)
+    }
+
+    /// `schemas op lit`: `schemas` is not stored, it is the core schema (always) and each
+    /// extension the resource carries (its object in the document; for scimd's organization
+    /// extension, an assigned role). Each URN is known here, so the comparison is decided for
+    /// it now and only its presence is left to SQL.
+    fn schemas(&self, sql: &mut Sql, attr: &Attribute, op: Option<(CompareOp, &Literal)>) {
+        let pg = sql.pg();
+        let mut candidates: Vec<(&str, Option<String>)> = vec![(self.rs.core.id.as_str(), None)];
+        for ext in &self.rs.extensions {
+            let present = if ext.id == ORGANIZATION_USER {
+                "r.role_assigned".to_owned()
+            } else {
+                let p = sql.arg(Arg::Path(vec![ext.id.clone()]));
+                if pg {
+                    format!("((r.doc #> {p}) is not null)")
+                } else {
+                    format!("(json_type(r.doc, {p}) is not null)")
+                }
+            };
+            candidates.push((ext.id.as_str(), Some(present)));
+        }
+        let (negate, op, lit) = match op {
+            // Every resource has its core schema.
+            None | Some((CompareOp::Ne, Literal::Null)) => {
+                sql.push("true");
+                return;
+            }
+            Some((CompareOp::Eq, Literal::Null)) => {
+                sql.push("false");
+                return;
+            }
+            // `ne`: no value is equal (as for every multi-valued attribute).
+            Some((CompareOp::Ne, lit)) => (true, CompareOp::Eq, lit),
+            Some((op, lit)) => (false, op, lit),
+        };
+        let hits: Vec<String> = candidates
+            .into_iter()
+            .filter(|(uri, _)| {
+                let v = serde_json::Value::String((*uri).to_owned());
+                crate::scim::eval::compare_value(attr, &v, op, lit)
+            })
+            .map(|(_, present)| present.unwrap_or_else(|| "true".to_owned()))
+            .collect();
+        let any = if hits.is_empty() {
+            "false".to_owned()
+        } else {
+            format!("({})", hits.join(" or "))
+        };
+        if negate {
+            let _ = write!(sql.text, "not {any}");
+        } else {
+            sql.push(&any);
+        }
     }
 
     /// The literal of an equality that an index answers: `emails.value`, a group's
@@ -385,10 +450,26 @@ impl Compiler {
                 (Kind::Group, "displayName", None) => return col("display_name_norm", true),
                 (_, "meta", Some("created")) => return Expr::Micros("r.created_at".into()),
                 (_, "meta", Some("lastModified")) => return Expr::Micros("r.updated_at".into()),
+                // The weak ETag the version column renders as (RFC 7644 §3.14).
+                (_, "meta", Some("version")) => {
+                    return Expr::Column {
+                        sql: "('W/\"' || r.version || '\"')".into(),
+                        lowered: false,
+                    }
+                }
                 (kind, "meta", Some("resourceType")) => return Expr::Const(Some(kind.name())),
                 (_, "meta", _) => return Expr::Nothing,
                 _ => {}
             }
+        }
+        // The organization role lives in its own column, shown only once assigned.
+        if let (Kind::User, Some(ORGANIZATION_USER), "role") =
+            (self.rs.kind, scope.key(), attr.name.as_str())
+        {
+            return Expr::Column {
+                sql: "(case when r.role_assigned then r.role end)".into(),
+                lowered: false,
+            };
         }
         let mut path = json_path(scope, attr);
         if let Some(s) = sub {
@@ -603,6 +684,10 @@ impl Compiler {
     /// order applies.
     fn sort_key(&self, sql: &mut Sql, path: &AttrPath) -> Option<(String, bool)> {
         let (scope, attr) = self.rs.resolve(path.uri.as_deref(), &path.name)?;
+        if scope == Scope::Core && attr.name == "schemas" {
+            // Its first value is the core schema for every resource: the default order.
+            return None;
+        }
         let sub = match &path.sub {
             Some(n) => Some(attr.sub(n)?),
             None if attr.is_complex() => Some(attr.sub("value")?),
@@ -713,9 +798,11 @@ pub fn compile_order(sql: &mut Sql, kind: Kind, sort: Option<&crate::store::Sort
     sql.push(" order by ");
     if let Some(sort) = sort {
         if let Some((key, is_text)) = (Compiler { rs: kind.schema() }).sort_key(sql, &sort.by) {
+            // RFC 7644 §3.4.2.3: resources without a value for sortBy come last in ascending
+            // order and first in descending order.
             let dir = match sort.order {
-                crate::store::SortOrder::Ascending => "asc",
-                crate::store::SortOrder::Descending => "desc",
+                crate::store::SortOrder::Ascending => "asc nulls last",
+                crate::store::SortOrder::Descending => "desc nulls first",
             };
             // Byte order on both backends, whatever the Postgres database's locale.
             let collate = if is_text && sql.pg() {
@@ -723,7 +810,7 @@ pub fn compile_order(sql: &mut Sql, kind: Kind, sort: Option<&crate::store::Sort
             } else {
                 ""
             };
-            let _ = write!(sql.text, "{key}{collate} {dir} nulls last, ");
+            let _ = write!(sql.text, "{key}{collate} {dir}, ");
         }
     }
     sql.push("r.created_at, r.id");

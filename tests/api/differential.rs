@@ -16,6 +16,7 @@ const WORDS: &[&str] = &[
 ];
 const TYPES: &[&str] = &["work", "home", "Work", "other"];
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
 /// A deterministic population with every attribute sometimes present, sometimes not.
 fn population(n: usize) -> Vec<Value> {
@@ -53,6 +54,11 @@ fn population(n: usize) -> Vec<Value> {
             }
             if next(2) == 0 {
                 u[ENTERPRISE] = json!({"department": word(next(99)), "employeeNumber": format!("{}", next(20))});
+            }
+            match next(3) {
+                0 => u[ORGANIZATION] = json!({"role": "admin"}),
+                1 => u[ORGANIZATION] = json!({"role": "member"}),
+                _ => {}
             }
             u
         })
@@ -101,6 +107,34 @@ fn leaf() -> impl Strategy<Value = String> {
         )),
         (prop::sample::select(vec!["eq", "ne"]), string_attr())
             .prop_map(|(o, a)| format!("{a} {o} null")),
+        // `schemas` (RFC 7643 §3) is filterable like any multi-valued attribute.
+        (
+            prop::sample::select(vec!["eq", "ne", "co", "sw", "ew"]),
+            prop::sample::select(vec![
+                CORE,
+                ENTERPRISE,
+                ORGANIZATION,
+                "urn:ietf:params:scim:schemas:extension:ENTERPRISE:2.0:user",
+                "enterprise",
+                "urn:scimd",
+                ":User",
+                "Group",
+            ])
+        )
+            .prop_map(|(o, v)| format!("schemas {o} {}", Value::String(v.to_owned()))),
+        Just("schemas pr".to_owned()),
+        // The organization role (its own column) and the version (meta.version) too.
+        (
+            prop::sample::select(vec!["eq", "ne", "sw", "gt"]),
+            prop::sample::select(vec!["admin", "MEMBER", "m", ""])
+        )
+            .prop_map(|(o, v)| format!("{ORGANIZATION}:role {o} {}", Value::String(v.to_owned()))),
+        Just(format!("{ORGANIZATION}:role pr")),
+        (
+            prop::sample::select(vec!["eq", "ne", "gt", "le"]),
+            prop::sample::select(vec!["W/\"1\"", "W/\"2\"", "w/\"2\""])
+        )
+            .prop_map(|(o, v)| format!("meta.version {o} {}", Value::String(v.to_owned()))),
     ]
 }
 
@@ -136,10 +170,21 @@ fn random_filters_agree_on_sqlite_postgres_and_the_reference() {
     let (sqlite, pg) = rt.block_on(async { (TestApp::sqlite().await, TestApp::postgres().await) });
     let people = population(60);
     rt.block_on(async {
-        for u in &people {
+        for (i, u) in people.iter().enumerate() {
             for app in [&sqlite, &pg] {
                 let r = app.post("/Users", u.clone()).await;
                 assert_eq!(r.status, axum::http::StatusCode::CREATED, "{u}: {}", r.body);
+                // Some users are changed once, so versions differ.
+                if i % 3 == 0 {
+                    let path = format!("/Users/{}", id(&r.body));
+                    let p = app
+                        .patch(
+                            &path,
+                            ops(json!([{"op": "replace", "path": "nickName", "value": "n"}])),
+                        )
+                        .await;
+                    assert_eq!(p.status, axum::http::StatusCode::OK, "{}", p.body);
+                }
             }
         }
     });
@@ -202,4 +247,110 @@ fn random_filters_agree_on_sqlite_postgres_and_the_reference() {
         nonempty > 50,
         "only {nonempty} filters selected a proper subset"
     );
+}
+
+/// The key RFC 7644 §3.4.2.3 sorts a resource by: a singular attribute's value, or the primary
+/// (else first) value of a multi-valued one; strings case-folded unless caseExact. `None`: no
+/// data, which sorts last ascending and first descending.
+fn sort_key(doc: &Value, path: &str) -> Option<String> {
+    let (container, rest) = match path.rsplit_once(':') {
+        Some((urn, attr)) => (doc.get(urn)?, attr),
+        None => (doc, path),
+    };
+    let (name, sub) = match rest.split_once('.') {
+        Some((n, s)) => (n, Some(s)),
+        None => (rest, None),
+    };
+    let value = container.get(name)?;
+    let value = match value {
+        Value::Array(items) => {
+            let chosen = items
+                .iter()
+                .find(|e| e["primary"] == true)
+                .or_else(|| items.first())?;
+            chosen.get(sub.unwrap_or("value"))?
+        }
+        v => match sub {
+            Some(s) => v.get(s)?,
+            None => v,
+        },
+    };
+    let case_exact = matches!(path, "externalId" | "meta.version");
+    match value {
+        Value::String(s) if case_exact => Some(s.clone()),
+        Value::String(s) => Some(s.to_lowercase()),
+        Value::Bool(b) => Some(u8::from(*b).to_string()),
+        _ => None,
+    }
+}
+
+/// Sorting by every kind of attribute, ascending and descending, gives the same order on
+/// SQLite, on Postgres and by the RFC's rules applied in memory, resources without a value
+/// included (last ascending, first descending).
+#[test]
+fn sort_orders_agree_on_sqlite_postgres_and_the_reference() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (sqlite, pg) = rt.block_on(async { (TestApp::sqlite().await, TestApp::postgres().await) });
+    let people = population(40);
+    rt.block_on(async {
+        for u in &people {
+            for app in [&sqlite, &pg] {
+                let r = app.post("/Users", u.clone()).await;
+                assert_eq!(r.status, axum::http::StatusCode::CREATED, "{u}: {}", r.body);
+            }
+        }
+    });
+    // Creation order: the tie-break of every sort.
+    let docs: Vec<Value> = rt.block_on(sqlite.get("/Users?count=1000")).body["Resources"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let attrs = [
+        "displayName",
+        "title",
+        "name.givenName",
+        "externalId",
+        "emails",
+        "emails.type",
+        "active",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        "urn:scimd:params:scim:schemas:extension:organization:2.0:User:role",
+    ];
+    for attr in attrs {
+        let mut missing = 0;
+        for (order, descending) in [("ascending", false), ("descending", true)] {
+            let mut want: Vec<(Option<String>, String)> = docs
+                .iter()
+                .map(|d| {
+                    (
+                        sort_key(d, attr),
+                        d["userName"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            missing = want.iter().filter(|(k, _)| k.is_none()).count();
+            // Stable: equal keys keep creation order.
+            want.sort_by(|(a, _), (b, _)| match (a, b, descending) {
+                (None, None, _) => std::cmp::Ordering::Equal,
+                (None, Some(_), false) | (Some(_), None, true) => std::cmp::Ordering::Greater,
+                (Some(_), None, false) | (None, Some(_), true) => std::cmp::Ordering::Less,
+                (Some(x), Some(y), false) => x.cmp(y),
+                (Some(x), Some(y), true) => y.cmp(x),
+            });
+            let want: Vec<String> = want.into_iter().map(|(_, n)| n).collect();
+            let path = format!(
+                "/Users?count=1000&sortBy={}&sortOrder={order}",
+                encode(attr)
+            );
+            let (a, b) = rt.block_on(async { (sqlite.get(&path).await, pg.get(&path).await) });
+            assert_eq!(a.user_names(), want, "SQLite, sortBy={attr} {order}");
+            assert_eq!(b.user_names(), want, "Postgres, sortBy={attr} {order}");
+        }
+        // Both kinds of resources are there, or the null ordering would go untested.
+        assert!(
+            missing > 0 && missing < docs.len(),
+            "sortBy={attr}: {missing} of {} without a value",
+            docs.len()
+        );
+    }
 }
