@@ -233,6 +233,7 @@ impl<T> Guard<T> {
                             if *lines == 0 {
                                 // Blank lines before a request line are ignored (RFC 9112 §2.2).
                                 bytes.clear();
+                                self.target.clear();
                                 continue;
                             }
                             bytes.push(b);
@@ -437,8 +438,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guard<T> {
         }
         let start = buf.filled().len();
         ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        let fresh = buf.filled()[start..].to_vec();
-        match this.inspect(&fresh) {
+        match this.inspect(&buf.filled()[start..]) {
             Verdict::Pass => Poll::Ready(Ok(())),
             Verdict::Refuse(status, why) => {
                 tracing::info!(status = status.as_u16(), target = %crate::error::excerpt(&this.target, 64), "request head refused");
