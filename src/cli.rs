@@ -75,7 +75,8 @@ pub struct ProviderArgs {
     /// Microsoft Entra ID: a client secret of the app registration.
     #[arg(long, env = "SCIMD_MICROSOFT_CLIENT_SECRET", hide_env_values = true)]
     pub microsoft_client_secret: Option<String>,
-    /// Microsoft Entra ID: a tenant id or domain, or `common` / `organizations` for any tenant.
+    /// Microsoft Entra ID: a tenant id (GUID) to admit that tenant only, or `common` /
+    /// `organizations` for any tenant.
     #[arg(long, env = "SCIMD_MICROSOFT_TENANT", default_value = "common")]
     pub microsoft_tenant: String,
     /// Microsoft: another issuer (tests), `{tenantid}` allowed as in Microsoft's own.

@@ -86,7 +86,7 @@ impl ProviderConfig {
         }
     }
 
-    /// Microsoft Entra ID. `tenant` is a tenant id or domain, or `common` / `organizations`
+    /// Microsoft Entra ID. `tenant` is a tenant id (GUID), or `common` / `organizations`
     /// (any work account): their discovery documents name the issuer with a `{tenantid}`
     /// placeholder, which each token's `tid` fills in (see [`check_issuer`]).
     pub fn microsoft(

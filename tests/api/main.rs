@@ -10,6 +10,7 @@ mod csv_import;
 mod differential;
 mod discovery;
 mod email;
+mod federation;
 mod groups;
 mod invitations;
 mod migrations;
