@@ -373,3 +373,32 @@ pub fn scim_text(status: StatusCode, body: String) -> Response {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_is_an_origin() {
+        for (given, origin) in [
+            ("https://scim.example.com", "https://scim.example.com"),
+            ("https://scim.example.com/", "https://scim.example.com"),
+            (
+                "https://scim.example.com/scim/v2",
+                "https://scim.example.com",
+            ),
+            (
+                "https://scim.example.com:8443/scim/v2/",
+                "https://scim.example.com:8443",
+            ),
+        ] {
+            assert_eq!(origin_of(given), origin, "{given}");
+        }
+        let mut c = Config::default();
+        assert_eq!(c.origin(), "http://127.0.0.1:8080");
+        assert!(!c.https(), "no Secure cookies on plain http");
+        c.public_url = Some("https://scim.example.com/scim/v2".into());
+        assert_eq!(c.origin(), "https://scim.example.com");
+        assert!(c.https(), "Secure cookies on https");
+    }
+}

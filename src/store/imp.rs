@@ -395,17 +395,23 @@ macro_rules! store_impl {
             /// Revokes the pending invitations to `org` addressed to the person behind a membership:
             /// once they have a membership there (deactivated or not), or it is removed, an old
             /// invitation must never bring them back.
-            async fn revoke_invitations_of(tx: &mut sqlx::Transaction<'_, $db>, org: &str, member: &str, now: i64) -> Result<u64> {
-                Ok(sqlx::query(
+            async fn revoke_invitations_of(tx: &mut sqlx::Transaction<'_, $db>, org: &str, member: &str, now: i64, audit: &Audit) -> Result<()> {
+                let revoked = sqlx::query(
                     "update invitation set status = 'revoked', updated_at = $3 where organization_id = $1 and status = 'pending' \
-                     and email_norm = (select a.email_norm from membership m join account a on a.id = m.account_id where m.id = $2)",
+                     and email_norm = (select a.email_norm from membership m join account a on a.id = m.account_id where m.id = $2) \
+                     returning id",
                 )
                 .bind(org)
                 .bind(member)
                 .bind(now)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected())
+                .fetch_all(&mut **tx)
+                .await?;
+                for row in revoked {
+                    let id: String = row.try_get("id")?;
+                    Self::record_audit(tx, org, audit, "Invitation.revoke", &id, now).await?;
+                    tracing::info!(invitation = %id, member, "pending invitation revoked: the person has a membership, or lost it");
+                }
+                Ok(())
             }
 
             /// Ends every open setup and reset link of an account: any password change does.
@@ -520,7 +526,7 @@ macro_rules! store_impl {
                     .execute(&mut **tx)
                     .await?;
                     Self::write_emails(tx, id, &c.emails, now, false).await?;
-                    Self::revoke_invitations_of(tx, org, id, now).await?;
+                    Self::revoke_invitations_of(tx, org, id, now, audit).await?;
                 }
                 Kind::Group => {
                     sqlx::query(
@@ -775,7 +781,7 @@ macro_rules! store_impl {
                     Self::apply_members(&mut tx, org, id, &members, now).await?;
                 }
                 if kind == Kind::User && columns(kind, &current.doc).active && !columns(kind, &doc).active {
-                    Self::revoke_invitations_of(&mut tx, org, id, now).await?;
+                    Self::revoke_invitations_of(&mut tx, org, id, now, audit).await?;
                 }
                 Self::write_row(&mut tx, kind, id, &current.doc, &doc, role.as_deref(), now).await?;
                 Self::record_audit(&mut tx, org, audit, &format!("{}.update", kind.name()), id, now).await?;
@@ -811,7 +817,7 @@ macro_rules! store_impl {
                     Self::ensure_other_admin(&mut tx, org, id).await?;
                 }
                 if kind == Kind::User {
-                    Self::revoke_invitations_of(&mut tx, org, id, now).await?;
+                    Self::revoke_invitations_of(&mut tx, org, id, now, audit).await?;
                 }
                 // Deleting a membership removes its group memberships (cascade) and never the
                 // account: the person may belong to other organizations.

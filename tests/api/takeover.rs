@@ -282,6 +282,25 @@ async fn an_old_invitation_cannot_revive_a_deactivated_member(app: TestApp) {
     )
     .await;
     assert_eq!(pending, 0);
+    let audit = admin(
+        &app,
+        &provider,
+        Method::GET,
+        "/orgs/acme/audit?count=1000",
+        None,
+    )
+    .await;
+    let revoked = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "Invitation.revoke")
+        .count();
+    assert_eq!(
+        revoked, 3,
+        "each revocation is in the audit log: {}",
+        audit.body
+    );
 }
 
 async fn one_membership_per_account_per_organization(app: TestApp) {
