@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::http::{router, AppState, Config, SCIM_PREFIX};
+use crate::service::federation::ProviderConfig;
 use crate::store::{connect, DynStore, Org};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -42,6 +43,114 @@ pub struct PeopleArgs {
     /// Count sign-in attempts by the last X-Forwarded-For address (only behind a proxy that sets it).
     #[arg(long, env = "SCIMD_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Minutes a password-reset link works (any password change ends it sooner).
+    #[arg(long, env = "SCIMD_RESET_LINK_TTL_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(5..=1440))]
+    pub reset_link_ttl_minutes: u32,
+    /// Minutes a browser session lasts without use (12 hours at most in any case).
+    #[arg(long, env = "SCIMD_SESSION_IDLE_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(5..=720))]
+    pub session_idle_minutes: u32,
+    /// Days a sent mail's row (recipient, subject, status, times; never its body) is kept.
+    #[arg(long, env = "SCIMD_MAIL_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub mail_retention_days: u32,
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+}
+
+/// Sign-in providers. Each is on when its client id and secret are set; the secrets are best
+/// given through the environment (the command line shows in `ps`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ProviderArgs {
+    /// Google: the OAuth client's id.
+    #[arg(long, env = "SCIMD_GOOGLE_CLIENT_ID")]
+    pub google_client_id: Option<String>,
+    /// Google: the OAuth client's secret.
+    #[arg(long, env = "SCIMD_GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    pub google_client_secret: Option<String>,
+    /// Google: another issuer (tests).
+    #[arg(long, env = "SCIMD_GOOGLE_ISSUER")]
+    pub google_issuer: Option<String>,
+    /// Microsoft Entra ID: the app registration's (client) id.
+    #[arg(long, env = "SCIMD_MICROSOFT_CLIENT_ID")]
+    pub microsoft_client_id: Option<String>,
+    /// Microsoft Entra ID: a client secret of the app registration.
+    #[arg(long, env = "SCIMD_MICROSOFT_CLIENT_SECRET", hide_env_values = true)]
+    pub microsoft_client_secret: Option<String>,
+    /// Microsoft Entra ID: a tenant id (GUID) to admit that tenant only, or `common` /
+    /// `organizations` for any tenant.
+    #[arg(long, env = "SCIMD_MICROSOFT_TENANT", default_value = "common")]
+    pub microsoft_tenant: String,
+    /// Microsoft: another issuer (tests), `{tenantid}` allowed as in Microsoft's own.
+    #[arg(long, env = "SCIMD_MICROSOFT_ISSUER")]
+    pub microsoft_issuer: Option<String>,
+    /// GitHub: the OAuth app's client id.
+    #[arg(long, env = "SCIMD_GITHUB_CLIENT_ID")]
+    pub github_client_id: Option<String>,
+    /// GitHub: the OAuth app's client secret.
+    #[arg(long, env = "SCIMD_GITHUB_CLIENT_SECRET", hide_env_values = true)]
+    pub github_client_secret: Option<String>,
+    /// GitHub: another site for /login/oauth/… (tests, GitHub Enterprise Server).
+    #[arg(long, env = "SCIMD_GITHUB_URL")]
+    pub github_url: Option<String>,
+    /// GitHub: another API (tests, GitHub Enterprise Server's /api/v3).
+    #[arg(long, env = "SCIMD_GITHUB_API_URL")]
+    pub github_api_url: Option<String>,
+    /// Any OpenID Connect issuer with discovery (Okta, Keycloak, …).
+    #[arg(long, env = "SCIMD_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    #[arg(long, env = "SCIMD_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    #[arg(long, env = "SCIMD_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// The name on the generic issuer's sign-in button.
+    #[arg(long, env = "SCIMD_OIDC_NAME", default_value = "single sign-on")]
+    pub oidc_name: String,
+}
+
+impl ProviderArgs {
+    /// The providers whose id and secret are both set; one without the other is an error.
+    pub fn providers(&self) -> anyhow::Result<Vec<ProviderConfig>> {
+        let pair = |name: &str, id: &Option<String>, secret: &Option<String>| match (id, secret) {
+            (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => {
+                Ok(Some((i.clone(), s.clone())))
+            }
+            (None, None) => Ok(None),
+            _ => Err(anyhow::anyhow!(
+                "{name}: set both the client id and the client secret, or neither"
+            )),
+        };
+        let mut out = Vec::new();
+        if let Some((i, s)) = pair("Google", &self.google_client_id, &self.google_client_secret)? {
+            out.push(ProviderConfig::google(i, s, self.google_issuer.clone()));
+        }
+        if let Some((i, s)) = pair(
+            "Microsoft",
+            &self.microsoft_client_id,
+            &self.microsoft_client_secret,
+        )? {
+            out.push(ProviderConfig::microsoft(
+                i,
+                s,
+                &self.microsoft_tenant,
+                self.microsoft_issuer.clone(),
+            ));
+        }
+        if let Some((i, s)) = pair("GitHub", &self.github_client_id, &self.github_client_secret)? {
+            out.push(ProviderConfig::github(
+                i,
+                s,
+                self.github_url.clone(),
+                self.github_api_url.clone(),
+            ));
+        }
+        if let Some((i, s)) = pair("OIDC", &self.oidc_client_id, &self.oidc_client_secret)? {
+            let issuer = self
+                .oidc_issuer
+                .clone()
+                .context("--oidc-issuer is required with the OIDC client id and secret")?;
+            out.push(ProviderConfig::oidc(self.oidc_name.clone(), i, s, issuer));
+        }
+        Ok(out)
+    }
 }
 
 impl PeopleArgs {
@@ -50,10 +159,16 @@ impl PeopleArgs {
     }
 }
 
+fn minutes(m: u32) -> i64 {
+    i64::from(m) * 60 * 1_000_000
+}
+
 fn hours(h: u32) -> i64 {
     i64::from(h) * 3600 * 1_000_000
 }
 
+// `serve` carries every setting; the enum is parsed once, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve SCIM at http://ADDR/scim/v2. On the first start against an empty database, creates
@@ -62,7 +177,10 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "SCIMD_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Public SCIM base URL used in `meta.location` and `$ref` (default: from the Host header).
+        /// The site's public origin, e.g. `https://scim.example.com`: every emailed link starts
+        /// with it and the SCIM base is `{origin}/scim/v2` (a value ending in /scim/v2 is read
+        /// as its origin). Required when email is configured. Without it, links use
+        /// http://LISTEN and SCIM's `meta.location` follows the request's Host.
         #[arg(long, env = "SCIMD_PUBLIC_URL", value_parser = public_url)]
         public_url: Option<String>,
         /// Seconds a client has to send a whole request head (also how long an idle kept-alive
@@ -89,6 +207,27 @@ pub enum Command {
     /// Invitations.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// People's accounts, for the server's operator.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// The email outbox.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Set the password of the account with this email (created, with no organization, when
+    /// there is none), read from the first line of stdin, never from the command line. Ends
+    /// the account's sessions and open links.
+    SetPassword { email: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// Print the mail that has not been delivered (pending or failed), links included: without
+    /// SMTP, this is how the operator passes a link on by hand.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,14 +328,67 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 header_read_timeout: std::time::Duration::from_secs(header_read_timeout_secs),
                 max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
             };
+            let mail_configured = crate::email::SmtpConfig::from_env()?.is_some();
+            // The value parser checked it is an absolute http(s) URL with a host.
+            let public_url = public_url.map(|u| crate::http::origin_of(&u));
+            if mail_configured && public_url.is_none() {
+                bail!(
+                    "email is configured (SCIMD_SMTP_HOST) but no public URL is: set --public-url or \
+                     SCIMD_PUBLIC_URL to the site's origin, e.g. https://scim.example.com, so the links \
+                     in emails point at this server (they are never built from request headers)"
+                );
+            }
+            let defaults = Config::default();
             let config = Config {
                 public_url,
+                fallback_origin: format!("http://{listen}"),
                 link_ttl: people.link_ttl(),
-                signing_key_file: people.signing_key_file,
+                reset_ttl: minutes(people.reset_link_ttl_minutes),
+                signing_key_file: people.signing_key_file.clone(),
                 trust_forwarded_for: people.trust_forwarded_for,
-                mail_configured: crate::email::SmtpConfig::from_env()?.is_some(),
+                mail_configured,
+                session_idle: minutes(people.session_idle_minutes),
+                providers: people.providers.providers()?,
+                ..defaults
             };
-            serve(store, clock, listen, config, limits, &cli.database_url).await?
+            let retention = i64::from(people.mail_retention_days) * 24 * 3600 * 1_000_000;
+            serve(
+                store,
+                clock,
+                listen,
+                config,
+                limits,
+                &cli.database_url,
+                retention,
+            )
+            .await?
+        }
+        Command::Account(AccountCommand::SetPassword { email }) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            crate::service::credentials::set_password_as_operator(&store, &clock, &email, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("password set for {email}; its sessions and open links have ended");
+        }
+        Command::Mail(MailCommand::List) => {
+            let outbox = crate::email::OutboxStore::connect(&cli.database_url).await?;
+            let rows = outbox.undelivered().await?;
+            for m in &rows {
+                println!(
+                    "--- {} {} created {} to {}\nSubject: {}\n\n{}",
+                    m.id,
+                    m.status.as_str(),
+                    crate::service::render::timestamp(m.created_at),
+                    m.to_address,
+                    m.subject,
+                    m.body_text.trim_end()
+                );
+            }
+            println!("{} undelivered", rows.len());
         }
         Command::Org(OrgCommand::Create { slug, name }) => {
             check_slug(&slug)?;
@@ -388,7 +580,7 @@ fn public_url(s: &str) -> Result<String, String> {
         .ok_or("must start with https:// or http://")?;
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() || host.starts_with(':') {
-        return Err("must name a host, as in https://scim.example.com/scim/v2".into());
+        return Err("must name a host, as in https://scim.example.com".into());
     }
     if t.contains(['?', '#']) || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must not contain a query, a fragment or spaces".into());
@@ -447,11 +639,12 @@ async fn serve(
     config: Config,
     limits: crate::http::conn::Limits,
     database_url: &str,
+    mail_retention: i64,
 ) -> anyhow::Result<()> {
-    let base = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{listen}{SCIM_PREFIX}"));
+    let base = format!("{}{SCIM_PREFIX}", config.origin());
+    for p in &config.providers {
+        tracing::info!(provider = p.name(), redirect_uri = %format!("{}/auth/{}/callback", config.origin(), p.name()), "sign-in provider configured");
+    }
     if store.org_count().await? == 0 {
         // First start: make the server usable at once. Another replica may win this race; the
         // unique slug makes the loser's attempt fail harmlessly.
@@ -473,9 +666,10 @@ async fn serve(
         Some(smtp) => {
             let outbox = crate::email::OutboxStore::connect(database_url).await?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let worker = crate::email::run_worker(outbox, smtp, clock.clone(), async move {
-                let _ = stopped.await;
-            });
+            let worker =
+                crate::email::run_worker(outbox, smtp, clock.clone(), mail_retention, async move {
+                    let _ = stopped.await;
+                });
             Some((stop, tokio::spawn(worker)))
         }
         None => {

@@ -128,6 +128,10 @@ fn on_unique_violation(constraint: Option<&str>, message: &str) -> Error {
         "a User with this userName already exists in this organization (userName is unique, case-insensitively)"
     } else if what.contains("display_name") {
         "a Group with this displayName already exists in this organization (displayName is unique, case-insensitively)"
+    } else if what.contains("account_org") || what.contains("membership.account_id") {
+        // One membership per person and organization (the person is found by the User's
+        // primary email, or a userName that is an address).
+        "a User for this person already exists in this organization: the same primary email (or userName as an address) names one person, who has one User per organization"
     } else if what.contains("invitation") {
         "this email already has a pending invitation to this organization; resend or revoke it"
     } else if what.contains("slug") {

@@ -23,7 +23,7 @@ mod worker;
 
 pub use outbox::{enqueue_pg, enqueue_sqlite, Outbox, OutboxStore};
 pub use smtp::{Mailer, SmtpConfig, TlsMode};
-pub use worker::{backoff, run_worker, Worker, BATCH, LEASE, MAX_ATTEMPTS};
+pub use worker::{backoff, run_worker, Worker, BATCH, LEASE, MAX_ATTEMPTS, RETENTION};
 
 /// An email to send: what a caller hands to the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

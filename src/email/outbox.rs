@@ -34,9 +34,16 @@ fn claim_sql(lock: &str) -> String {
 
 /// Records an attempt's outcome, only while the row is still under the lease `$8` this worker
 /// took: a worker whose lease ran out and was taken over must not overwrite the new holder.
+/// A sent mail loses its body: it may carry a live link (an invitation, a password reset), and
+/// what an operator needs afterwards is who it went to, what about, and when.
 const RECORD: &str = "update email_outbox set status = $2, attempts = $3, next_attempt_at = $4, \
-     last_error = $5, sent_at = $6, claimed_until = null, updated_at = $7 \
+     last_error = $5, sent_at = $6, claimed_until = null, updated_at = $7, \
+     body_text = case when $2 = 'sent' then '' else body_text end, \
+     body_html = case when $2 = 'sent' then null else body_html end \
      where id = $1 and claimed_until = $8";
+
+/// Sent rows older than the retention period go.
+const PURGE: &str = "delete from email_outbox where status = 'sent' and sent_at < $1";
 
 /// What the worker writes back after an attempt.
 pub(super) struct Attempt<'a> {
@@ -125,6 +132,18 @@ macro_rules! backend {
                     .await
             }
 
+            pub async fn purge(pool: &Pool<$db>, before: i64) -> sqlx::Result<u64> {
+                Ok(sqlx::query(PURGE).bind(before).execute(pool).await?.rows_affected())
+            }
+
+            pub async fn undelivered(pool: &Pool<$db>) -> sqlx::Result<Vec<OutboxEntry>> {
+                sqlx::query_as(&format!(
+                    "select {COLUMNS} from email_outbox where status <> 'sent' order by created_at, id limit 1000"
+                ))
+                .fetch_all(pool)
+                .await
+            }
+
             pub async fn count(pool: &Pool<$db>, status: Status) -> sqlx::Result<i64> {
                 sqlx::query_scalar("select count(*) from email_outbox where status = $1")
                     .bind(status.as_str())
@@ -209,6 +228,22 @@ impl OutboxStore {
         match self {
             OutboxStore::Sqlite(p) => sqlite::get(p, id).await,
             OutboxStore::Postgres(p) => pg::get(p, id).await,
+        }
+    }
+
+    /// Deletes sent rows sent before `before`; returns how many.
+    pub async fn purge(&self, before: i64) -> sqlx::Result<u64> {
+        match self {
+            OutboxStore::Sqlite(p) => sqlite::purge(p, before).await,
+            OutboxStore::Postgres(p) => pg::purge(p, before).await,
+        }
+    }
+
+    /// Rows not delivered (pending or failed), oldest first, at most 1000: `scimd mail list`.
+    pub async fn undelivered(&self) -> sqlx::Result<Vec<OutboxEntry>> {
+        match self {
+            OutboxStore::Sqlite(p) => sqlite::undelivered(p).await,
+            OutboxStore::Postgres(p) => pg::undelivered(p).await,
         }
     }
 

@@ -35,12 +35,16 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// How long a sent row is kept (without its body) unless configured otherwise.
+pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// One delivery worker. Run as many as you like, in one process or across replicas.
 #[derive(Debug, Clone)]
 pub struct Worker {
     store: OutboxStore,
     mailer: Mailer,
     clock: Arc<Clock>,
+    retention: i64,
 }
 
 impl Worker {
@@ -49,7 +53,14 @@ impl Worker {
             store,
             mailer: Mailer::new(config)?,
             clock,
+            retention: micros(RETENTION),
         })
+    }
+
+    /// Keeps sent rows this long (microseconds) before purging them.
+    pub fn with_retention(mut self, micros: i64) -> Self {
+        self.retention = micros;
+        self
     }
 
     /// Claims one batch of due rows and tries each once. Returns how many were sent.
@@ -60,6 +71,13 @@ impl Worker {
     /// (claimed, sent)
     async fn deliver_batch(&self) -> anyhow::Result<(usize, usize)> {
         let now = self.clock.now();
+        let purged = self.store.purge(now.saturating_sub(self.retention)).await?;
+        if purged > 0 {
+            tracing::info!(
+                purged,
+                "email outbox: sent rows past their retention removed"
+            );
+        }
         let lease = now.saturating_add(micros(LEASE));
         let batch = self.store.claim(now, lease, BATCH).await?;
         let mut sent = 0;
@@ -169,9 +187,13 @@ pub async fn run_worker(
     store: OutboxStore,
     config: SmtpConfig,
     clock: Arc<Clock>,
+    retention: i64,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    Worker::new(store, &config, clock)?.run(shutdown).await;
+    Worker::new(store, &config, clock)?
+        .with_retention(retention)
+        .run(shutdown)
+        .await;
     Ok(())
 }
 

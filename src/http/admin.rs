@@ -39,6 +39,8 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/logout"),
     ("get", "/me"),
     ("post", "/me/password"),
+    ("get", "/me/invitations"),
+    ("post", "/me/invitations/{id}/accept"),
     ("get", "/orgs"),
     ("post", "/accounts"),
     ("post", "/orgs"),
@@ -67,6 +69,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/logout", post(super::people::logout))
         .route("/me", get(super::people::me))
         .route("/me/password", post(super::people::change_password))
+        .route("/me/invitations", get(super::people::my_invitations))
+        .route(
+            "/me/invitations/{id}/accept",
+            post(super::people::accept_invitation),
+        )
         .route("/accounts", post(create_account))
         .route("/orgs/{slug}/members", get(list_members).post(add_member))
         .route(
@@ -142,6 +149,7 @@ impl AdminError {
             StatusCode::CONFLICT if message.contains("last active admin") => "last_admin",
             StatusCode::CONFLICT => "conflict",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "busy",
             _ if status.is_server_error() => "internal",
             _ => "error",
         };
@@ -162,6 +170,10 @@ impl IntoResponse for AdminError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"scimd-admin\""),
             );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         resp
     }
@@ -358,6 +370,11 @@ pub async fn access(
                 .into());
             }
             let admin = m.role == "admin";
+            // Activity is per membership, noted at most once a minute: reads stay reads.
+            let now = st.clock.now();
+            if m.last_active_at.is_none_or(|t| now - t > 60_000_000) {
+                st.store.touch_membership(&m.member_id, now).await?;
+            }
             (m.org, Some(m.member_id), admin)
         }
     };
@@ -546,26 +563,24 @@ impl Paging {
     }
 }
 
-/// Members with their account details: pending (the password not set yet from the setup
-/// link), last active time.
+/// Members as this organization sees them: when each last acted here. Nothing global (the
+/// account's id, its activity elsewhere, whether it has a password) is shown to an organization.
 async fn members_json(
     st: &AppState,
     org: &str,
     recs: &[crate::store::Record],
 ) -> Result<Vec<Value>> {
     let ids: Vec<String> = recs.iter().map(|r| r.id.clone()).collect();
-    let details = st.store.member_details(org, &ids, st.clock.now()).await?;
+    let details = st.store.member_details(org, &ids).await?;
     Ok(recs
         .iter()
         .map(|r| {
             let mut v = member_json(r);
-            if let Some(d) = details.iter().find(|d| d.member_id == r.id) {
-                if d.pending && v["status"] == "active" {
-                    v["status"] = json!("pending");
-                }
-                v["accountId"] = json!(d.account_id);
-                v["lastActiveAt"] = json!(d.last_active_at.map(crate::service::render::timestamp));
-            }
+            let last = details
+                .iter()
+                .find(|d| d.member_id == r.id)
+                .and_then(|d| d.last_active_at);
+            v["lastActiveAt"] = json!(last.map(crate::service::render::timestamp));
             v
         })
         .collect())
@@ -891,7 +906,7 @@ async fn audit_page(
     ))
 }
 
-fn invitation_json(inv: &crate::store::Invitation, now: i64) -> Value {
+pub fn invitation_json(inv: &crate::store::Invitation, now: i64) -> Value {
     let status = if inv.status == "pending" && inv.expires_at <= now {
         "expired"
     } else {
@@ -995,11 +1010,35 @@ async fn invitee(
 }
 
 /// Where invitation and setup links point, and how long they work.
-fn links(st: &AppState, headers: &axum::http::HeaderMap) -> crate::service::invitations::Links {
+fn links(st: &AppState) -> crate::service::invitations::Links {
     crate::service::invitations::Links {
-        origin: super::invite::origin(st, headers),
+        origin: st.config.origin(),
         ttl: st.config.link_ttl,
     }
+}
+
+/// Whether mail leaves the server, for answers that would have sent some: without delivery,
+/// links stay in the outbox (the operator reads them with `scimd mail list`) and people find
+/// their invitations after signing in (`GET /admin/v1/me/invitations`).
+fn delivery(st: &AppState) -> Value {
+    if st.config.mail_configured {
+        json!({"emailDelivery": "on"})
+    } else {
+        json!({"emailDelivery": "off", "deliveryNote": DELIVERY_OFF})
+    }
+}
+
+/// What an admin is told when the server sends no mail.
+pub const DELIVERY_OFF: &str = "email delivery is not configured on this server: nothing was \
+     mailed. The person sees pending invitations after signing in (GET /admin/v1/me/invitations); \
+     the server's operator can read undelivered mail with `scimd mail list`";
+
+/// Adds [`delivery`]'s fields to an answer.
+fn with_delivery(st: &AppState, mut v: Value) -> Value {
+    if let (Some(o), Value::Object(d)) = (v.as_object_mut(), delivery(st)) {
+        o.extend(d);
+    }
+    v
 }
 
 /// Creates one invitation (`{email, firstName, lastName, role?, groups?}`) or up to
@@ -1008,7 +1047,6 @@ fn links(st: &AppState, headers: &axum::http::HeaderMap) -> crate::service::invi
 async fn create_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
-    headers: axum::http::HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let Access { org, tenant: t, .. } = a;
@@ -1040,7 +1078,7 @@ async fn create_invitations(
         invitees.push(invitee(&st, &org.id, item).await?);
     }
     let audit = t.audit();
-    let links = links(&st, &headers);
+    let links = links(&st);
     let inviter = a.caller.display();
     let mut out = Vec::with_capacity(invitees.len());
     for i in invitees {
@@ -1051,11 +1089,9 @@ async fn create_invitations(
         )
         .await
         {
-            Ok((inv, link)) => {
-                let mut v = invitation_json(&inv, now);
-                if !st.config.mail_configured {
-                    v["link"] = json!(link);
-                }
+            Ok((inv, _)) => {
+                // The link goes only by email: no answer carries a secret that sets credentials.
+                let mut v = with_delivery(&st, invitation_json(&inv, now));
                 if batch {
                     v["result"] = json!(201);
                 }
@@ -1089,7 +1125,6 @@ async fn import_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
     Query(p): Query<ImportParams>,
-    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
     let Access { org, tenant: t, .. } = a;
@@ -1104,7 +1139,7 @@ async fn import_invitations(
         &a.caller.display(),
         &audit,
         &body,
-        &links(&st, &headers),
+        &links(&st),
         p.dry_run.unwrap_or(false),
     )
     .await
@@ -1113,15 +1148,13 @@ async fn import_invitations(
         field: Some("file"),
     })?;
     let mut report = report;
-    if st.config.mail_configured {
-        // Links go only by email when email is delivered.
-        for i in &mut report.invited {
-            if let Some(o) = i.as_object_mut() {
-                o.remove("link");
-            }
+    // Links go only by email.
+    for i in &mut report.invited {
+        if let Some(o) = i.as_object_mut() {
+            o.remove("link");
         }
     }
-    Ok(Json(report.to_json()))
+    Ok(Json(with_delivery(&st, report.to_json())))
 }
 
 async fn list_invitations(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<Value>> {
@@ -1134,7 +1167,7 @@ async fn list_invitations(State(st): State<AppState>, Scoped(a): AdminOf) -> Res
         .iter()
         .map(|i| invitation_json(i, now))
         .collect();
-    Ok(Json(json!({"items": items})))
+    Ok(Json(with_delivery(&st, json!({"items": items}))))
 }
 
 /// Changes a pending invitation's role and/or groups; the email cannot change (revoke and
@@ -1239,7 +1272,7 @@ async fn resend_invitation(
         .await?
         .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
     let secret = crate::token::generate();
-    let link = super::invite::link(&st, &headers, &secret);
+    let link = super::invite::link(&st, &secret);
     let expires_at = st.clock.now() + st.config.link_ttl;
     let draft = crate::store::Invitation {
         expires_at,
@@ -1262,11 +1295,10 @@ async fn resend_invitation(
         "resend",
     )
     .await?;
-    let mut v = invitation_json(&inv, st.clock.now());
-    if !st.config.mail_configured {
-        v["link"] = json!(link);
-    }
-    Ok(Json(v))
+    Ok(Json(with_delivery(
+        &st,
+        invitation_json(&inv, st.clock.now()),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -1295,14 +1327,12 @@ async fn add_member(
     };
     let role = check_role(&json!(m.role.as_deref().unwrap_or("member")))?;
     let person = Person::check(m.email, m.given_name, m.family_name)?;
-    let (done, link) = enrol(&st, &a.caller, &headers, &person, vec![(a.org, role)]).await?;
+    let done = enrol(&st, &a.caller, &headers, &person, vec![(a.org, role)]).await?;
     let (_, id) = &done.members[0];
-    let mut v = one_member(&st, &a.tenant, id).await?;
-    v["setupEmailSent"] = json!(done.setup_sent);
-    if let Some(link) = link.filter(|_| done.setup_sent) {
-        v["setupLink"] = json!(link);
-    }
-    Ok((StatusCode::CREATED, Json(v)))
+    // The same answer whether or not the address already had an account or a password: that
+    // is the person's business, not this organization's.
+    let v = one_member(&st, &a.tenant, id).await?;
+    Ok((StatusCode::CREATED, Json(with_delivery(&st, v))))
 }
 
 /// A person to add, checked: email and optional names.
@@ -1344,18 +1374,17 @@ impl Person {
 }
 
 /// Adds a person to organizations with roles in one transaction, with an account-setup email
-/// when their account has no password yet. Returns what was written, and the setup link when
-/// email is not configured (with email, the link goes only to the person).
+/// when their account has no password yet. The link goes only by email.
 async fn enrol(
     st: &AppState,
     caller: &Caller,
     headers: &axum::http::HeaderMap,
     p: &Person,
     join: Vec<(Org, String)>,
-) -> Result<(crate::store::Enrolled, Option<String>)> {
+) -> Result<crate::store::Enrolled> {
     let now = st.clock.now();
     let names: Vec<String> = join.iter().map(|(o, _)| o.name.clone()).collect();
-    let link = super::invite::setup_link(st, headers);
+    let link = super::invite::setup_link(st);
     let url = link.url.clone();
     let email = crate::service::invitations::setup_email(
         &p.email,
@@ -1394,7 +1423,7 @@ async fn enrol(
             _ => AdminError::from(e),
         })?;
     tracing::info!(actor = %caller.actor(), account = %done.account_id, orgs = done.members.len(), setup = done.setup_sent, "person added");
-    Ok((done, (!st.config.mail_configured).then_some(url)))
+    Ok(done)
 }
 
 #[derive(Deserialize)]
@@ -1451,23 +1480,18 @@ async fn create_account(
         }
         join.push((org, role));
     }
-    let (done, link) = enrol(&st, &caller, &headers, &person, join.clone()).await?;
+    let done = enrol(&st, &caller, &headers, &person, join.clone()).await?;
     let members: Vec<Value> = done
         .members
         .iter()
         .zip(&join)
         .map(|((_, id), (org, role))| json!({"org": org.slug, "memberId": id, "role": role}))
         .collect();
-    let mut v = json!({
-        "accountId": done.account_id,
+    let v = json!({
         "email": person.email,
         "memberships": members,
-        "setupEmailSent": done.setup_sent,
     });
-    if let Some(link) = link.filter(|_| done.setup_sent) {
-        v["setupLink"] = json!(link);
-    }
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(with_delivery(&st, v))))
 }
 
 fn group_json(rec: &crate::store::Record, members: Option<Vec<String>>) -> Value {

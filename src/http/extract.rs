@@ -90,7 +90,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
     }
 }
 
-/// The absolute SCIM base URL for `meta.location` and `$ref`: the configured public URL, else
+/// The absolute SCIM base URL for `meta.location` and `$ref`: `{public origin}/scim/v2`, else
 /// derived from the request's Host (and `X-Forwarded-Proto`).
 pub struct BaseUrl(pub String);
 
@@ -98,9 +98,15 @@ impl FromRequestParts<super::AppState> for BaseUrl {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &super::AppState) -> Result<Self, Error> {
-        if let Some(url) = &state.config.public_url {
-            return Ok(BaseUrl(url.clone()));
+        if state.config.public_url.is_some() {
+            return Ok(BaseUrl(format!(
+                "{}{}",
+                state.config.origin(),
+                super::SCIM_PREFIX
+            )));
         }
+        // Without a public URL, `meta.location` follows the request: it sets no credential, and
+        // a client that forges its Host only misleads itself.
         let host = parts
             .headers
             .get(header::HOST)

@@ -5,18 +5,17 @@
 
 use super::AppState;
 use crate::error::Error;
-use crate::scim::schema::Kind;
-use crate::store::{AcceptAccount, Audit, Invitation, Org};
+use crate::service::credentials::{self, Accepted, NewPassword};
+use crate::store::{Invitation, Org};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
-use serde_json::json;
 
 pub use crate::service::invitations::escape;
-use crate::service::people::{self, MIN_PASSWORD};
+use crate::service::people::MIN_PASSWORD;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,9 +24,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The link for a secret: `{origin}/invite/{secret}`, the origin being the configured public
-/// URL's, else the request's Host (and `X-Forwarded-Proto`), as for SCIM's base URL.
-pub fn link(st: &AppState, headers: &HeaderMap, secret: &str) -> String {
-    format!("{}/invite/{secret}", origin(st, headers))
+/// URL's (never a request header's: a forged Host must not redirect a link to its sender).
+pub fn link(st: &AppState, secret: &str) -> String {
+    format!("{}/invite/{secret}", st.config.origin())
 }
 
 /// A new account-setup link (`{origin}/setup/{secret}`): its URL, for the mail, and the
@@ -49,38 +48,28 @@ impl NewLink {
     }
 }
 
-pub fn setup_link(st: &AppState, headers: &HeaderMap) -> NewLink {
-    let secret = crate::token::generate();
-    NewLink {
-        url: format!("{}/setup/{secret}", origin(st, headers)),
-        digest: crate::token::digest(&secret),
-        expires_at: st.clock.now() + st.config.link_ttl,
-    }
+/// A link that sets a new account's password, working for the configured link lifetime.
+pub fn setup_link(st: &AppState) -> NewLink {
+    new_link(st, st.config.link_ttl)
 }
 
-pub fn origin(st: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &st.config.public_url {
-        // `https://host[:port]/scim/v2` → `https://host[:port]`.
-        let after_scheme = url.find("://").map_or(0, |i| i + 3);
-        let end = url[after_scheme..]
-            .find('/')
-            .map_or(url.len(), |i| after_scheme + i);
-        return url[..end].to_owned();
+/// A link that resets a password: short-lived (an hour unless configured otherwise), and
+/// ended by any password change.
+pub fn reset_link(st: &AppState) -> NewLink {
+    new_link(st, st.config.reset_ttl)
+}
+
+fn new_link(st: &AppState, ttl: i64) -> NewLink {
+    let secret = crate::token::generate();
+    NewLink {
+        url: format!("{}/setup/{secret}", st.config.origin()),
+        digest: crate::token::digest(&secret),
+        expires_at: st.clock.now() + ttl,
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    format!("{proto}://{host}")
 }
 
 /// A whole page around `body` (already escaped HTML).
-fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
+pub fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
     let doc = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -153,7 +142,7 @@ async fn has_password(st: &AppState, email: &str) -> Result<bool, Error> {
         .is_some_and(|a| a.password_hash.is_some()))
 }
 
-fn internal(e: Error) -> Response {
+pub fn internal(e: Error) -> Response {
     tracing::error!(error = ?e, "invitation page failed");
     html_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -194,10 +183,12 @@ async fn accept(
     match try_accept(&st, &secret, &ip.0, f).await {
         Ok(resp) => resp,
         Err(e) if e.status() == StatusCode::NOT_FOUND => gone(),
+        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => busy(),
         Err(e) if e.status() == StatusCode::CONFLICT => html_page(
             StatusCode::CONFLICT,
             "Already a member",
-            "<p>You are already a member of this organization.</p>",
+            "<p>You already have a membership in this organization, so this invitation is closed. \
+             If your membership is switched off, ask an administrator of the organization.</p>",
         ),
         Err(e) => internal(e),
     }
@@ -212,12 +203,6 @@ async fn try_accept(
     let Some((inv, org)) = open(st, secret).await? else {
         return Ok(gone());
     };
-    let password = f.password.unwrap_or_default();
-    let existing = st
-        .store
-        .account_by_email(&inv.email)
-        .await?
-        .filter(|a| a.password_hash.is_some());
     let refuse = |has: bool, message: &str| {
         html_page(
             StatusCode::BAD_REQUEST,
@@ -225,81 +210,40 @@ async fn try_accept(
             &form(&inv, &org, has, Some(message)),
         )
     };
-    let account = match existing {
-        Some(acct) => {
-            // The same limits as signing in: the link does not open a way to guess passwords.
-            let now = st.clock.now();
-            let hash = acct.password_hash.clone();
-            match people::attempt(&st.store, &inv.email, ip, now, &password, hash).await? {
-                people::Attempt::Limited(wait) => {
-                    return Ok(refuse(
-                        true,
-                        &format!(
-                            "Too many attempts. Try again in {} minutes.",
-                            (wait + 59) / 60
-                        ),
-                    ))
-                }
-                people::Attempt::Wrong => return Ok(refuse(true, "That password is not right.")),
-                people::Attempt::Right => {}
-            }
-            // The person's own names, as they gave them, over the inviter's spelling.
-            AcceptAccount {
-                given_name: acct.given_name.unwrap_or_else(|| inv.first_name.clone()),
-                family_name: acct.family_name.unwrap_or_else(|| inv.last_name.clone()),
-                password_hash: None,
-            }
+    let outcome = credentials::accept_by_link(
+        &st.store,
+        &st.hasher,
+        &st.clock,
+        &inv,
+        ip,
+        f.given_name.as_deref().unwrap_or_default(),
+        f.family_name.as_deref().unwrap_or_default(),
+        f.password.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    Ok(match outcome {
+        Accepted::Joined(_) => {
+            tracing::info!(org = %org.slug, invitation = %inv.id, "invitation accepted");
+            html_page(
+                StatusCode::OK,
+                &format!("Welcome to {}", org.name),
+                &format!(
+                    "<p>You are now a member of <strong>{}</strong>.</p>",
+                    escape(&org.name)
+                ),
+            )
         }
-        None => {
-            let given = f.given_name.unwrap_or_default().trim().to_owned();
-            let family = f.family_name.unwrap_or_default().trim().to_owned();
-            if given.is_empty() || family.is_empty() {
-                return Ok(refuse(false, "Enter your given name and family name."));
-            }
-            if let Some(problem) = people::password_problem(&password) {
-                return Ok(refuse(false, &capitalized(&problem)));
-            }
-            let hash = people::blocking(move || people::hash_password(&password)).await??;
-            AcceptAccount {
-                given_name: given,
-                family_name: family,
-                password_hash: Some(hash),
-            }
-        }
-    };
-    let body = json!({
-        "userName": inv.email,
-        "name": {"givenName": account.given_name, "familyName": account.family_name},
-        "displayName": format!("{} {}", account.given_name, account.family_name),
-        "emails": [{"value": inv.email, "primary": true}],
-        "active": true,
-    });
-    let doc = crate::scim::resource::normalize(Kind::User.schema(), &body)?;
-    let audit = Audit {
-        actor: format!("invitation:{}", inv.id),
-        request_id: None,
-    };
-    let rec = st
-        .store
-        .accept_invitation(&inv, &doc, &account, st.clock.now(), &audit)
-        .await?;
-    tracing::info!(org = %org.slug, invitation = %inv.id, member = %rec.id, "invitation accepted");
-    Ok(html_page(
-        StatusCode::OK,
-        &format!("Welcome to {}", org.name),
-        &format!(
-            "<p>You are now a member of <strong>{}</strong>.</p>",
-            escape(&org.name)
+        Accepted::Gone => gone(),
+        Accepted::WrongPassword => refuse(true, "That password is not right."),
+        Accepted::Limited(wait) => refuse(
+            true,
+            &format!(
+                "Too many attempts. Try again in {} minutes.",
+                (wait + 59) / 60
+            ),
         ),
-    ))
-}
-
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
-        None => String::new(),
-    }
+        Accepted::Invalid(problem) => refuse(false, &problem),
+    })
 }
 
 /// The one answer for every setup link that is not open.
@@ -345,43 +289,40 @@ async fn setup_page(State(st): State<AppState>, Path(secret): Path<String>) -> R
 }
 
 /// Sets the account's names and password from a setup link; the link then stops working.
+/// The link is claimed before the password is hashed: of concurrent posts one hashes.
 async fn setup(
     State(st): State<AppState>,
     Path(secret): Path<String>,
     Form(f): Form<AcceptForm>,
 ) -> Response {
-    let digest = crate::token::digest(&secret);
-    let acct = match st.store.open_setup(&digest, st.clock.now()).await {
-        Ok(Some(acct)) => acct,
-        Ok(None) => return setup_gone(),
-        Err(e) => return internal(e),
+    let form = NewPassword {
+        given_name: f.given_name.unwrap_or_default(),
+        family_name: f.family_name.unwrap_or_default(),
+        password: f.password.unwrap_or_default(),
     };
-    let given = f.given_name.unwrap_or_default().trim().to_owned();
-    let family = f.family_name.unwrap_or_default().trim().to_owned();
-    let password = f.password.unwrap_or_default();
-    let problem = if given.is_empty() || family.is_empty() {
-        Some("Enter your given name and family name.".to_owned())
-    } else {
-        people::password_problem(&password).map(|p| capitalized(&p))
-    };
-    if let Some(problem) = problem {
-        return html_page(
-            StatusCode::BAD_REQUEST,
-            "Set up your account",
-            &setup_form(&acct, Some(&problem)),
-        );
+    if let Some(problem) = form.problem() {
+        // The page again, with the names the person typed, when the link is still open.
+        return match st
+            .store
+            .open_setup(&crate::token::digest(&secret), st.clock.now())
+            .await
+        {
+            Ok(Some(mut acct)) => {
+                acct.given_name = Some(form.given_name);
+                acct.family_name = Some(form.family_name);
+                html_page(
+                    StatusCode::BAD_REQUEST,
+                    "Set up your account",
+                    &setup_form(&acct, Some(&problem)),
+                )
+            }
+            Ok(None) => setup_gone(),
+            Err(e) => internal(e),
+        };
     }
-    let hash = match people::blocking(move || people::hash_password(&password)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) | Err(e) => return internal(e),
-    };
-    match st
-        .store
-        .complete_setup(&digest, &given, &family, &hash, st.clock.now())
-        .await
-    {
-        Ok(()) => {
-            tracing::info!(account = %acct.id, "account set up");
+    match credentials::set_password_by_link(&st.store, &st.hasher, &st.clock, &secret, form).await {
+        Ok(account) => {
+            tracing::info!(account = %account, "account set up");
             html_page(
                 StatusCode::OK,
                 "Your account is ready",
@@ -389,8 +330,21 @@ async fn setup(
             )
         }
         Err(e) if e.status() == StatusCode::NOT_FOUND => setup_gone(),
+        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => busy(),
         Err(e) => internal(e),
     }
+}
+
+/// Every password slot is taken: try again shortly (nothing was used up).
+pub fn busy() -> Response {
+    let mut resp = html_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "<p>The server is busy checking other passwords. Nothing was changed: try again in a moment.</p>",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    resp
 }
 
 #[cfg(test)]

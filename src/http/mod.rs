@@ -2,6 +2,7 @@
 //! no protocol rules; they translate between HTTP and the provisioning service.
 
 pub mod admin;
+pub mod auth;
 pub mod conn;
 mod discovery;
 pub mod edge;
@@ -37,32 +38,79 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Absolute SCIM base URL (e.g. `https://scim.example.com/scim/v2`), when behind a proxy.
+    /// The site's public origin (e.g. `https://scim.example.com`): every link in an email starts
+    /// with it and the SCIM base is `{origin}/scim/v2`. A value ending in `/scim/v2` (the form
+    /// older versions took) is read as its origin. Never taken from request headers.
     pub public_url: Option<String>,
+    /// Where links point without a public URL: `http://<listen address>` (only for a server whose
+    /// mail stays in the outbox; `serve` refuses email without a public URL).
+    pub fallback_origin: String,
     /// How long invitation and account-setup links work, in microseconds.
     pub link_ttl: i64,
+    /// How long a password-reset link works, in microseconds.
+    pub reset_ttl: i64,
     /// A file holding the key access tokens are signed with; without one the key is generated on
     /// first start and kept in the database (so every replica shares it).
     pub signing_key_file: Option<std::path::PathBuf>,
     /// Take the client address for rate limits from the last `X-Forwarded-For` entry (set this
     /// only behind a proxy that appends it).
     pub trust_forwarded_for: bool,
-    /// Whether email is delivered (SMTP configured). Without it the admin API hands invitation
-    /// and setup links to the admin; with it, links go only by email, so that following one
-    /// proves the address is the person's.
+    /// Whether email is delivered (SMTP configured). Links go only by email either way; without
+    /// delivery the admin API says so, people see their invitations after signing in, and the
+    /// operator reads undelivered mail with `scimd mail list`.
     pub mail_configured: bool,
+    /// How long a browser session lasts without use, in microseconds.
+    pub session_idle: i64,
+    /// The configured sign-in providers (Google, Microsoft, GitHub, a generic OIDC issuer).
+    pub providers: Vec<crate::service::federation::ProviderConfig>,
+    /// Most password hashes or checks run at once (default: the number of cores), and most
+    /// requests waiting for one before the rest are answered 503.
+    pub hash_slots: usize,
+    pub hash_queue: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Config {
             public_url: None,
+            fallback_origin: "http://127.0.0.1:8080".into(),
             link_ttl: crate::service::invitations::EXPIRY_MICROS,
+            reset_ttl: crate::service::people::RESET_TTL_MICROS,
             signing_key_file: None,
             trust_forwarded_for: false,
             mail_configured: false,
+            session_idle: crate::service::sessions::IDLE_MICROS,
+            providers: Vec::new(),
+            hash_slots: cores,
+            hash_queue: 8 * cores,
         }
     }
+}
+
+impl Config {
+    /// The origin links start with: the public URL's (a trailing `/scim/v2` and `/` dropped),
+    /// else the fallback. Request headers play no part: a forged `Host` cannot redirect a link.
+    pub fn origin(&self) -> String {
+        match &self.public_url {
+            Some(url) => origin_of(url),
+            None => self.fallback_origin.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Whether the site is served over https (cookies are then `Secure`).
+    pub fn https(&self) -> bool {
+        self.origin().starts_with("https://")
+    }
+}
+
+/// `https://host[:port][/scim/v2][/]` → `https://host[:port]`.
+pub fn origin_of(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    url.strip_suffix(SCIM_PREFIX)
+        .unwrap_or(url)
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// The client's address as rate limits count it: the connection's peer, or behind a trusted
@@ -102,6 +150,10 @@ pub struct AppState {
     pub provisioning: Provisioning,
     pub clock: Arc<Clock>,
     pub config: Arc<Config>,
+    /// Password hashing and checking, bounded (see `service::hashing`).
+    pub hasher: Arc<crate::service::hashing::Hasher>,
+    /// The configured sign-in providers.
+    pub federation: Arc<crate::service::federation::Federation>,
     tokens: Arc<TokenCache>,
     keys: Arc<tokio::sync::OnceCell<crate::service::people::Keys>>,
 }
@@ -140,8 +192,20 @@ impl TokenCache {
 
 impl AppState {
     pub fn new(store: DynStore, clock: Arc<Clock>, config: Config) -> Self {
+        let federation = crate::service::federation::Federation::new(config.providers.clone())
+            .unwrap_or_else(|e| {
+                // Only a TLS backend that cannot start fails here; sign-in through providers
+                // is then off, and the log says why.
+                tracing::error!(error = %e, "sign-in providers disabled");
+                crate::service::federation::Federation::empty()
+            });
         AppState {
             provisioning: Provisioning::new(store.clone(), clock.clone()),
+            hasher: Arc::new(crate::service::hashing::Hasher::new(
+                config.hash_slots,
+                config.hash_queue,
+            )),
+            federation: Arc::new(federation),
             store,
             clock,
             config: Arc::new(config),
@@ -175,6 +239,7 @@ pub fn router(state: AppState) -> Router {
         .nest(admin::PREFIX, admin::router(state.clone()))
         .merge(invite::router())
         .route(edge::PAGE_CSS_PATH, get(edge::page_css))
+        .merge(auth::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -315,4 +380,33 @@ pub fn scim_text(status: StatusCode, body: String) -> Response {
         HeaderValue::from_static(crate::error::SCIM_CONTENT_TYPE),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_is_an_origin() {
+        for (given, origin) in [
+            ("https://scim.example.com", "https://scim.example.com"),
+            ("https://scim.example.com/", "https://scim.example.com"),
+            (
+                "https://scim.example.com/scim/v2",
+                "https://scim.example.com",
+            ),
+            (
+                "https://scim.example.com:8443/scim/v2/",
+                "https://scim.example.com:8443",
+            ),
+        ] {
+            assert_eq!(origin_of(given), origin, "{given}");
+        }
+        let mut c = Config::default();
+        assert_eq!(c.origin(), "http://127.0.0.1:8080");
+        assert!(!c.https(), "no Secure cookies on plain http");
+        c.public_url = Some("https://scim.example.com/scim/v2".into());
+        assert_eq!(c.origin(), "https://scim.example.com");
+        assert!(c.https(), "Secure cookies on https");
+    }
 }

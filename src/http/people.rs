@@ -7,6 +7,7 @@ use super::admin::{
 };
 use super::{AppState, ClientIp};
 use crate::error::Error;
+use crate::service::credentials;
 use crate::service::people::{self, Attempt, ACCESS_TOKEN_MICROS};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -123,7 +124,7 @@ async fn try_login(
     let acct = st.store.account_by_email(&email).await?;
     let hash = acct.as_ref().and_then(|a| a.password_hash.clone());
     let now = st.clock.now();
-    match people::attempt(&st.store, &email, ip, now, &password, hash).await? {
+    match people::attempt(&st.store, &st.hasher, &email, ip, now, &password, hash).await? {
         Attempt::Limited(wait) => return Ok(Err(wait)),
         Attempt::Wrong => {
             tracing::info!(ip, "sign-in refused: wrong email or password");
@@ -208,6 +209,7 @@ pub async fn change_password(
         let now = st.clock.now();
         match people::attempt(
             &st.store,
+            &st.hasher,
             &acct.email,
             &ip.0,
             now,
@@ -225,7 +227,7 @@ pub async fn change_password(
             }
             Attempt::Right => {}
         }
-        let hash = people::blocking(move || people::hash_password(&new)).await??;
+        let hash = st.hasher.slot().await?.hash(new).await?;
         st.store
             .set_password(account, &hash, st.clock.now())
             .await?;
@@ -304,7 +306,7 @@ pub async fn signup(
         if let Some(acct) = existing {
             // Nothing is created, and the answer is the one a new sign-up gets: whether an
             // address has an account is told only to that address, by mail.
-            let link = super::invite::setup_link(&st, &headers);
+            let link = super::invite::reset_link(&st);
             let email = crate::service::invitations::existing_account_email(
                 &acct.email,
                 &name,
@@ -317,7 +319,7 @@ pub async fn signup(
             tracing::info!(account = %acct.id, "sign-up for an existing account: mailed a sign-in hint");
             return Ok(Ok(check_your_mail()));
         }
-        let link = super::invite::setup_link(&st, &headers);
+        let link = super::invite::setup_link(&st);
         let email = crate::service::invitations::setup_email(
             &p.email,
             "You",
@@ -371,7 +373,6 @@ pub struct ResetRequest {
 pub async fn password_reset(
     State(st): State<AppState>,
     ip: ClientIp,
-    headers: axum::http::HeaderMap,
     body: Option<Json<ResetRequest>>,
 ) -> Response {
     let run = async {
@@ -395,7 +396,7 @@ pub async fn password_reset(
             let member = !st.store.memberships_of(&acct.id).await?.is_empty();
             if member || acct.password_hash.is_some() {
                 // To the address as the account has it, not as the request spelled it.
-                let link = super::invite::setup_link(&st, &headers);
+                let link = super::invite::reset_link(&st);
                 let mail = crate::service::invitations::reset_email(
                     &acct.email,
                     &link.url,
@@ -410,4 +411,48 @@ pub async fn password_reset(
         Ok(Ok(check_your_mail()))
     };
     answer(run.await)
+}
+
+/// `GET /admin/v1/me/invitations`: the pending invitations addressed to the signed-in person's
+/// (verified) address, whatever organization sent them. Without email delivery, this is where
+/// people find them.
+pub async fn my_invitations(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>> {
+    let (account, _) = person(&caller)?;
+    let now = st.clock.now();
+    let items: Vec<Value> = credentials::my_invitations(&st.store, &st.clock, account)
+        .await?
+        .iter()
+        .map(|(inv, org)| {
+            let mut v = super::admin::invitation_json(inv, now);
+            v["organization"] = json!({"slug": org.slug, "name": org.name});
+            v
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
+}
+
+/// `POST /admin/v1/me/invitations/{id}/accept`: joins the organization with the invited role
+/// and groups. A person who already has a membership there (even a deactivated one) gets 409:
+/// an invitation never adds a second membership nor switches one back on.
+pub async fn accept_invitation(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let (account, _) = person(&caller)?;
+    let (org, rec) = credentials::accept_mine(&st.store, &st.clock, account, &id).await?;
+    tracing::info!(account, org = %org.slug, member = %rec.id, "invitation accepted after sign-in");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "slug": org.slug,
+            "name": org.name,
+            "memberId": rec.id,
+            "role": rec.role.as_deref().unwrap_or("member"),
+            "status": "active",
+        })),
+    ))
 }

@@ -2,10 +2,14 @@
 //! memberships and teams. Handlers call this; it calls the pure `scim` layer and the store.
 
 pub mod bulk;
+pub mod credentials;
 pub mod csv_import;
+pub mod federation;
+pub mod hashing;
 pub mod invitations;
 pub mod people;
 pub mod render;
+pub mod sessions;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result, ScimType};

@@ -2,18 +2,22 @@
 //! session, so revocation is a row update seen by every replica at once) and the sign-in rate
 //! limits (counted in the database for the same reason).
 
+use super::hashing::Hasher;
 use crate::error::{Error, Result};
 use crate::store::DynStore;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
 
 /// How long an access token works; a person signs in again after it.
 pub const ACCESS_TOKEN_MICROS: i64 = 15 * 60 * 1_000_000;
 /// The window sign-in attempts are counted in.
 pub const WINDOW_MICROS: i64 = 15 * 60 * 1_000_000;
-/// Sign-in attempts for one email address in a window (the right password resets the count).
+/// Sign-in attempts for one email address from one client address in a window (the right
+/// password resets the count). Counted per client address so that nobody else's guessing can
+/// lock the owner out: see the README's security model for the trade-off.
 pub const MAX_ATTEMPTS_PER_ACCOUNT: i64 = 5;
+/// How long a password-reset link works unless configured otherwise.
+pub const RESET_TTL_MICROS: i64 = 3600 * 1_000_000;
 /// Sign-in attempts from one client address in a window, whatever the email.
 pub const MAX_ATTEMPTS_PER_IP: i64 = 50;
 /// Shortest password accepted.
@@ -96,48 +100,7 @@ impl Keys {
     }
 }
 
-pub fn hash_password(password: &str) -> Result<String> {
-    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-    let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(anyhow::anyhow!("hashing a password: {e}")))
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-/// Checks a password against an account's hash, or against a fixed hash when there is none, so
-/// an unknown email takes as long to refuse as a wrong password. Runs off the async workers.
-pub async fn check_password(password: &str, hash: Option<String>) -> Result<bool> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let password = password.to_owned();
-    blocking(move || {
-        let known = hash.is_some();
-        let hash = match hash {
-            Some(h) => h,
-            None => DUMMY
-                .get_or_init(|| hash_password("no account has this password").unwrap_or_default())
-                .clone(),
-        };
-        verify_password(&password, &hash) && known
-    })
-    .await
-}
-
-/// Argon2 is deliberately slow: it runs on the blocking pool.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(e.into()))
-}
+pub use super::hashing::{hash_password, verify_password};
 
 /// A new password's problem, if it has one.
 pub fn password_problem(password: &str) -> Option<String> {
@@ -165,10 +128,11 @@ pub enum Attempt {
 }
 
 /// One password attempt for an email under the sign-in limits (sign-in, password change, the
-/// accept page): counted first, then checked (`hash: None` for an unknown email costs the same);
-/// the right password clears the email's count.
+/// accept page): counted first, then checked in a hashing slot (`hash: None` for an unknown
+/// email costs the same); the right password clears this address's count for the email.
 pub async fn attempt(
     store: &DynStore,
+    hasher: &Hasher,
     email: &str,
     ip: &str,
     now: i64,
@@ -178,23 +142,26 @@ pub async fn attempt(
     if let Some(wait) = count_attempt(store, email, ip, now).await? {
         return Ok(Attempt::Limited(wait));
     }
-    if !check_password(password, hash).await? {
+    let slot = hasher.slot().await?;
+    if !slot.verify(password.to_owned(), hash).await? {
         return Ok(Attempt::Wrong);
     }
-    clear_attempts(store, email).await?;
+    store.clear_throttle(&account_key(email, ip)).await?;
     Ok(Attempt::Right)
 }
 
 /// Mails with a link (password reset) for one email address in a window.
 pub const MAX_MAILS_PER_ACCOUNT: i64 = 3;
 
-/// Counts a sign-in attempt for the email and for the client address; returns the seconds to
-/// wait when either is over its limit. Counting comes first, so concurrent attempts cannot all
-/// slip under the limit before any is counted.
+/// Counts a sign-in attempt; returns the seconds to wait when over a limit. The client
+/// address is counted first, and an address over its own limit counts nothing else, so it adds
+/// nothing to the counts of the accounts it guesses. The email is counted per client address:
+/// a correct password from a fresh address is never locked out by someone else's guessing.
+/// Counting comes before checking, so concurrent attempts cannot all slip under a limit.
 async fn count_attempt(store: &DynStore, email: &str, ip: &str, now: i64) -> Result<Option<i64>> {
     count(
         store,
-        &account_key(email),
+        &account_key(email, ip),
         MAX_ATTEMPTS_PER_ACCOUNT,
         ip,
         now,
@@ -202,8 +169,8 @@ async fn count_attempt(store: &DynStore, email: &str, ip: &str, now: i64) -> Res
     .await
 }
 
-/// Counts a request that sends mail to an address (password reset): a few per address, and the
-/// client address's sign-in limit, so nobody can flood a mailbox.
+/// Counts a request that sends mail to an address (password reset, sign-up): a few per
+/// address, whoever asks, so nobody can flood a mailbox; and the client address's limit.
 pub async fn count_mail(store: &DynStore, email: &str, ip: &str, now: i64) -> Result<Option<i64>> {
     let key = format!("mail:{}", email.trim().to_lowercase());
     count(store, &key, MAX_MAILS_PER_ACCOUNT, ip, now).await
@@ -211,37 +178,31 @@ pub async fn count_mail(store: &DynStore, email: &str, ip: &str, now: i64) -> Re
 
 async fn count(store: &DynStore, key: &str, limit: i64, ip: &str, now: i64) -> Result<Option<i64>> {
     let window = now - now.rem_euclid(WINDOW_MICROS);
-    let by_key = store.throttle(key, window).await?;
-    let by_ip = store.throttle(&format!("ip:{ip}"), window).await?;
-    if by_key > limit || by_ip > MAX_ATTEMPTS_PER_IP {
-        let wait = (window + WINDOW_MICROS - now) / 1_000_000 + 1;
-        tracing::warn!(ip, by_key, by_ip, "rate limit reached");
+    let wait = (window + WINDOW_MICROS - now) / 1_000_000 + 1;
+    let by_ip = store
+        .throttle(&format!("ip:{ip}"), window, MAX_ATTEMPTS_PER_IP)
+        .await?;
+    if by_ip > MAX_ATTEMPTS_PER_IP {
+        tracing::warn!(ip, by_ip, "rate limit reached for the client address");
+        return Ok(Some(wait));
+    }
+    let by_key = store.throttle(key, window, limit).await?;
+    if by_key > limit {
+        tracing::warn!(ip, by_key, "rate limit reached");
         return Ok(Some(wait));
     }
     Ok(None)
 }
 
-/// The right password ends the email's count (the address's count stands).
-async fn clear_attempts(store: &DynStore, email: &str) -> Result<()> {
-    store.clear_throttle(&account_key(email)).await
-}
-
-fn account_key(email: &str) -> String {
-    format!("login:{}", email.trim().to_lowercase())
+/// The count of password attempts for an email from one client address.
+fn account_key(email: &str, ip: &str) -> String {
+    format!("login:{}|{ip}", email.trim().to_lowercase())
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_and_verify() {
-        let h = hash_password("correct horse battery").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &h));
-        assert!(!verify_password("wrong horse battery", &h));
-    }
 
     #[test]
     fn tokens_verify_only_with_their_key_and_until_they_expire() {

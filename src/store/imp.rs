@@ -6,8 +6,8 @@
 use super::sql::{compile_filter, compile_order, sqlite_path, Arg, Dialect, Sql};
 use super::{
     columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
-    GroupRef, Invitation, InvitationChange, ListQuery, MemberDetail, MemberOp, MembershipOf,
-    NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
+    Flow, GroupRef, Invitation, InvitationChange, ListQuery, MemberDetail, MemberOp, MembershipOf,
+    NewCookieSession, NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -355,6 +355,26 @@ macro_rules! store_impl {
                 Ok(org)
             }
 
+            /// The id of the account with this email, created (with no membership) if none has it.
+            async fn ensure_account(conn: &mut <$db as sqlx::Database>::Connection, email: &str, now: i64) -> Result<String> {
+                let norm = email.to_lowercase();
+                sqlx::query(
+                    "insert into account (id, email, email_norm, created_at, updated_at) values ($1, $2, $3, $4, $4) \
+                     on conflict (email_norm) do nothing",
+                )
+                .bind(new_id())
+                .bind(email)
+                .bind(&norm)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(sqlx::query("select id from account where email_norm = $1")
+                    .bind(&norm)
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get::<String, _>("id")?)
+            }
+
             /// A setup link for an account and its email, inside `tx`.
             async fn write_setup(tx: &mut sqlx::Transaction<'_, $db>, account: &str, link: &SetupLink, now: i64) -> Result<()> {
                 sqlx::query(
@@ -369,6 +389,38 @@ macro_rules! store_impl {
                 .execute(&mut **tx)
                 .await?;
                 $enqueue(&mut **tx, &link.email, now).await?;
+                Ok(())
+            }
+
+            /// Revokes the pending invitations to `org` addressed to the person behind a membership:
+            /// once they have a membership there (deactivated or not), or it is removed, an old
+            /// invitation must never bring them back.
+            async fn revoke_invitations_of(tx: &mut sqlx::Transaction<'_, $db>, org: &str, member: &str, now: i64, audit: &Audit) -> Result<()> {
+                let revoked = sqlx::query(
+                    "update invitation set status = 'revoked', updated_at = $3 where organization_id = $1 and status = 'pending' \
+                     and email_norm = (select a.email_norm from membership m join account a on a.id = m.account_id where m.id = $2) \
+                     returning id",
+                )
+                .bind(org)
+                .bind(member)
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?;
+                for row in revoked {
+                    let id: String = row.try_get("id")?;
+                    Self::record_audit(tx, org, audit, "Invitation.revoke", &id, now).await?;
+                    tracing::info!(invitation = %id, member, "pending invitation revoked: the person has a membership, or lost it");
+                }
+                Ok(())
+            }
+
+            /// Ends every open setup and reset link of an account: any password change does.
+            async fn end_links(tx: &mut sqlx::Transaction<'_, $db>, account: &str, now: i64) -> Result<()> {
+                sqlx::query("update account_setup set used_at = $2, updated_at = $2 where account_id = $1 and used_at is null")
+                    .bind(account)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
                 Ok(())
             }
 
@@ -445,24 +497,7 @@ macro_rules! store_impl {
                     // The person behind the membership: found by email, or created. The
                     // organization gets a membership, never control of the account.
                     let account_id = match &c.email {
-                        Some(email) => {
-                            let norm = email.to_lowercase();
-                            sqlx::query(
-                                "insert into account (id, email, email_norm, created_at, updated_at) values ($1, $2, $3, $4, $4) \
-                                 on conflict (email_norm) do nothing",
-                            )
-                            .bind(new_id())
-                            .bind(email)
-                            .bind(&norm)
-                            .bind(now)
-                            .execute(&mut **tx)
-                            .await?;
-                            sqlx::query("select id from account where email_norm = $1")
-                                .bind(&norm)
-                                .fetch_one(&mut **tx)
-                                .await?
-                                .try_get::<String, _>("id")?
-                        }
+                        Some(email) => Self::ensure_account(tx, email, now).await?,
                         None => {
                             let account = new_id();
                             sqlx::query("insert into account (id, created_at, updated_at) values ($1, $2, $2)")
@@ -491,6 +526,7 @@ macro_rules! store_impl {
                     .execute(&mut **tx)
                     .await?;
                     Self::write_emails(tx, id, &c.emails, now, false).await?;
+                    Self::revoke_invitations_of(tx, org, id, now, audit).await?;
                 }
                 Kind::Group => {
                     sqlx::query(
@@ -744,6 +780,9 @@ macro_rules! store_impl {
                 if kind == Kind::Group && !members.is_empty() {
                     Self::apply_members(&mut tx, org, id, &members, now).await?;
                 }
+                if kind == Kind::User && columns(kind, &current.doc).active && !columns(kind, &doc).active {
+                    Self::revoke_invitations_of(&mut tx, org, id, now, audit).await?;
+                }
                 Self::write_row(&mut tx, kind, id, &current.doc, &doc, role.as_deref(), now).await?;
                 Self::record_audit(&mut tx, org, audit, &format!("{}.update", kind.name()), id, now).await?;
                 tx.commit().await?;
@@ -776,6 +815,9 @@ macro_rules! store_impl {
                 }
                 if kind == Kind::User && row.try_get::<bool, _>("is_admin")? {
                     Self::ensure_other_admin(&mut tx, org, id).await?;
+                }
+                if kind == Kind::User {
+                    Self::revoke_invitations_of(&mut tx, org, id, now, audit).await?;
                 }
                 // Deleting a membership removes its group memberships (cascade) and never the
                 // account: the person may belong to other organizations.
@@ -829,15 +871,20 @@ macro_rules! store_impl {
                 let norm = inv.email.to_lowercase();
                 let mut tx = self.write.begin().await?;
                 let member = sqlx::query(
-                    "select m.id from membership m join account a on a.id = m.account_id \
-                     where m.organization_id = $1 and a.email_norm = $2 and m.active",
+                    "select m.active from membership m join account a on a.id = m.account_id \
+                     where m.organization_id = $1 and a.email_norm = $2",
                 )
                 .bind(org)
                 .bind(&norm)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if member.is_some() {
-                    return Err(Error::conflict(format!("{} is already an active member of this organization", inv.email)));
+                if let Some(m) = member {
+                    // A deactivated member is switched back on by an admin, never by an invitation.
+                    return Err(Error::conflict(if m.try_get::<bool, _>("active")? {
+                        format!("{} is already an active member of this organization", inv.email)
+                    } else {
+                        format!("{} is a deactivated member of this organization; reactivate the membership instead of inviting", inv.email)
+                    }));
                 }
                 let groups = serde_json::to_string(&inv.groups).map_err(|e| Error::Internal(e.into()))?;
                 sqlx::query(
@@ -1007,6 +1054,25 @@ macro_rules! store_impl {
                     return Err(Error::not_found("the invitation is no longer open"));
                 }
                 let org = inv.organization_id.as_str();
+                // One membership per account and organization: an invitation never adds a second
+                // one, and never switches a deactivated one back on. It is closed instead.
+                let member = sqlx::query(
+                    "select m.id from membership m join account a on a.id = m.account_id \
+                     where m.organization_id = $1 and a.email_norm = $2",
+                )
+                .bind(org)
+                .bind(inv.email.to_lowercase())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if member.is_some() {
+                    sqlx::query("update invitation set status = 'revoked', accepted_at = null, updated_at = $2 where id = $1")
+                        .bind(&inv.id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    return Err(Error::conflict("you already have a membership in this organization; the invitation is closed"));
+                }
                 let id = new_id();
                 Self::insert_tx(&mut tx, &id, org, Kind::User, doc, &[], Some(&inv.role), now, audit).await?;
                 // The account the membership was linked to gets the person's names, and a
@@ -1184,7 +1250,7 @@ macro_rules! store_impl {
 
             async fn memberships_of(&self, account_id: &str) -> Result<Vec<MembershipOf>> {
                 let rows = sqlx::query(
-                    "select m.id as member_id, m.role, m.role_assigned, m.active, o.id, o.slug, o.name, o.created_at \
+                    "select m.id as member_id, m.role, m.role_assigned, m.active, m.last_active_at, o.id, o.slug, o.name, o.created_at \
                      from membership m join organization o on o.id = m.organization_id where m.account_id = $1 order by o.slug",
                 )
                 .bind(account_id)
@@ -1198,6 +1264,7 @@ macro_rules! store_impl {
                             org: Self::org(r)?,
                             role: if assigned { r.try_get("role")? } else { "member".to_owned() },
                             active: r.try_get("active")?,
+                            last_active_at: r.try_get("last_active_at")?,
                         })
                     })
                     .collect()
@@ -1233,7 +1300,8 @@ macro_rules! store_impl {
             async fn session_open(&self, id: &str, account_id: &str, now: i64) -> Result<bool> {
                 let open = sqlx::query(
                     "select a.last_active_at from session s join account a on a.id = s.account_id \
-                     where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > $3",
+                     where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > $3 \
+                     and (s.idle_until is null or s.idle_until > $3)",
                 )
                 .bind(id)
                 .bind(account_id)
@@ -1266,17 +1334,19 @@ macro_rules! store_impl {
                 .rows_affected())
             }
 
-            async fn throttle(&self, key: &str, window_start: i64) -> Result<i64> {
+            async fn throttle(&self, key: &str, window_start: i64, limit: i64) -> Result<i64> {
                 // Counts from past windows mean nothing: a key's first attempt in a window
                 // clears them, so guesses over many emails cannot grow the table for good.
                 let attempts = sqlx::query(
                     "insert into login_throttle (key, window_start, attempts) values ($1, $2, 1) \
                      on conflict (key) do update set \
-                     attempts = case when login_throttle.window_start = excluded.window_start then login_throttle.attempts + 1 else 1 end, \
+                     attempts = case when login_throttle.window_start <> excluded.window_start then 1 \
+                     when login_throttle.attempts > $3 then login_throttle.attempts else login_throttle.attempts + 1 end, \
                      window_start = excluded.window_start returning attempts",
                 )
                 .bind(key)
                 .bind(window_start)
+                .bind(limit)
                 .fetch_one(&self.write)
                 .await?
                 .try_get::<i64, _>("attempts")?;
@@ -1302,6 +1372,7 @@ macro_rules! store_impl {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                Self::end_links(&mut tx, account_id, now).await?;
                 Self::end_sessions(&mut tx, account_id, now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -1372,31 +1443,33 @@ macro_rules! store_impl {
                 .transpose()
             }
 
-            async fn complete_setup(
+            async fn claim_setup(&self, digest: &str, now: i64) -> Result<Option<String>> {
+                sqlx::query(
+                    "update account_setup set used_at = $2, updated_at = $2 \
+                     where secret_digest = $1 and used_at is null and expires_at > $2 returning account_id",
+                )
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&self.write)
+                .await?
+                .map(|r| r.try_get("account_id"))
+                .transpose()
+                .map_err(Error::from)
+            }
+
+            async fn finish_setup(
                 &self,
-                digest: &str,
+                account: &str,
                 given_name: &str,
                 family_name: &str,
                 password_hash: &str,
                 now: i64,
             ) -> Result<()> {
                 let mut tx = self.write.begin().await?;
-                let claimed = sqlx::query(
-                    "update account_setup set used_at = $2, updated_at = $2 \
-                     where secret_digest = $1 and used_at is null and expires_at > $2 returning account_id",
-                )
-                .bind(digest)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(row) = claimed else {
-                    return Err(Error::not_found("the setup link is no longer open"));
-                };
-                let account: String = row.try_get("account_id")?;
                 sqlx::query(
                     "update account set given_name = $2, family_name = $3, password_hash = $4, updated_at = $5 where id = $1",
                 )
-                .bind(&account)
+                .bind(account)
                 .bind(given_name)
                 .bind(family_name)
                 .bind(password_hash)
@@ -1404,40 +1477,234 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 // Every other link to this account stops working, as do its sessions.
-                sqlx::query("update account_setup set used_at = $2, updated_at = $2 where account_id = $1 and used_at is null")
-                    .bind(&account)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                Self::end_sessions(&mut tx, &account, now).await?;
+                Self::end_links(&mut tx, account, now).await?;
+                Self::end_sessions(&mut tx, account, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn member_details(&self, org: &str, ids: &[String], now: i64) -> Result<Vec<MemberDetail>> {
+            async fn member_details(&self, org: &str, ids: &[String]) -> Result<Vec<MemberDetail>> {
                 let mut out = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(CHUNK) {
                     let text = format!(
-                        "select m.id, m.account_id, a.last_active_at, \
-                         (a.password_hash is null and exists (select 1 from account_setup s where s.account_id = a.id \
-                          and s.used_at is null and s.expires_at > $2)) as pending \
-                         from membership m join account a on a.id = m.account_id where m.organization_id = $1 and m.id in ({})",
-                        placeholders(3, chunk.len())
+                        "select m.id, m.last_active_at from membership m where m.organization_id = $1 and m.id in ({})",
+                        placeholders(2, chunk.len())
                     );
-                    let mut q = sqlx::query(&text).bind(org).bind(now);
+                    let mut q = sqlx::query(&text).bind(org);
                     for id in chunk {
                         q = q.bind(id);
                     }
                     for r in q.fetch_all(&self.read).await? {
                         out.push(MemberDetail {
                             member_id: r.try_get("id")?,
-                            account_id: r.try_get("account_id")?,
                             last_active_at: r.try_get("last_active_at")?,
-                            pending: r.try_get("pending")?,
                         });
                     }
                 }
                 Ok(out)
+            }
+
+            async fn touch_membership(&self, member_id: &str, now: i64) -> Result<()> {
+                sqlx::query("update membership set last_active_at = $2 where id = $1")
+                    .bind(member_id)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn account_for_email(&self, email: &str, now: i64) -> Result<Account> {
+                let mut conn = self.write.acquire().await?;
+                let id = Self::ensure_account(&mut conn, email, now).await?;
+                let row = sqlx::query(
+                    "select id, email, given_name, family_name, password_hash, last_active_at from account where id = $1",
+                )
+                .bind(&id)
+                .fetch_one(&mut *conn)
+                .await?;
+                Self::account_row(&row)
+            }
+
+            async fn claim_invitation(&self, id: &str, now: i64, until: i64) -> Result<bool> {
+                Ok(sqlx::query(
+                    "update invitation set claimed_until = $3 where id = $1 and status = 'pending' and expires_at > $2 \
+                     and (claimed_until is null or claimed_until <= $2)",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(until)
+                .execute(&self.write)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn release_invitation(&self, id: &str, until: i64) -> Result<()> {
+                sqlx::query("update invitation set claimed_until = null where id = $1 and claimed_until = $2")
+                    .bind(id)
+                    .bind(until)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>> {
+                let rows = sqlx::query(
+                    "select i.*, o.slug as org_slug, o.name as org_name, o.created_at as org_created_at \
+                     from invitation i join organization o on o.id = i.organization_id \
+                     where i.email_norm = $1 and i.status = 'pending' and i.expires_at > $2 order by i.created_at, i.id limit 100",
+                )
+                .bind(email.to_lowercase())
+                .bind(now)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let inv = Self::invitation(r)?;
+                        let org = Org {
+                            id: inv.organization_id.clone(),
+                            slug: r.try_get("org_slug")?,
+                            name: r.try_get("org_name")?,
+                            created_at: r.try_get("org_created_at")?,
+                        };
+                        Ok((inv, org))
+                    })
+                    .collect()
+            }
+
+            async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>> {
+                sqlx::query("select account_id from federated_identity where provider = $1 and subject = $2")
+                    .bind(provider)
+                    .bind(subject)
+                    .fetch_optional(&self.write)
+                    .await?
+                    .map(|r| r.try_get("account_id"))
+                    .transpose()
+                    .map_err(Error::from)
+            }
+
+            async fn link_identity(&self, provider: &str, subject: &str, account_id: &str, email: &str, now: i64) -> Result<String> {
+                sqlx::query(
+                    "insert into federated_identity (provider, subject, account_id, email, last_used_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $5, $5) on conflict (provider, subject) do update set last_used_at = excluded.last_used_at",
+                )
+                .bind(provider)
+                .bind(subject)
+                .bind(account_id)
+                .bind(email)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(sqlx::query("select account_id from federated_identity where provider = $1 and subject = $2")
+                    .bind(provider)
+                    .bind(subject)
+                    .fetch_one(&self.write)
+                    .await?
+                    .try_get("account_id")?)
+            }
+
+            async fn start_flow(&self, f: &Flow, now: i64) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                // Flows long over are cleared as new ones start: the table stays small.
+                sqlx::query("delete from sign_in_flow where expires_at < $1")
+                    .bind(now - 3600 * 1_000_000)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "insert into sign_in_flow (id, browser_digest, state_digest, provider, nonce, pkce_verifier, expires_at, \
+                     created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                )
+                .bind(&f.id)
+                .bind(&f.browser_digest)
+                .bind(&f.state_digest)
+                .bind(&f.provider)
+                .bind(&f.nonce)
+                .bind(&f.pkce_verifier)
+                .bind(f.expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn take_flow(&self, browser_digest: &str, now: i64) -> Result<Option<Flow>> {
+                let row = sqlx::query(
+                    "update sign_in_flow set used_at = $2, updated_at = $2 where browser_digest = $1 and used_at is null \
+                     and expires_at > $2 returning id, browser_digest, state_digest, provider, nonce, pkce_verifier, expires_at",
+                )
+                .bind(browser_digest)
+                .bind(now)
+                .fetch_optional(&self.write)
+                .await?;
+                row.map(|r| -> Result<Flow> {
+                    Ok(Flow {
+                        id: r.try_get("id")?,
+                        browser_digest: r.try_get("browser_digest")?,
+                        state_digest: r.try_get("state_digest")?,
+                        provider: r.try_get("provider")?,
+                        nonce: r.try_get("nonce")?,
+                        pkce_verifier: r.try_get("pkce_verifier")?,
+                        expires_at: r.try_get("expires_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn create_cookie_session(&self, c: &NewCookieSession, now: i64) -> Result<String> {
+                let id = new_id();
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "insert into session (id, account_id, expires_at, cookie_digest, idle_until, method, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(&id)
+                .bind(&c.account_id)
+                .bind(c.expires_at)
+                .bind(&c.cookie_digest)
+                .bind(c.idle_until)
+                .bind(&c.method)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("delete from session where account_id = $1 and expires_at < $2")
+                    .bind(&c.account_id)
+                    .bind(now - 24 * 3600 * 1_000_000)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("update account set last_active_at = $2 where id = $1")
+                    .bind(&c.account_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn cookie_session(&self, cookie_digest: &str, now: i64, idle: i64) -> Result<Option<(String, String)>> {
+                let Some(row) = sqlx::query(
+                    "select id, account_id, idle_until from session where cookie_digest = $1 and revoked_at is null \
+                     and expires_at > $2 and idle_until > $2",
+                )
+                .bind(cookie_digest)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let (id, account): (String, String) = (row.try_get("id")?, row.try_get("account_id")?);
+                // The idle deadline slides with use; written at most once a minute.
+                let idle_until: i64 = row.try_get("idle_until")?;
+                if now + idle - idle_until > 60_000_000 {
+                    sqlx::query("update session set idle_until = $2, updated_at = $3 where id = $1")
+                        .bind(&id)
+                        .bind(now + idle)
+                        .bind(now)
+                        .execute(&self.write)
+                        .await?;
+                }
+                Ok(Some((id, account)))
             }
         }
     };

@@ -321,10 +321,12 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes one session, or (`only: None`) every open session of the account.
     async fn revoke_sessions(&self, account_id: &str, only: Option<&str>, now: i64) -> Result<u64>;
     /// Counts one attempt under `key` in the fixed window starting at `window_start` and returns
-    /// the attempts counted in that window so far, this one included. Atomic across replicas.
-    async fn throttle(&self, key: &str, window_start: i64) -> Result<i64>;
+    /// the attempts counted in that window so far, this one included, never more than
+    /// `limit + 1`: past its limit a key stops growing. Atomic across replicas.
+    async fn throttle(&self, key: &str, window_start: i64, limit: i64) -> Result<i64>;
     async fn clear_throttle(&self, key: &str) -> Result<()>;
-    /// Sets an account's password and revokes all its sessions, in one transaction.
+    /// Sets an account's password, revokes all its sessions and ends every open setup or reset
+    /// link, in one transaction.
     async fn set_password(&self, account_id: &str, hash: &str, now: i64) -> Result<()>;
     /// Adds a person (found by email or created) to organizations with roles, optionally to a new
     /// organization they found as its admin, with an account-setup link and its email when the
@@ -335,24 +337,85 @@ pub trait Store: Send + Sync + 'static {
     async fn send_setup(&self, account_id: &str, link: &SetupLink, now: i64) -> Result<()>;
     /// The account an open (unused, unexpired) setup link belongs to.
     async fn open_setup(&self, digest: &str, now: i64) -> Result<Option<Account>>;
-    /// Uses a setup link (once: of concurrent callers one wins, others get 404): sets the names
-    /// and password and revokes the account's sessions.
-    async fn complete_setup(
+    /// Claims an open setup link (a conditional update: of concurrent callers one wins) and
+    /// returns its account; `None` when it is not open. Claimed before any password is hashed.
+    async fn claim_setup(&self, digest: &str, now: i64) -> Result<Option<String>>;
+    /// Finishes a claimed setup link: sets names and password, ends every other open link of
+    /// the account and revokes its sessions, in one transaction.
+    async fn finish_setup(
         &self,
-        digest: &str,
+        account_id: &str,
         given_name: &str,
         family_name: &str,
         password_hash: &str,
         now: i64,
     ) -> Result<()>;
-    /// For members of an organization: when their account was last active, and whether it is
-    /// still waiting for its password to be set.
-    async fn member_details(
+    /// For members of an organization: when each last acted in this organization.
+    async fn member_details(&self, org: &str, ids: &[String]) -> Result<Vec<MemberDetail>>;
+
+    // Identity: who may set or use an account's credentials.
+
+    /// Notes that a member acted in their organization (at most once a minute is written).
+    async fn touch_membership(&self, member_id: &str, now: i64) -> Result<()>;
+    /// The account with this email, created (with no membership) when there is none.
+    async fn account_for_email(&self, email: &str, now: i64) -> Result<Account>;
+    /// Takes a short claim (until `until`) on a pending, unexpired invitation, so that only one
+    /// of concurrent accepts hashes or checks a password; false when it is taken or not open.
+    async fn claim_invitation(&self, id: &str, now: i64, until: i64) -> Result<bool>;
+    /// Gives a claim back (the password was wrong, or the accept failed).
+    async fn release_invitation(&self, id: &str, until: i64) -> Result<()>;
+    /// Pending, unexpired invitations addressed to this email, with their organizations.
+    async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>>;
+    /// The account a provider identity is linked to.
+    async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>>;
+    /// Links a provider identity to an account unless it is linked already; returns the account
+    /// it is linked to (the first link wins, so concurrent first sign-ins agree).
+    async fn link_identity(
         &self,
-        org: &str,
-        ids: &[String],
+        provider: &str,
+        subject: &str,
+        account_id: &str,
+        email: &str,
         now: i64,
-    ) -> Result<Vec<MemberDetail>>;
+    ) -> Result<String>;
+    /// Records a sign-in started at a provider (and clears flows long expired).
+    async fn start_flow(&self, flow: &Flow, now: i64) -> Result<()>;
+    /// Uses the flow a browser cookie names, once: `None` when unknown, used or expired.
+    async fn take_flow(&self, browser_digest: &str, now: i64) -> Result<Option<Flow>>;
+    /// Starts a browser session, named by the digest of its cookie's secret; returns its id.
+    async fn create_cookie_session(&self, s: &NewCookieSession, now: i64) -> Result<String>;
+    /// The open browser session a cookie names, as `(session id, account id)`; its idle
+    /// deadline slides to `now + idle`.
+    async fn cookie_session(
+        &self,
+        cookie_digest: &str,
+        now: i64,
+        idle: i64,
+    ) -> Result<Option<(String, String)>>;
+}
+
+/// A sign-in at a provider, between the redirect there and the callback.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: String,
+    pub browser_digest: String,
+    pub state_digest: String,
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub expires_at: i64,
+}
+
+/// A browser session to start.
+#[derive(Debug, Clone)]
+pub struct NewCookieSession {
+    pub account_id: String,
+    pub cookie_digest: String,
+    /// `password`, or the provider's name.
+    pub method: String,
+    /// The latest it may last, used or not.
+    pub expires_at: i64,
+    pub idle_until: i64,
 }
 
 /// A person's account, as sign-in and profile need it.
@@ -373,6 +436,8 @@ pub struct MembershipOf {
     pub org: Org,
     pub role: String,
     pub active: bool,
+    /// When the person last acted in this organization.
+    pub last_active_at: Option<i64>,
 }
 
 /// What `enrol` writes: the membership document (a SCIM User whose email names the person),
@@ -403,16 +468,17 @@ pub struct Enrolled {
     pub founded: Option<Org>,
     /// `(organization id, member id)` for each membership created.
     pub members: Vec<(String, String)>,
-    /// Whether the setup link was written (only for an account without a password).
+    /// Whether the setup link was written (only for an account without a password). Never shown
+    /// to the organization: it would tell whether the address has a password.
     pub setup_sent: bool,
 }
 
+/// What an organization sees of a member beyond the SCIM document: only its own view.
 #[derive(Debug, Clone)]
 pub struct MemberDetail {
     pub member_id: String,
-    pub account_id: String,
+    /// When the person last acted in this organization (never their activity elsewhere).
     pub last_active_at: Option<i64>,
-    pub pending: bool,
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -47,7 +47,8 @@ fn population(n: usize) -> Vec<Value> {
                 u["name"] = json!({"givenName": word(next(99)), "familyName": word(next(99))});
             }
             let emails: Vec<Value> = (0..next(3))
-                .map(|k| json!({"value": format!("{}{k}@{}.test", word(next(99)), word(next(99)).replace(' ', "")), "type": TYPES[next(TYPES.len())]}))
+                // Unique per user: an address names one person, who has one User here.
+                .map(|k| json!({"value": format!("{}{k}.{i}@{}.test", word(next(99)), word(next(99)).replace(' ', "")), "type": TYPES[next(TYPES.len())]}))
                 .collect();
             if !emails.is_empty() {
                 u["emails"] = Value::Array(emails);

@@ -41,6 +41,8 @@ pub const ORGANIZATION: &str = "urn:scimd:params:scim:schemas:extension:organiza
 
 pub struct TestApp {
     pub router: Router,
+    /// The state the router serves (its hashing slots, among others).
+    pub state: AppState,
     pub store: DynStore,
     pub clock: Arc<Clock>,
     pub org: Org,
@@ -157,13 +159,11 @@ impl TestApp {
             )
             .await
             .expect("create token");
-        let router = router(AppState::new(
-            store.clone(),
-            clock.clone(),
-            Config::default(),
-        ));
+        let state = AppState::new(store.clone(), clock.clone(), Config::default());
+        let router = router(state.clone());
         TestApp {
             router,
+            state,
             store,
             clock,
             org,
@@ -177,11 +177,8 @@ impl TestApp {
     pub fn configure(&mut self, change: impl FnOnce(&mut Config)) {
         let mut config = Config::default();
         change(&mut config);
-        self.router = router(AppState::new(
-            self.store.clone(),
-            self.clock.clone(),
-            config,
-        ));
+        self.state = AppState::new(self.store.clone(), self.clock.clone(), config);
+        self.router = router(self.state.clone());
     }
 
     /// Another organization in the same database, with its own token.

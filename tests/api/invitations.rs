@@ -5,6 +5,7 @@ use crate::admin::{admin, admin_token};
 use crate::both;
 use crate::email::{worker, Sink};
 use crate::helpers::{id, Resp, TestApp, ORGANIZATION};
+use crate::people::mailed_link;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use scimd::email::Status;
@@ -20,6 +21,7 @@ both!(
     expired_link_is_gone,
     concurrent_accepts_one_wins,
     existing_account_joins_with_its_password,
+    signed_in_people_see_and_accept_their_own_invitations,
 );
 
 const DAY: i64 = 24 * 3600 * 1_000_000;
@@ -129,8 +131,12 @@ async fn invite_deliver_and_accept(app: TestApp) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["status"], "pending");
     assert_eq!(r.body["role"], "admin");
-    let link = r.body["link"].as_str().unwrap().to_owned();
-    assert!(link.starts_with("http://scim.test/invite/scimd_"), "{link}");
+    assert!(
+        r.body.get("link").is_none(),
+        "links go only by mail: {}",
+        r.body
+    );
+    assert_eq!(r.body["emailDelivery"], "off", "{}", r.body);
 
     // The email waits in the outbox, written with the invitation; the worker delivers it.
     let sink = Sink::start().await;
@@ -140,20 +146,23 @@ async fn invite_deliver_and_accept(app: TestApp) {
     let mail = sink.received();
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].to, vec!["Dana@Example.com".to_owned()]);
-    let data = &mail[0].data;
+    let data = &mail[0].data.replace("=\r\n", "");
     assert!(data.contains("join Acme"), "{data}");
     assert!(
         data.contains("test (an administrator)"),
         "the inviter: {data}"
     );
     let at = data
-        .find("http://scim.test/invite/")
+        .find("http://127.0.0.1:8080/invite/")
         .expect("the link in the mail");
     let mailed: String = data[at..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c))
         .collect();
-    assert_eq!(mailed, link);
+    assert!(
+        mailed.starts_with("http://127.0.0.1:8080/invite/scimd_"),
+        "{mailed}"
+    );
 
     let p = page(&app, &mailed).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
@@ -314,7 +323,7 @@ async fn revoked_link_is_gone(app: TestApp) {
         json!({"email": "hal@example.com", "firstName": "H", "lastName": "H"}),
     )
     .await;
-    let link = r.body["link"].as_str().unwrap().to_owned();
+    let link = mailed_link(&app, "hal@example.com", "/invite/").await;
     let path = format!("/orgs/acme/invitations/{}/revoke", id(&r.body));
     let r = admin(&app, &token, Method::POST, &path, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -337,19 +346,13 @@ async fn resend_replaces_the_link(app: TestApp) {
         json!({"email": "ivy@example.com", "firstName": "I", "lastName": "I"}),
     )
     .await;
-    let old = r.body["link"].as_str().unwrap().to_owned();
+    let old = mailed_link(&app, "ivy@example.com", "/invite/").await;
     let path = format!("/orgs/acme/invitations/{}/resend", id(&r.body));
     let r = admin(&app, &token, Method::POST, &path, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let new = r.body["link"].as_str().unwrap().to_owned();
+    assert!(r.body.get("link").is_none(), "{}", r.body);
+    let new = mailed_link(&app, "ivy@example.com", "/invite/").await;
     assert_ne!(old, new);
-    let sink = Sink::start().await;
-    let (w, _) = worker(&app, sink.port).await;
-    assert_eq!(
-        w.deliver_due().await.unwrap(),
-        2,
-        "the first email and the resent one"
-    );
     assert_gone(&page(&app, &old).await);
     assert_eq!(page(&app, &new).await.status, StatusCode::OK);
     assert_eq!(
@@ -367,7 +370,8 @@ async fn expired_link_is_gone(app: TestApp) {
         json!({"email": "jo@example.com", "firstName": "J", "lastName": "J"}),
     )
     .await;
-    let link = r.body["link"].as_str().unwrap().to_owned();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let link = mailed_link(&app, "jo@example.com", "/invite/").await;
     app.clock.advance(8 * DAY);
     assert_gone(&page(&app, &link).await);
     assert_gone(&accept(&app, &link, &new_account("Jo")).await);
@@ -383,7 +387,8 @@ async fn concurrent_accepts_one_wins(app: TestApp) {
         json!({"email": "kim@example.com", "firstName": "K", "lastName": "K"}),
     )
     .await;
-    let link = r.body["link"].as_str().unwrap().to_owned();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let link = mailed_link(&app, "kim@example.com", "/invite/").await;
     let app = std::sync::Arc::new(app);
     let tasks: Vec<_> = (0..16)
         .map(|_| {
@@ -414,7 +419,8 @@ async fn existing_account_joins_with_its_password(app: TestApp) {
         json!({"email": "lee@example.com", "firstName": "L", "lastName": "L"}),
     )
     .await;
-    let link = r.body["link"].as_str().unwrap().to_owned();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let link = mailed_link(&app, "lee@example.com", "/invite/").await;
     assert_eq!(
         accept(&app, &link, &new_account("Lee")).await.status,
         StatusCode::OK
@@ -430,7 +436,7 @@ async fn existing_account_joins_with_its_password(app: TestApp) {
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let link = r.body["link"].as_str().unwrap().to_owned();
+    let link = mailed_link(&app, "lee@example.com", "/invite/").await;
     let p = page(&app, &link).await;
     assert_eq!(p.status, StatusCode::OK);
     assert!(
@@ -450,4 +456,109 @@ async fn existing_account_joins_with_its_password(app: TestApp) {
         lee["name"]["givenName"], "Lee",
         "the account's names: {lee}"
     );
+}
+
+async fn signed_in_people_see_and_accept_their_own_invitations(app: TestApp) {
+    use crate::people::{login_token, person};
+    let provider = admin_token(&app).await;
+    app.other_org("beta").await;
+    let pat = person(&app, &provider, "pat@example.com", json!([{"org": "beta"}])).await;
+    // Without email delivery the admin is told so, and nothing in the answer is a link.
+    let r = invite(
+        &app,
+        &provider,
+        json!({"email": "Pat@Example.com", "firstName": "Pat", "lastName": "E", "role": "admin"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["emailDelivery"], "off");
+    assert!(r.body["deliveryNote"]
+        .as_str()
+        .unwrap()
+        .contains("/me/invitations"));
+    invite(
+        &app,
+        &provider,
+        json!({"email": "dana@example.com", "firstName": "Dana", "lastName": "S"}),
+    )
+    .await;
+
+    let mine = admin(&app, &pat, Method::GET, "/me/invitations", None).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    let items = mine.body["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        1,
+        "only invitations to pat's own address: {}",
+        mine.body
+    );
+    assert_eq!(items[0]["organization"]["slug"], "acme");
+    assert!(!mine.body.to_string().contains("/invite/"));
+    let iid = items[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/me/invitations/{iid}/accept");
+    let joined = admin(&app, &pat, Method::POST, &path, None).await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.body);
+    assert_eq!(joined.body["slug"], "acme");
+    assert_eq!(joined.body["role"], "admin");
+    let members = admin(&app, &pat, Method::GET, "/orgs/acme/invitations", None).await;
+    assert_eq!(
+        members.status,
+        StatusCode::OK,
+        "an admin of acme now: {}",
+        members.body
+    );
+    let again = admin(&app, &pat, Method::POST, &path, None).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "{}", again.body);
+
+    // Nobody accepts someone else's invitation, and provider tokens have no address.
+    let dana_inv = admin(&app, &provider, Method::GET, "/orgs/acme/invitations", None)
+        .await
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["email"] == "dana@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stolen = admin(
+        &app,
+        &pat,
+        Method::POST,
+        &format!("/me/invitations/{dana_inv}/accept"),
+        None,
+    )
+    .await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND, "{}", stolen.body);
+    let r = admin(&app, &provider, Method::GET, "/me/invitations", None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // A deactivated member is switched back on by an admin, never by an invitation.
+    let pat_in_beta = admin(&app, &provider, Method::GET, "/orgs/beta/members", None)
+        .await
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let off = admin(
+        &app,
+        &provider,
+        Method::PATCH,
+        &format!("/orgs/beta/members/{pat_in_beta}"),
+        Some(json!({"active": false})),
+    )
+    .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.body);
+    let r = admin(
+        &app,
+        &provider,
+        Method::POST,
+        "/orgs/beta/invitations",
+        Some(json!({"email": "pat@example.com", "firstName": "Pat", "lastName": "E"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("reactivate"));
+    login_token(&app, "pat@example.com").await;
 }
