@@ -142,6 +142,7 @@ impl AdminError {
             StatusCode::CONFLICT if message.contains("last active admin") => "last_admin",
             StatusCode::CONFLICT => "conflict",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ if status.is_server_error() => "internal",
             _ => "error",
         };
@@ -161,6 +162,12 @@ impl IntoResponse for AdminError {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"scimd-admin\""),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(crate::error::RETRY_AFTER_SECS),
             );
         }
         resp

@@ -217,11 +217,22 @@ async fn deadline(req: Request, next: Next) -> Response {
     }
 }
 
+/// Longest `/readyz` waits for the database: a probe must hear back before its own timeout.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn readyz(State(st): State<AppState>) -> Response {
-    match st.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
+    let ping = tokio::time::timeout(READY_TIMEOUT, st.store.ping()).await;
+    match ping {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = READY_TIMEOUT.as_secs(),
+                "database did not answer"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }

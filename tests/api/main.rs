@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is the failure report.
 
 mod helpers;
+mod process;
 
 mod admin;
 mod auth;
@@ -10,10 +11,12 @@ mod csv_import;
 mod differential;
 mod discovery;
 mod email;
+mod fault;
 mod groups;
 mod invitations;
 mod migrations;
 mod people;
 mod queries;
+mod replicas;
 mod tenancy;
 mod users;
