@@ -136,7 +136,13 @@ pub fn plan(
         while at < data.len() && (data[at] == b'\n' || data[at] == b'\r') {
             at += 1;
         }
-        1 + data[..at].iter().filter(|&&b| b == b'\n').count()
+        // A lone CR ends a line too (the reader splits records there, as old Mac files do).
+        let breaks = data[..at]
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && data.get(i + 1) != Some(&b'\n')))
+            .count();
+        1 + breaks
     };
     for (i, record) in reader.records().enumerate() {
         let line = match &record {
@@ -280,6 +286,22 @@ mod tests {
             Skip::UnknownGroups(vec!["Marketing".into()])
         );
         assert_eq!(p.skipped[2].reason, Skip::Duplicate { first_line: 2 });
+    }
+
+    /// Found by the `csv_import` fuzz target: with bare CR line ends, two rows were reported
+    /// on the same line, because only LF was counted.
+    #[test]
+    fn bare_carriage_returns_end_lines() {
+        let (g, m) = org();
+        let p = plan(
+            b"email\rbad one\rann@acme.test\r\rbad two\r\nbad three\n",
+            &g,
+            &m,
+        )
+        .unwrap();
+        let lines: Vec<usize> = p.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![2, 5, 6]);
+        assert_eq!(p.invite[0].line, 3);
     }
 
     #[test]
