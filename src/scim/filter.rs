@@ -454,6 +454,20 @@ impl Parser {
                             sub: None,
                         };
                         self.pos += 1;
+                        // Only a comparison may follow: `].value[…]` would nest a value filter
+                        // inside the sub-attribute of an element, which means nothing.
+                        if matches!(self.peek(), Some(Tok::LBracket)) {
+                            return Err(err_at(
+                                self.here(),
+                                "a value filter '[...]' cannot follow a sub-attribute",
+                            ));
+                        }
+                        // The element must match both: `(inner) and cond`. An `or` inside
+                        // needs those parentheses, so they count towards the nesting limit as
+                        // if the client had written them.
+                        if matches!(inner, Filter::Or(..)) {
+                            self.nested(d)?;
+                        }
                         let cond = self.after_path(sub, d)?;
                         return Ok(Filter::ValuePath(
                             path,
@@ -690,6 +704,30 @@ mod tests {
         assert_eq!(f, p(r#"emails[type eq "work" and value eq "a@x"]"#));
         assert!(parse(r#"emails[type eq "work"].9 eq "a""#).is_err());
         assert!(parse(r#"emails.value eq "a" . x"#).is_err());
+        // Found by the filter fuzz target: `].sub[…]` chains nested one level per link, so
+        // a chain within the limits displayed deeper than the limit.
+        let e = parse(r#"emails[type eq "work"].value[x eq "1"].y eq "2""#).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot follow a sub-attribute"),
+            "{e}"
+        );
+        let f = p(r#"emails[type eq "work" or type eq "home"].value eq "a@x""#);
+        assert_eq!(
+            f.to_string(),
+            r#"emails[(type eq "work" or type eq "home") and value eq "a@x"]"#
+        );
+        assert_eq!(p(&f.to_string()), f);
+        // Its implicit parentheses count: at the limit, it is refused like its display would be.
+        let deep = |inner: &str| {
+            format!(
+                "{}{inner}{}",
+                "(".repeat(MAX_FILTER_DEPTH - 1),
+                ")".repeat(MAX_FILTER_DEPTH - 1)
+            )
+        };
+        assert!(parse(&deep(r#"emails[type eq "w"].value eq "a""#)).is_ok());
+        let e = parse(&deep(r#"emails[type eq "w" or type eq "h"].value eq "a""#)).unwrap_err();
+        assert!(e.to_string().contains("nesting"), "{e}");
     }
 
     #[test]
