@@ -84,7 +84,8 @@ async fn last_admin_holds(apis: &[Api; 2], db: &mut Db) {
         assert_eq!(a.status, 201, "{a:?}");
         admins.push(a.body["id"].as_str().unwrap().to_owned());
     }
-    let active_admins = "select count(*) from membership m join organization o on o.id = m.organization_id \
+    let active_admins =
+        "select count(*) from membership m join organization o on o.id = m.organization_id \
                          where o.slug = 'acme' and m.role = 'admin' and m.active";
     for round in 0..4 {
         let demotions = admins.iter().enumerate().map(|(i, id)| {
@@ -105,7 +106,12 @@ async fn last_admin_holds(apis: &[Api; 2], db: &mut Db) {
                     json!({"active": false}),
                 ),
             };
-            async move { (path.clone(), call(&api, Method::PATCH, &path, Some(body)).await) }
+            async move {
+                (
+                    path.clone(),
+                    call(&api, Method::PATCH, &path, Some(body)).await,
+                )
+            }
         });
         let answers = join_all(demotions).await;
         let refused: Vec<&(String, Answer)> = answers
@@ -124,7 +130,13 @@ async fn last_admin_holds(apis: &[Api; 2], db: &mut Db) {
             let body = json!({"schemas": [PATCH_SCHEMA], "Operations": [
                 {"op": "replace", "path": format!("{ORGANIZATION}:role"), "value": "admin"},
                 {"op": "replace", "path": "active", "value": true}]});
-            let a = call(&apis[0], Method::PATCH, &format!("/scim/v2/Users/{id}"), Some(body)).await;
+            let a = call(
+                &apis[0],
+                Method::PATCH,
+                &format!("/scim/v2/Users/{id}"),
+                Some(body),
+            )
+            .await;
             assert_eq!(a.status, 200, "{a:?}");
         }
         assert_eq!(db.int(active_admins).await, 6);
