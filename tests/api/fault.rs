@@ -153,6 +153,8 @@ struct Journal {
     members: Vec<(String, String)>,
     groups: Vec<String>,
     invitations: Vec<String>,
+    /// Emails of people added through the admin API.
+    added: Vec<String>,
     acked: usize,
 }
 
@@ -218,6 +220,17 @@ async fn worker(
                                 .members
                                 .push((g.clone(), uid.clone()))
                         })
+                    }
+                    3 if i % 12 == 3 => {
+                        // A person added by an admin: membership, account, setup link and its
+                        // email, in one transaction.
+                        let email = format!("added-{tag}@crash.test");
+                        let body = json!({"email": email, "givenName": "Ad", "familyName": "Ded"});
+                        let r = api
+                            .call(Method::POST, "/admin/v1/orgs/acme/members", Some(body))
+                            .await;
+                        expect_ok(&r, "POST members")
+                            .map(|()| journal.lock().unwrap().added.push(email))
                     }
                     3 => {
                         let body = json!({"email": format!("inv-{tag}@crash.test"),
@@ -334,6 +347,17 @@ async fn load_then_kill(
     );
     server.kill9();
     stop.store(true, Ordering::SeqCst);
+    let j = journal.lock().unwrap().clone();
+    let cut = j
+        .users
+        .iter()
+        .flat_map(|u| u.names.iter().map(|(_, o)| *o).chain(u.deleted))
+        .filter(|o| *o == Outcome::Unknown)
+        .count();
+    eprintln!(
+        "round {round}: killed after {} acknowledged writes; {cut} renames or deletes had no answer",
+        j.acked
+    );
     for w in workers {
         tokio::time::timeout(Duration::from_secs(30), w)
             .await
@@ -401,6 +425,18 @@ async fn check_after_crash(api: &Api, db_url: &str, journal: &Journal) {
             .await;
         assert_eq!(n, 1, "acknowledged invitation {i} is lost");
     }
+    for email in &journal.added {
+        let n = db
+            .int(&format!(
+                "select count(*) from membership m join account a on a.id = m.account_id \
+                 join account_setup s on s.account_id = a.id where a.email = '{email}'"
+            ))
+            .await;
+        assert_eq!(
+            n, 1,
+            "acknowledged member {email} or their setup link is lost"
+        );
+    }
     assert_consistent(&mut db).await;
 }
 
@@ -454,6 +490,11 @@ async fn assert_consistent(db: &mut Db) {
             "an invitation without its Invitation.create audit event",
             "select count(*) from invitation i where not exists \
              (select 1 from audit_event a where a.target = i.id and a.action = 'Invitation.create')",
+        ),
+        (
+            "an account-setup link without its email in the outbox",
+            "select count(*) from account_setup s join account a on a.id = s.account_id \
+             where not exists (select 1 from email_outbox o where o.to_address = a.email)",
         ),
         (
             "a group member row pointing nowhere",
