@@ -54,8 +54,21 @@ pub struct Scimd {
 
 impl Scimd {
     /// Starts `scimd serve` on a free loopback port and waits (30 s at most) until `/healthz`
-    /// answers. `env` is added to the process environment (SMTP settings, say).
+    /// answers. `env` is added to the process environment (SMTP settings, say). Another process
+    /// may take the port between our check and scimd's bind: then it tries another port.
     pub async fn start(database_url: &str, env: &[(&str, String)]) -> Scimd {
+        for _ in 0..3 {
+            let mut server = Self::spawn(database_url, env);
+            match server.wait_healthy(Duration::from_secs(30)).await {
+                Ok(()) => return server,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("scimd did not start: {log}"),
+            }
+        }
+        panic!("scimd found no free port in three tries");
+    }
+
+    fn spawn(database_url: &str, env: &[(&str, String)]) -> Scimd {
         let log = std::env::temp_dir().join(format!("scimd-proc-{}.log", uuid::Uuid::new_v4()));
         let port = free_port();
         let out = std::fs::File::create(&log).expect("create the server log");
@@ -70,40 +83,33 @@ impl Scimd {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn scimd");
-        let mut server = Scimd {
-            child,
+        Scimd {
+            child: cmd.spawn().expect("spawn scimd"),
             base: format!("http://127.0.0.1:{port}"),
             log,
-        };
-        server.wait_healthy(Duration::from_secs(30)).await;
-        server
+        }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    async fn wait_healthy(&mut self, limit: Duration) {
+    /// `Err` with the log when the process exits or does not answer within `limit`.
+    async fn wait_healthy(&mut self, limit: Duration) -> Result<(), String> {
         let http = client(Duration::from_secs(2));
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await {
                 if r.status().is_success() {
-                    return;
+                    return Ok(());
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "scimd exited with {status} before serving:\n{}",
-                    self.log_tail()
-                );
+                return Err(format!("exited with {status}:\n{}", self.log_tail()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "scimd did not answer /healthz within {limit:?}:\n{}",
-                self.log_tail()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!("no answer within {limit:?}:\n{}", self.log_tail()));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -260,7 +266,7 @@ impl PgCluster {
         let bin = pg_bindir();
         let dir = std::env::temp_dir().join(format!("scimd-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create the cluster directory");
-        let cluster = PgCluster {
+        let mut cluster = PgCluster {
             dir,
             bin,
             port: free_port(),
@@ -272,22 +278,33 @@ impl PgCluster {
                 "chown",
             );
         }
-        let data = cluster.dir.join("data");
-        cluster.pg(
-            "initdb",
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        );
-        cluster.pg_ctl_start();
-        cluster
+        let data = cluster.dir.join("data").to_string_lossy().into_owned();
+        let initdb = [
+            "-D",
+            &data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ];
+        cluster.run(cluster.as_owner("initdb").args(initdb), "initdb");
+        // Another process may take the port before the server binds it: then try another.
+        for _ in 0..3 {
+            let started = cluster
+                .as_owner("pg_ctl")
+                .args(cluster.start_args())
+                .stdin(Stdio::null())
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if started {
+                return cluster;
+            }
+            cluster.port = free_port();
+        }
+        let log = std::fs::read_to_string(cluster.dir.join("server.log")).unwrap_or_default();
+        panic!("the test cluster did not start:\n{log}");
     }
 
     fn path_str(&self) -> String {
@@ -312,93 +329,78 @@ impl PgCluster {
         );
     }
 
-    /// Runs one of the server's programs, as the postgres user when we are root.
-    fn pg(&self, program: &str, args: &[&str]) {
+    /// One of the server's programs, run as the cluster's owner: the postgres user when we are
+    /// root, in the cluster's directory.
+    fn as_owner(&self, program: &str) -> Command {
         let exe = self.bin.join(program);
         let mut cmd = if is_root() {
             let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c.args(["-u", "postgres", "--"]).arg(exe);
             c
         } else {
-            Command::new(&exe)
+            Command::new(exe)
         };
-        cmd.args(args).current_dir(&self.dir);
-        self.run(&mut cmd, program);
+        cmd.current_dir(&self.dir);
+        cmd
     }
 
-    fn pg_ctl_start(&self) {
-        let data = self.dir.join("data");
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    fn start_args(&self) -> Vec<String> {
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=100",
             self.port,
             self.path_str()
         );
-        self.pg(
-            "pg_ctl",
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-l",
-                &self.dir.join("server.log").to_string_lossy(),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-        );
+        let log = self.dir.join("server.log").to_string_lossy().into_owned();
+        let args = [
+            "-D",
+            &self.data(),
+            "-l",
+            &log,
+            "-o",
+            &opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ];
+        args.map(str::to_owned).to_vec()
     }
 
-    /// Starts the cluster again after [`PgCluster::stop`].
+    /// Starts the cluster again after [`PgCluster::stop`], on the same port.
     pub fn restart(&self) {
-        self.pg_ctl_start();
+        self.run(
+            self.as_owner("pg_ctl").args(self.start_args()),
+            "pg_ctl start",
+        );
     }
 
     /// Stops the server: `fast` ends every session at once (as a failover or an operator's
     /// restart does), waiting at most 60 s.
     pub fn stop(&self) {
-        let data = self.dir.join("data");
-        self.pg(
-            "pg_ctl",
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-m",
-                "fast",
-                "-w",
-                "-t",
-                "60",
-                "stop",
-            ],
-        );
+        let args = ["-D", &self.data(), "-m", "fast", "-w", "-t", "60", "stop"];
+        self.run(self.as_owner("pg_ctl").args(args), "pg_ctl stop");
     }
 }
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let data = self.dir.join("data");
-        let exe = self.bin.join("pg_ctl");
         let args = [
             "-D",
-            &*data.to_string_lossy(),
+            &self.data(),
             "-m",
             "immediate",
             "-w",
             "-t",
             "30",
             "stop",
-        ]
-        .map(str::to_owned);
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let _ = cmd
-            .args(&args)
+        ];
+        let _ = self
+            .as_owner("pg_ctl")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
