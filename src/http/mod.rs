@@ -200,6 +200,8 @@ pub fn router(state: AppState) -> Router {
 /// Answers a request that runs past `REQUEST_TIMEOUT` with a SCIM 503 (dropping the handler's
 /// future rolls back any open transaction).
 async fn deadline(req: Request, next: Next) -> Response {
+    // The admin API answers in its own error shape, SCIM and everything else in SCIM's.
+    let admin = req.uri().path().starts_with(admin::PREFIX);
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
@@ -207,12 +209,12 @@ async fn deadline(req: Request, next: Next) -> Response {
                 timeout_secs = REQUEST_TIMEOUT.as_secs(),
                 "request timed out"
             );
-            Error::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "the request took too long and was abandoned; retry it",
-            )
-            .into_response()
+            let e = Error::unavailable("the request took too long and was abandoned; retry it");
+            if admin {
+                admin::AdminError::from(e).into_response()
+            } else {
+                e.into_response()
+            }
         }
     }
 }
