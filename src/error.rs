@@ -229,3 +229,35 @@ impl IntoResponse for Error {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(e: Error) -> Response {
+        e.into_response()
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(io)] {
+            let r = answer(Error::from(e));
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], SCIM_CONTENT_TYPE);
+        }
+        let admin = crate::http::admin::AdminError::from(Error::from(sqlx::Error::PoolTimedOut));
+        let (status, body) = admin.parts();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"], "unavailable");
+        assert_eq!(admin.into_response().headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn other_database_errors_stay_internal() {
+        let r = answer(Error::from(sqlx::Error::RowNotFound));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!r.headers().contains_key(header::RETRY_AFTER));
+    }
+}
