@@ -24,70 +24,9 @@ seed="${SCIMD_SCHEMATHESIS_SEED:-1}"
 
 cd "$(dirname "$0")/.."
 
-echo "=== schemathesis ($backend): building scimd"
-cargo build --release --locked
-scimd="$PWD/target/release/scimd"
-psql_admin=(psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -w -q -v ON_ERROR_STOP=1)
-
-tmp="$(mktemp -d)"
-server_pid=""
-pg_db=""
-
-# One cleanup path for every exit: stop the server, drop the database, remove the temp dir.
-cleanup() {
-  local rc=$?
-  if [[ -n "$server_pid" ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ $rc -ne 0 && -s "$tmp/server.log" ]]; then
-    echo "--- server log: errors and the last 50 lines ---"
-    grep -E 'ERROR|panicked' "$tmp/server.log" | tail -n 50 || true
-    tail -n 50 "$tmp/server.log"
-  fi
-  if [[ -n "$pg_db" ]]; then
-    "${psql_admin[@]}" -c "drop database if exists $pg_db with (force)" ||
-      echo "warning: could not drop database $pg_db" >&2
-  fi
-  rm -rf "$tmp"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-case "$backend" in
-  sqlite) db_url="sqlite://$tmp/scimd.db" ;;
-  postgres)
-    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
-      echo "FAIL: PostgreSQL is not reachable on 127.0.0.1:5432" >&2
-      exit 1
-    fi
-    pg_db="scimd_st_$$_$RANDOM"
-    "${psql_admin[@]}" -c "create database $pg_db"
-    db_url="postgres://postgres@127.0.0.1:5432/$pg_db"
-    ;;
-esac
-
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-base="http://127.0.0.1:$port"
-
-echo "=== schemathesis ($backend): starting scimd on $base"
-"$scimd" serve --listen "127.0.0.1:$port" --database-url "$db_url" >"$tmp/server.log" 2>&1 &
-server_pid=$!
-healthy=""
-for _ in $(seq 30); do
-  if curl -fsS -o /dev/null --max-time 2 "$base/healthz" 2>/dev/null; then
-    healthy=1
-    break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 1
-done
-if [[ -z "$healthy" ]]; then
-  echo "FAIL: scimd did not become healthy on $base" >&2
-  exit 1
-fi
+suite=schemathesis
+source conformance/server.sh
+start_scimd
 
 # The token is printed alone on the last line of stdout.
 token="$("$scimd" admin token create --name schemathesis --database-url "$db_url" | tail -n 1)"
@@ -97,7 +36,7 @@ if [[ -z "$token" ]]; then
 fi
 
 # A git-ignored venv of its own, installed only when missing (later runs work offline).
-venv=conformance/.venv-schemathesis
+venv="$PWD/conformance/.venv-schemathesis"
 [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
 if [[ ! -x "$venv/bin/st" ]]; then
   echo "=== schemathesis ($backend): installing schemathesis into $venv"
@@ -109,7 +48,9 @@ echo "=== schemathesis ($backend): $examples examples per operation, seed $seed,
 seed_args=()
 [[ "$seed" == random ]] || seed_args=(--seed "$seed")
 rc=0
-# The token goes through the environment into the header, never onto the command line.
+# The token goes through the environment into the header, never onto the command line. It
+# runs in the temp dir, where schemathesis leaves its cache.
+cd "$tmp"
 SCIMD_ST_TOKEN="$token" timeout 1200 "$venv/bin/python" - "$base" "$checks" "$examples" "${seed_args[@]}" <<'PY' || rc=$?
 import os, sys
 from schemathesis.cli import schemathesis as st

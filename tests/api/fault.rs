@@ -399,43 +399,40 @@ async fn check_after_crash(api: &Api, db_url: &str, journal: &Journal) {
         .iter()
         .map(|u| (u.id.as_str(), u.deleted.is_some()))
         .collect();
-    let mut db = Db::open(db_url).await;
+    // (a query that must count exactly one row, what is lost otherwise)
+    let mut expect_one: Vec<(String, String)> = Vec::new();
     for (g, u) in &journal.members {
-        if deleted.get(u.as_str()).copied().unwrap_or(false) {
-            continue;
+        if !deleted.get(u.as_str()).copied().unwrap_or(false) {
+            expect_one.push((
+                format!("select count(*) from team_member where team_id = '{g}' and membership_id = '{u}'"),
+                format!("the membership of {u} in {g}"),
+            ));
         }
-        let n = db
-            .int(&format!(
-                "select count(*) from team_member where team_id = '{g}' and membership_id = '{u}'"
-            ))
-            .await;
-        assert_eq!(n, 1, "acknowledged membership of {u} in {g} is lost");
     }
     for g in &journal.groups {
-        let n = db
-            .int(&format!("select count(*) from team where id = '{g}'"))
-            .await;
-        assert_eq!(n, 1, "acknowledged Group {g} is lost");
+        expect_one.push((
+            format!("select count(*) from team where id = '{g}'"),
+            format!("Group {g}"),
+        ));
     }
     for i in &journal.invitations {
-        let n = db
-            .int(&format!(
-                "select count(*) from invitation where id = '{i}' and status = 'pending'"
-            ))
-            .await;
-        assert_eq!(n, 1, "acknowledged invitation {i} is lost");
+        expect_one.push((
+            format!("select count(*) from invitation where id = '{i}' and status = 'pending'"),
+            format!("invitation {i}"),
+        ));
     }
     for email in &journal.added {
-        let n = db
-            .int(&format!(
+        expect_one.push((
+            format!(
                 "select count(*) from membership m join account a on a.id = m.account_id \
                  join account_setup s on s.account_id = a.id where a.email = '{email}'"
-            ))
-            .await;
-        assert_eq!(
-            n, 1,
-            "acknowledged member {email} or their setup link is lost"
-        );
+            ),
+            format!("member {email} with their setup link"),
+        ));
+    }
+    let mut db = Db::open(db_url).await;
+    for (sql, what) in expect_one {
+        assert_eq!(db.int(&sql).await, 1, "acknowledged {what} is lost");
     }
     assert_consistent(&mut db).await;
 }
