@@ -5,7 +5,7 @@
 
 use crate::both;
 use crate::helpers::{TestApp, GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA};
-use crate::process::{admin_token, client, eventually, Db, PgCluster, Scimd};
+use crate::process::{admin_token, client, eventually, one_at_a_time, Db, PgCluster, Scimd};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -528,6 +528,7 @@ async fn assert_consistent(db: &mut Db) {
 /// `kill -9` twice in the middle of a write load: after each restart every write that was
 /// answered 2xx is there, and no write is half there.
 async fn kill_9_during_writes(app: TestApp) {
+    let _heavy = one_at_a_time().await;
     let admin = admin_token(&app.url).await;
     let mut server = Scimd::start(&app.url, &[]).await;
     let mut api = Api::new(&server.base, &app.token, &admin);
@@ -637,6 +638,7 @@ async fn readyz(api: &Api) -> StatusCode {
 /// back, scimd serves again by itself (same process) and `/readyz` says 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_under_load_is_a_503_then_recovery() {
+    let _heavy = one_at_a_time().await;
     let cluster = PgCluster::start();
     let mut conn = Db::open(&cluster.url("postgres")).await;
     if let Db::Postgres(c) = &mut conn {
@@ -731,6 +733,7 @@ async fn postgres_restart_under_load_is_a_503_then_recovery() {
 /// afterwards without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_postgres_sessions_are_survived() {
+    let _heavy = one_at_a_time().await;
     let app = TestApp::postgres().await;
     let admin = admin_token(&app.url).await;
     let mut server = Scimd::start(&app.url, &[]).await;

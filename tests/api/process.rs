@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 
 pub const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
 
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held by each test that runs scimd processes under load, so that at most one such test
+/// loads the machine and the shared database at a time, beside the suite's ordinary tests.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
 /// A port nothing listens on at the moment it is returned.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");

@@ -5,7 +5,7 @@
 use crate::email::Sink;
 use crate::fault::{Answer, Api};
 use crate::helpers::{TestApp, ORGANIZATION, PATCH_SCHEMA, USER_SCHEMA};
-use crate::process::{admin_token, eventually, Db, Scimd};
+use crate::process::{admin_token, eventually, one_at_a_time, Db, Scimd};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -209,6 +209,7 @@ async fn each_email_sent_once(apis: &[Api; 2], db: &mut Db, sink: &Sink) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres() {
+    let _heavy = one_at_a_time().await;
     let app = TestApp::postgres().await;
     let admin = admin_token(&app.url).await;
     let sink = Sink::start().await;
