@@ -82,6 +82,11 @@ impl Error {
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, None, detail)
     }
+    /// 503: the database cannot be reached for the moment. The client is told to retry
+    /// (`Retry-After`, RFC 9110 §10.2.3); the cause goes to the log, never to the client.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail)
+    }
     pub fn precondition_failed() -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,
@@ -110,7 +115,31 @@ impl From<sqlx::Error> for Error {
                 return on_unique_violation(db.constraint(), db.message());
             }
         }
+        if database_unreachable(&e) {
+            tracing::warn!(error = %e, "the database is unreachable");
+            return Error::unavailable(
+                "the database is unreachable for the moment; retry the request shortly",
+            );
+        }
         Error::Internal(e.into())
+    }
+}
+
+/// Seconds a client is asked to wait before retrying a 503 (`Retry-After`). Long enough for a
+/// database restart or a failover to finish, short enough that provisioning barely stalls.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// Whether an error means the database cannot be reached right now, rather than that this
+/// request is wrong: no connection could be had in time, the connection broke, or Postgres is
+/// shutting down, starting up or ended the session (SQLSTATE class 08 "connection exception",
+/// 57P01–57P03, 53300 "too many connections"). Such a request may succeed when retried.
+fn database_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -211,13 +240,43 @@ impl IntoResponse for Error {
                 HeaderValue::from_static("Bearer realm=\"scimd\""),
             );
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         resp
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::excerpt;
+    use super::*;
+
+    fn answer(e: Error) -> Response {
+        e.into_response()
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(io)] {
+            let r = answer(Error::from(e));
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], SCIM_CONTENT_TYPE);
+        }
+        let admin = crate::http::admin::AdminError::from(Error::from(sqlx::Error::PoolTimedOut));
+        let (status, body) = admin.parts();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"], "unavailable");
+        assert_eq!(admin.into_response().headers()[header::RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn other_database_errors_stay_internal() {
+        let r = answer(Error::from(sqlx::Error::RowNotFound));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!r.headers().contains_key(header::RETRY_AFTER));
+    }
 
     #[test]
     fn excerpts_cut_at_character_boundaries() {

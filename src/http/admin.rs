@@ -109,6 +109,42 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/signup", post(super::people::signup))
         .route("/password-reset", post(super::people::password_reset))
         .merge(protected)
+        .layer(middleware::map_response(json_refusals))
+}
+
+/// Longest plain-text refusal read back to be wrapped (axum's rejection texts are short).
+const REFUSAL_BYTES: usize = 16 * 1024;
+
+/// axum's extractors refuse a body that is not JSON or has the wrong shape (400, 415, 422) and a
+/// malformed query string (400) in plain text. This API answers every refusal as
+/// `{error, message}` with 400 `invalid_request` for bad input, so clients can read it.
+async fn json_refusals(resp: Response) -> Response {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !resp.status().is_client_error() {
+        return resp;
+    }
+    let status = match resp.status() {
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            StatusCode::BAD_REQUEST
+        }
+        other => other,
+    };
+    let bytes = axum::body::to_bytes(resp.into_body(), REFUSAL_BYTES)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request was refused")
+            .to_owned()
+    } else {
+        text
+    };
+    AdminError::from(Error::new(status, None, message)).into_response()
 }
 
 /// An admin API error: the same causes as SCIM's, in this API's JSON shape.
@@ -149,7 +185,7 @@ impl AdminError {
             StatusCode::CONFLICT if message.contains("last active admin") => "last_admin",
             StatusCode::CONFLICT => "conflict",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-            StatusCode::SERVICE_UNAVAILABLE => "busy",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ if status.is_server_error() => "internal",
             _ => "error",
         };
@@ -172,8 +208,10 @@ impl IntoResponse for AdminError {
             );
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+            );
         }
         resp
     }

@@ -269,6 +269,8 @@ pub fn router(state: AppState) -> Router {
 /// Answers a request that runs past `REQUEST_TIMEOUT` with a SCIM 503 (dropping the handler's
 /// future rolls back any open transaction).
 async fn deadline(req: Request, next: Next) -> Response {
+    // The admin API answers in its own error shape, SCIM and everything else in SCIM's.
+    let admin = req.uri().path().starts_with(admin::PREFIX);
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
@@ -276,21 +278,32 @@ async fn deadline(req: Request, next: Next) -> Response {
                 timeout_secs = REQUEST_TIMEOUT.as_secs(),
                 "request timed out"
             );
-            Error::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "the request took too long and was abandoned; retry it",
-            )
-            .into_response()
+            let e = Error::unavailable("the request took too long and was abandoned; retry it");
+            if admin {
+                admin::AdminError::from(e).into_response()
+            } else {
+                e.into_response()
+            }
         }
     }
 }
 
+/// Longest `/readyz` waits for the database: a probe must hear back before its own timeout.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn readyz(State(st): State<AppState>) -> Response {
-    match st.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
+    let ping = tokio::time::timeout(READY_TIMEOUT, st.store.ping()).await;
+    match ping {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = READY_TIMEOUT.as_secs(),
+                "database did not answer"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }

@@ -117,16 +117,60 @@ pub enum Filter {
     ValuePath(AttrPath, Box<Filter>),
 }
 
+/// How tightly an expression binds: `or` < `and` < a single term (RFC 7644 §3.4.2.2).
+#[derive(Clone, Copy, PartialEq, PartialOrd)]
+enum Binding {
+    Or,
+    And,
+    Term,
+}
+
+impl Filter {
+    /// Writes the filter with parentheses only where the grammar needs them to give back this
+    /// tree, so the text parses again to the same filter and never nests deeper than the
+    /// filter the client sent (which the nesting limit admitted).
+    fn show(&self, f: &mut fmt::Formatter<'_>, context: Binding) -> fmt::Result {
+        let (own, left, right, word) = match self {
+            Filter::Or(a, b) => (Binding::Or, a, b, "or"),
+            Filter::And(a, b) => (Binding::And, a, b, "and"),
+            Filter::Not(a) => {
+                f.write_str("not (")?;
+                a.show(f, Binding::Or)?;
+                return f.write_str(")");
+            }
+            Filter::Present(p) => return write!(f, "{p} pr"),
+            Filter::Compare(p, op, v) => return write!(f, "{p} {} {v}", op.as_str()),
+            Filter::ValuePath(p, inner) => {
+                write!(f, "{p}[")?;
+                inner.show(f, Binding::Or)?;
+                return f.write_str("]");
+            }
+        };
+        let parens = own < context;
+        if parens {
+            f.write_str("(")?;
+        }
+        // Both operators group to the left: `a or b or c` is `(a or b) or c`.
+        left.show(f, own)?;
+        write!(f, " {word} ")?;
+        right.show(
+            f,
+            if own == Binding::Or {
+                Binding::And
+            } else {
+                Binding::Term
+            },
+        )?;
+        if parens {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Filter::And(a, b) => write!(f, "({a} and {b})"),
-            Filter::Or(a, b) => write!(f, "({a} or {b})"),
-            Filter::Not(a) => write!(f, "not ({a})"),
-            Filter::Present(p) => write!(f, "{p} pr"),
-            Filter::Compare(p, op, v) => write!(f, "{p} {} {v}", op.as_str()),
-            Filter::ValuePath(p, inner) => write!(f, "{p}[{inner}]"),
-        }
+        self.show(f, Binding::Or)
     }
 }
 
@@ -410,6 +454,20 @@ impl Parser {
                             sub: None,
                         };
                         self.pos += 1;
+                        // Only a comparison may follow: `].value[…]` would nest a value filter
+                        // inside the sub-attribute of an element, which means nothing.
+                        if matches!(self.peek(), Some(Tok::LBracket)) {
+                            return Err(err_at(
+                                self.here(),
+                                "a value filter '[...]' cannot follow a sub-attribute",
+                            ));
+                        }
+                        // The element must match both: `(inner) and cond`. An `or` inside
+                        // needs those parentheses, so they count towards the nesting limit as
+                        // if the client had written them.
+                        if matches!(inner, Filter::Or(..)) {
+                            self.nested(d)?;
+                        }
                         let cond = self.after_path(sub, d)?;
                         return Ok(Filter::ValuePath(
                             path,
@@ -549,7 +607,12 @@ mod tests {
     #[test]
     fn and_binds_tighter_than_or() {
         let f = p(r#"a eq "1" or b eq "2" and c eq "3""#);
-        assert_eq!(f.to_string(), r#"(a eq "1" or (b eq "2" and c eq "3"))"#);
+        assert_eq!(f.to_string(), r#"a eq "1" or b eq "2" and c eq "3""#);
+        let g = p(r#"(a eq "1" or b eq "2") and (c eq "3" and d pr)"#);
+        assert_eq!(
+            g.to_string(),
+            r#"(a eq "1" or b eq "2") and (c eq "3" and d pr)"#
+        );
     }
 
     #[test]
@@ -575,7 +638,7 @@ mod tests {
         );
         assert_eq!(
             f.to_string(),
-            r#"(((emails[(type eq "work" and value co "@example.com")] and not (active eq false)) or x gt 150) or y eq null)"#
+            r#"emails[type eq "work" and value co "@example.com"] and not (active eq false) or x gt 150 or y eq null"#
         );
     }
 
@@ -620,12 +683,51 @@ mod tests {
             .contains("comparisons"));
     }
 
+    /// Found by the `filter` fuzz target: the display wrapped every `and`/`or` in parentheses,
+    /// so a chain of 17 comparisons (well inside the limits) displayed 17 levels deep and did
+    /// not parse again.
+    #[test]
+    fn long_chains_display_as_filters_that_parse_again() {
+        for word in ["and", "or"] {
+            let chain = vec![r#"a eq "x""#; MAX_FILTER_DEPTH + 4].join(&format!(" {word} "));
+            let f = p(&chain);
+            assert_eq!(f.to_string(), chain);
+            assert_eq!(p(&f.to_string()), f);
+        }
+        let nested = p(r#"a pr and (b pr and (c pr or d pr)) or not (e pr or f pr)"#);
+        assert_eq!(p(&nested.to_string()), nested);
+    }
+
     #[test]
     fn entra_value_path_with_a_sub_attribute_comparison() {
         let f = p(r#"emails[type eq "work"].value eq "a@x""#);
         assert_eq!(f, p(r#"emails[type eq "work" and value eq "a@x"]"#));
         assert!(parse(r#"emails[type eq "work"].9 eq "a""#).is_err());
         assert!(parse(r#"emails.value eq "a" . x"#).is_err());
+        // Found by the filter fuzz target: `].sub[…]` chains nested one level per link, so
+        // a chain within the limits displayed deeper than the limit.
+        let e = parse(r#"emails[type eq "work"].value[x eq "1"].y eq "2""#).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot follow a sub-attribute"),
+            "{e}"
+        );
+        let f = p(r#"emails[type eq "work" or type eq "home"].value eq "a@x""#);
+        assert_eq!(
+            f.to_string(),
+            r#"emails[(type eq "work" or type eq "home") and value eq "a@x"]"#
+        );
+        assert_eq!(p(&f.to_string()), f);
+        // Its implicit parentheses count: at the limit, it is refused like its display would be.
+        let deep = |inner: &str| {
+            format!(
+                "{}{inner}{}",
+                "(".repeat(MAX_FILTER_DEPTH - 1),
+                ")".repeat(MAX_FILTER_DEPTH - 1)
+            )
+        };
+        assert!(parse(&deep(r#"emails[type eq "w"].value eq "a""#)).is_ok());
+        let e = parse(&deep(r#"emails[type eq "w" or type eq "h"].value eq "a""#)).unwrap_err();
+        assert!(e.to_string().contains("nesting"), "{e}");
     }
 
     #[test]

@@ -211,14 +211,24 @@ impl<'a> LineCounter<'a> {
             .unwrap_or(usize::MAX)
             .min(self.data.len());
         while self.at < target {
-            self.line += usize::from(self.data[self.at] == b'\n');
-            self.at += 1;
+            self.step();
         }
         while self.at < self.data.len() && matches!(self.data[self.at], b'\n' | b'\r') {
-            self.line += usize::from(self.data[self.at] == b'\n');
-            self.at += 1;
+            self.step();
         }
         self.line
+    }
+
+    /// Moves past one byte, counting a line break at LF and at a bare CR (the reader splits
+    /// records at a lone CR too, as old Mac files have them).
+    fn step(&mut self) {
+        let next = self.data.get(self.at + 1);
+        self.line += usize::from(match self.data[self.at] {
+            b'\n' => true,
+            b'\r' => next != Some(&b'\n'),
+            _ => false,
+        });
+        self.at += 1;
     }
 }
 
@@ -378,6 +388,20 @@ mod tests {
             Skip::UnknownGroups(vec!["Marketing".into()])
         );
         assert_eq!(p.skipped[2].reason, Skip::Duplicate { first_line: 2 });
+    }
+
+    /// Found by the `csv_import` fuzz target: with bare CR line ends, two rows were reported
+    /// on the same line, because only LF was counted.
+    #[test]
+    fn bare_carriage_returns_end_lines() {
+        let p = plan_of(
+            b"email\rbad one\rann@acme.test\r\rbad two\r\nbad three\n",
+            &org(),
+        )
+        .unwrap();
+        let lines: Vec<usize> = p.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![2, 5, 6]);
+        assert_eq!(p.invite[0].line, 3);
     }
 
     #[test]

@@ -23,6 +23,9 @@ use sqlx::{Column, Pool, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// How long a Postgres request waits for a pooled connection before it is refused with 503.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Most ids in one `in (…)` list; longer lists are sent in chunks.
 const CHUNK: usize = 500;
 
@@ -64,7 +67,10 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            // While Postgres is down, a request waits this long for a connection and is then
+            // answered 503 with Retry-After (`error::database_unreachable`): long enough to ride
+            // out a pool that is merely busy, short enough that clients hear back quickly.
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         // sqlx takes an advisory lock, so replicas starting together migrate once.

@@ -141,6 +141,11 @@ impl TestApp {
         Self::start(url, None).await
     }
 
+    /// An app on a database that already exists (a test's own PostgreSQL cluster, say).
+    pub async fn at(url: String) -> Self {
+        Self::start(url, None).await
+    }
+
     async fn start(url: String, file: Option<TempFile>) -> Self {
         let store = connect(&url).await.expect("connect and migrate");
         let clock = Arc::new(Clock::default());

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is the failure report.
 
 mod helpers;
+mod process;
 
 mod admin;
 mod auth;
@@ -12,6 +13,7 @@ mod differential;
 mod discovery;
 mod edge;
 mod email;
+mod fault;
 mod federation;
 mod groups;
 mod invitations;
@@ -20,6 +22,7 @@ mod migrations;
 mod operator;
 mod people;
 mod queries;
+mod replicas;
 mod takeover;
 mod tenancy;
 mod typing;
