@@ -25,6 +25,9 @@ pub struct Cli {
         default_value = "sqlite:scimd.db"
     )]
     pub database_url: String,
+    /// Log format on stderr: `text` or `json` (one JSON object per line).
+    #[arg(long, global = true, env = "SCIMD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -67,6 +70,13 @@ pub enum Command {
         public_url: Option<String>,
         #[command(flatten)]
         people: PeopleArgs,
+        /// Serve GET /metrics on this address only (default: on --listen beside SCIM).
+        #[arg(long, env = "SCIMD_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// Requests per second each provisioning token may make, across all replicas (default:
+        /// no limit). Entra ID needs at least 25 per tenant.
+        #[arg(long, env = "SCIMD_TOKEN_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
+        token_rate_limit: Option<u32>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -175,6 +185,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             public_url,
             people,
+            metrics_listen,
+            token_rate_limit,
         } => {
             let config = Config {
                 public_url,
@@ -182,8 +194,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 signing_key_file: people.signing_key_file,
                 trust_forwarded_for: people.trust_forwarded_for,
                 mail_configured: crate::email::SmtpConfig::from_env()?.is_some(),
+                metrics_here: metrics_listen.is_none(),
+                token_rate_limit,
             };
-            serve(store, clock, listen, config, &cli.database_url).await?
+            serve(
+                store,
+                clock,
+                (listen, metrics_listen),
+                config,
+                &cli.database_url,
+            )
+            .await?
         }
         Command::Org(OrgCommand::Create { slug, name }) => {
             check_slug(&slug)?;
@@ -377,7 +398,7 @@ fn redact(url: &str) -> String {
 async fn serve(
     store: DynStore,
     clock: Arc<Clock>,
-    listen: SocketAddr,
+    (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
     config: Config,
     database_url: &str,
 ) -> anyhow::Result<()> {
@@ -425,6 +446,18 @@ async fn serve(
         .keys()
         .await
         .map_err(|e| anyhow::anyhow!("loading the access-token signing key: {e:?}"))?;
+    if let Some(addr) = metrics_listen {
+        let metrics = crate::http::metrics_router(state.clone());
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for metrics on {addr}"))?;
+        tracing::info!(%addr, "metrics at /metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -171,6 +171,10 @@ impl Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        crate::metrics::scim_error(
+            self.status().as_u16(),
+            self.scim_type().map(ScimType::as_str),
+        );
         match &self {
             Error::Scim {
                 status,

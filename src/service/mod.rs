@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod csv_import;
 pub mod invitations;
 pub mod people;
+pub mod ratelimit;
 pub mod render;
 
 use crate::clock::Clock;
@@ -99,6 +100,7 @@ impl Provisioning {
             )
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id = %rec.id, members = members.len(), "created");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "create");
         Ok(rec)
     }
 
@@ -147,6 +149,7 @@ impl Provisioning {
             .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &decide)
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "replaced");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "replace");
         Ok(rec)
     }
 
@@ -196,6 +199,7 @@ impl Provisioning {
             .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &decide)
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "patched");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "patch");
         Ok(rec)
     }
 
@@ -204,6 +208,7 @@ impl Provisioning {
             .delete(&t.org_id, kind, id, if_match, self.clock.now(), &t.audit())
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "deleted");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "delete");
         Ok(())
     }
 
