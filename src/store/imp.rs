@@ -6,6 +6,7 @@
 use super::pages::{PageMemo, Position};
 use super::sql::{compile_filter, compile_order, Arg, Dialect, Sql};
 use super::sqlite_read::{self, ReadPool};
+use super::sqlite_write::{self, Writer};
 use super::PoolStats;
 use super::{
     columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
@@ -38,6 +39,8 @@ pub struct SqliteStore {
     reads: ReadPool,
     /// Provisioning-token checks only: slow queries never hold these.
     auth: ReadPool,
+    /// User creates, PATCH/PUT and deletes, committed in groups (see `sqlite_write`).
+    writer: Writer,
     pages: PageMemo,
 }
 
@@ -79,9 +82,10 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore {
             read,
-            write,
+            write: write.clone(),
             reads: ReadPool::new(path.clone(), SQLITE_READERS),
-            auth: ReadPool::new(path, AUTH_CONNECTIONS as usize),
+            auth: ReadPool::new(path.clone(), AUTH_CONNECTIONS as usize),
+            writer: Writer::start(path, write.clone())?,
             pages: PageMemo::default(),
         })
     }
@@ -321,30 +325,114 @@ async fn within_deadline<T>(f: impl std::future::Future<Output = Result<T>>) -> 
 }
 
 impl SqliteStore {
-    /// SQLite writes go through one connection anyway; the statement-by-statement path is used.
+    /// A User create through the group-committing writer (`sqlite_write`).
     async fn insert_user_at_once(
         &self,
-        _id: &str,
+        id: &str,
+        org: &str,
+        doc: &Map<String, Value>,
+        role: Option<&str>,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<bool> {
+        let (id, org, doc, role, audit) = (
+            id.to_owned(),
+            org.to_owned(),
+            doc.clone(),
+            role.map(str::to_owned),
+            audit.clone(),
+        );
+        let shard = shard();
+        self.writer
+            .run(move |db| {
+                sqlite_write::insert_user(db, &id, &org, &doc, role.as_deref(), now, &audit, shard)
+            })
+            .await?;
+        Ok(true)
+    }
+
+    /// A User PATCH or PUT: read (no lock), decide, then a version-guarded write in the next
+    /// group commit; read again when the version moved. `None` hands over to the sqlx path for
+    /// a change that takes away an active admin (the last-admin rule) or after contention.
+    async fn update_user_at_once(
+        &self,
+        org: &str,
+        id: &str,
+        now: i64,
+        audit: &Audit,
+        decide: UpdateFn<'_>,
+    ) -> Result<Option<Record>> {
+        for _ in 0..3 {
+            let Some(current) = self.get(org, Kind::User, id).await? else {
+                return Err(Error::not_found(format!("User {id} not found")));
+            };
+            let Change { doc, role, .. } = decide(&current)?;
+            let (was_admin, is_admin) = stays_admin(&current, role.as_deref(), &doc);
+            if was_admin && !is_admin {
+                return Ok(None);
+            }
+            let (org_, audit_) = (org.to_owned(), audit.clone());
+            let write = (current.clone(), doc.clone(), role.clone());
+            let done = self
+                .writer
+                .run(move |db| {
+                    let (current, doc, role) = write;
+                    sqlite_write::update_user(
+                        db,
+                        &org_,
+                        &current,
+                        &doc,
+                        role.as_deref(),
+                        now,
+                        &audit_,
+                    )
+                })
+                .await?;
+            if done {
+                return Ok(Some(Record {
+                    id: current.id,
+                    doc,
+                    groups: current.groups,
+                    role: role_after(current.role, role),
+                    version: current.version + 1,
+                    created_at: current.created_at,
+                    updated_at: now,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn delete_at_once(
+        &self,
+        org: &str,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<bool> {
+        let (org, id, audit) = (org.to_owned(), id.to_owned(), audit.clone());
+        let shard = shard();
+        self.writer
+            .run(move |db| sqlite_write::delete(db, &org, kind, &id, if_match, now, &audit, shard))
+            .await?;
+        Ok(true)
+    }
+}
+
+impl PgStore {
+    /// Postgres deletes take the locked path (they are rare next to creates and updates).
+    async fn delete_at_once(
+        &self,
         _org: &str,
-        _doc: &Map<String, Value>,
-        _role: Option<&str>,
+        _kind: Kind,
+        _id: &str,
+        _if_match: Option<i64>,
         _now: i64,
         _audit: &Audit,
     ) -> Result<bool> {
         Ok(false)
-    }
-}
-
-impl SqliteStore {
-    async fn update_user_at_once(
-        &self,
-        _org: &str,
-        _id: &str,
-        _now: i64,
-        _audit: &Audit,
-        _decide: UpdateFn<'_>,
-    ) -> Result<Option<Record>> {
-        Ok(None)
     }
 }
 
@@ -554,11 +642,11 @@ fn read_columns(kind: Kind, groups: &str) -> String {
 /// of them two of 32 concurrent writers rarely wait for the same row lock (Postgres).
 const COUNT_SHARDS: u32 = 32;
 
-fn shard() -> i64 {
+pub(crate) fn shard() -> i64 {
     i64::from(rand::random::<u32>() % COUNT_SHARDS)
 }
 
-const COUNT_UPSERT: &str = "insert into resource_count (organization_id, kind, shard, n, changes) values ($1, $2, $3, $4, 1) \
+pub(crate) const COUNT_UPSERT: &str = "insert into resource_count (organization_id, kind, shard, n, changes) values ($1, $2, $3, $4, 1) \
      on conflict (organization_id, kind, shard) do update set n = resource_count.n + excluded.n, changes = resource_count.changes + 1";
 
 /// An organization's total and change count for a kind (summed over its shards), as a subquery
@@ -573,7 +661,7 @@ fn table(kind: Kind) -> &'static str {
     }
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -583,6 +671,16 @@ fn placeholders(from: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// 409 for a change that would leave an organization without an active admin.
+pub(crate) fn last_admin() -> Error {
+    Error::new(
+        axum::http::StatusCode::CONFLICT,
+        None,
+        "this is the organization's last active admin: it cannot be removed, deactivated or demoted \
+         until another member is an active admin",
+    )
 }
 
 fn unknown_members(missing: &[&String]) -> Error {
@@ -857,12 +955,7 @@ macro_rules! store_impl {
                 .await?
                 .try_get("n")?;
                 if others == 0 {
-                    return Err(Error::new(
-                        axum::http::StatusCode::CONFLICT,
-                        None,
-                        "this is the organization's last active admin: it cannot be removed, deactivated or demoted \
-                         until another member is an active admin",
-                    ));
+                    return Err(last_admin());
                 }
                 Ok(())
             }
@@ -1218,6 +1311,9 @@ macro_rules! store_impl {
             }
 
             async fn delete(&self, org: &str, kind: Kind, id: &str, if_match: Option<i64>, now: i64, audit: &Audit) -> Result<()> {
+                if self.delete_at_once(org, kind, id, if_match, now, audit).await? {
+                    return Ok(());
+                }
                 let mut tx = self.write.begin().await?;
                 let extra = if kind == Kind::User { ", (role = 'admin' and active) as is_admin" } else { "" };
                 let text = format!("select version{extra} from {} where organization_id = $1 and id = $2{}", table(kind), $for_update);

@@ -6,6 +6,7 @@ mod imp;
 mod pages;
 pub mod sql;
 mod sqlite_read;
+mod sqlite_write;
 
 use crate::error::{Error, Result};
 use crate::scim::filter::Filter;

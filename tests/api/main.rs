@@ -20,3 +20,4 @@ mod people;
 mod queries;
 mod tenancy;
 mod users;
+mod writes;
