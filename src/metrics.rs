@@ -41,7 +41,18 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 )
                 .and_then(|b| b.install_recorder());
             match built {
-                Ok(h) => Some(h),
+                Ok(h) => {
+                    // Histogram samples wait in buckets until upkeep folds them in: without it
+                    // they would pile up between scrapes.
+                    let upkeep = h.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("scimd-metrics-upkeep".into())
+                        .spawn(move || loop {
+                            std::thread::sleep(std::time::Duration::from_secs(5));
+                            upkeep.run_upkeep();
+                        });
+                    Some(h)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed");
                     None

@@ -145,7 +145,10 @@ fn commit_batch(db: &Connection, batch: &mut [Job]) -> Result<Vec<Outcome>> {
             .execute_batch("savepoint w")
             .map_err(internal)
             .and_then(|()| {
-                let out = work(db);
+                // A panic in one write must not take the writer thread (and every later write)
+                // down: it becomes that write's error.
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(db)))
+                    .unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("a write panicked"))));
                 let end = if out.is_ok() {
                     "release w"
                 } else {
