@@ -12,7 +12,7 @@ pg=${SCIMD_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 bin=${SCIMD_BIN:-target/release/scimd}
 bench=target/release/scimd-bench
 fresh() {
-    psql "$pg/postgres" -q -c "drop database if exists $1 with (force)" -c "create database $1"
+    psql "$pg/postgres" -q -c "set client_min_messages = warning" -c "drop database if exists $1 with (force)" -c "create database $1"
 }
 echo "== SQLite"
 "$bench" --scimd "$bin" --concurrency 32 --phases lookup,page,patch,put "$@"

@@ -646,7 +646,7 @@ async fn main() -> Result<()> {
             last = seed(&t, ids.len(), to, &mut ids).await?;
             if from == 0 && to <= 10_000 {
                 r.add(
-                    "seed first 10000 (POST, c=32)",
+                    &format!("seed first {to} (POST, c=32)"),
                     format!("{last:>9.0} users/s"),
                     json!({"users_per_s": last.round()}),
                 );
@@ -655,7 +655,7 @@ async fn main() -> Result<()> {
         let rate = (n - from) as f64 / started.elapsed().as_secs_f64();
         r.add(
             &format!("users={n} seed (POST, c=32)"),
-            format!("{rate:>9.0} users/s  (last 10000: {last:.0} users/s)"),
+            format!("{rate:>9.0} users/s  (last step of up to 10000: {last:.0} users/s)"),
             json!({"users_per_s": rate.round(), "last_10000_users_per_s": last.round()}),
         );
         r.memory(&format!("users={n} server memory after seeding"), &t);
