@@ -26,6 +26,9 @@ pub struct Cli {
         default_value = "sqlite:scimd.db"
     )]
     pub database_url: String,
+    /// Log format on stderr: `text` or `json` (one JSON object per line).
+    #[arg(long, global = true, env = "SCIMD_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -192,6 +195,13 @@ pub enum Command {
         max_connections: u64,
         #[command(flatten)]
         people: PeopleArgs,
+        /// Serve GET /metrics on this address only (default: on --listen beside SCIM).
+        #[arg(long, env = "SCIMD_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// Requests per second each provisioning token may make, across all replicas (default:
+        /// no limit). Entra ID needs at least 25 per tenant.
+        #[arg(long, env = "SCIMD_TOKEN_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
+        token_rate_limit: Option<u32>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -323,6 +333,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             header_read_timeout_secs,
             max_connections,
             people,
+            metrics_listen,
+            token_rate_limit,
         } => {
             let limits = crate::http::conn::Limits {
                 header_read_timeout: std::time::Duration::from_secs(header_read_timeout_secs),
@@ -349,13 +361,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 mail_configured,
                 session_idle: minutes(people.session_idle_minutes),
                 providers: people.providers.providers()?,
+                metrics_here: metrics_listen.is_none(),
+                token_rate_limit,
                 ..defaults
             };
             let retention = i64::from(people.mail_retention_days) * 24 * 3600 * 1_000_000;
             serve(
                 store,
                 clock,
-                listen,
+                (listen, metrics_listen),
                 config,
                 limits,
                 &cli.database_url,
@@ -635,7 +649,7 @@ fn redact(url: &str) -> String {
 async fn serve(
     store: DynStore,
     clock: Arc<Clock>,
-    listen: SocketAddr,
+    (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
     config: Config,
     limits: crate::http::conn::Limits,
     database_url: &str,
@@ -686,6 +700,18 @@ async fn serve(
         .keys()
         .await
         .map_err(|e| anyhow::anyhow!("loading the access-token signing key: {e:?}"))?;
+    if let Some(addr) = metrics_listen {
+        let metrics = crate::http::metrics_router(state.clone());
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for metrics on {addr}"))?;
+        tracing::info!(%addr, "metrics at /metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

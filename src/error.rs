@@ -151,7 +151,7 @@ impl From<sqlx::migrate::MigrateError> for Error {
 
 /// The one place where a unique index becomes a 409 `uniqueness` (RFC 7644 §3.3).
 /// Postgres names the index; SQLite names the columns, so both are matched.
-fn on_unique_violation(constraint: Option<&str>, message: &str) -> Error {
+pub(crate) fn on_unique_violation(constraint: Option<&str>, message: &str) -> Error {
     let what = constraint.unwrap_or(message);
     let detail = if what.contains("user_name") {
         "a User with this userName already exists in this organization (userName is unique, case-insensitively)"
@@ -217,6 +217,10 @@ impl Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        crate::metrics::scim_error(
+            self.status().as_u16(),
+            self.scim_type().map(ScimType::as_str),
+        );
         match &self {
             Error::Scim {
                 status,

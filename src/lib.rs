@@ -4,9 +4,11 @@
 
 pub mod cli;
 pub mod clock;
+pub mod deadline;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod scim;
 pub mod service;
 pub mod store;

@@ -43,17 +43,27 @@ struct Args {
     /// Seconds each load phase runs.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
-    /// Phases to run: lookup, page, group, patch.
-    #[arg(long, value_delimiter = ',', default_value = "lookup,page,group,patch")]
+    /// Phases to run: lookup, page, group, patch, put.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "lookup,page,group,patch,put"
+    )]
     phases: Vec<String>,
+    /// Servers to start on the one database (without --url): requests go to them in turn, as
+    /// behind a load balancer. Two on one Postgres show whether replicas serialise each other.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 struct Target {
-    base: String,
+    /// Base URLs of the servers, used in turn.
+    bases: Vec<String>,
+    next: AtomicU64,
     auth: String,
     client: Client,
     pid: Option<u32>,
-    _server: Option<Server>,
+    _servers: Vec<Server>,
 }
 
 /// A scimd started by the benchmark; killed when dropped.
@@ -71,9 +81,14 @@ impl Drop for Server {
 }
 
 impl Target {
+    fn base(&self) -> &str {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) as usize;
+        &self.bases[i % self.bases.len()]
+    }
+
     fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .request(method, format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base()))
             .header("authorization", &self.auth)
             .header("content-type", "application/scim+json")
     }
@@ -122,11 +137,12 @@ async fn start(args: &Args) -> Result<Target> {
     if let Some(url) = &args.url {
         let token = args.token.clone().context("--url needs --token")?;
         return Ok(Target {
-            base: url.trim_end_matches('/').to_owned(),
+            bases: vec![url.trim_end_matches('/').to_owned()],
+            next: AtomicU64::new(0),
             auth: format!("Bearer {token}"),
             client,
             pid: args.pid,
-            _server: None,
+            _servers: Vec::new(),
         });
     }
     let dir = std::env::temp_dir().join(format!("scimd-bench-{}", std::process::id()));
@@ -156,39 +172,55 @@ async fn start(args: &Args) -> Result<Target> {
     };
     cli(&["org", "create", "bench"])?;
     let token = cli(&["token", "create", "--org", "bench", "--name", "bench"])?;
-    let port = free_port()?;
-    let child = std::process::Command::new(&args.scimd)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &db,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()?;
-    let pid = child.id();
-    let server = Server { child, dir };
-    let base = format!("http://127.0.0.1:{port}/scim/v2");
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(Target {
-                base,
-                auth: format!("Bearer {token}"),
-                client,
-                pid: Some(pid),
-                _server: Some(server),
-            });
+    let mut servers = Vec::new();
+    let mut bases = Vec::new();
+    for i in 0..args.replicas.max(1) {
+        let port = free_port()?;
+        let child = std::process::Command::new(&args.scimd)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                &db,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        // Only the first server owns (and removes) the temporary directory.
+        let dir = if i == 0 {
+            dir.clone()
+        } else {
+            std::env::temp_dir().join(format!("scimd-bench-{}-{i}", std::process::id()))
+        };
+        servers.push(Server { child, dir });
+        let up = async {
+            for _ in 0..100 {
+                if client
+                    .get(format!("http://127.0.0.1:{port}/healthz"))
+                    .send()
+                    .await
+                    .is_ok()
+                {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        };
+        if !up.await {
+            bail!("scimd did not come up on port {port}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        bases.push(format!("http://127.0.0.1:{port}/scim/v2"));
     }
-    bail!("scimd did not come up on port {port}")
+    Ok(Target {
+        bases,
+        next: AtomicU64::new(0),
+        auth: format!("Bearer {token}"),
+        client,
+        pid: servers.first().map(|s| s.child.id()),
+        _servers: servers,
+    })
 }
 
 fn user_name(i: usize) -> String {
@@ -567,6 +599,25 @@ async fn deactivations(t: &Arc<Target>, args: &Args, ids: &[String], r: &mut Rep
     Ok(())
 }
 
+/// PUT replacing whole users (a changed title), as Okta's profile push does.
+async fn replacements(t: &Arc<Target>, args: &Args, ids: &[String], r: &mut Report) -> Result<()> {
+    let n = ids.len();
+    let ids = Arc::new(ids.to_vec());
+    for &c in &args.concurrency {
+        let ids = ids.clone();
+        let l = load(t, c, args.seconds, StatusCode::OK, move |t, rng| {
+            let i = (rng.next() % ids.len() as u64) as usize;
+            let mut body = user_body(i);
+            body["title"] = json!(format!("Title {}", rng.next() % 1000));
+            t.req(Method::PUT, &format!("/Users/{}", ids[i]))
+                .body(body.to_string())
+        })
+        .await?;
+        r.load(&format!("users={n} PUT replace c={c}"), &l);
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -579,17 +630,33 @@ async fn main() -> Result<()> {
     };
     println!(
         "scimd-bench against {} ({} cores here)",
-        t.base,
+        t.bases.join(" and "),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut ids = Vec::new();
     let want = |p: &str| args.phases.iter().any(|x| x == p);
     for &n in &args.sizes {
-        let rate = seed(&t, ids.len(), n, &mut ids).await?;
+        // In steps of 10,000, so the rate at the start and at the end of the size show whether
+        // creates stay flat as the directory grows.
+        let from = ids.len();
+        let started = Instant::now();
+        let mut last = 0.0;
+        while ids.len() < n {
+            let to = (ids.len() + 10_000).min(n);
+            last = seed(&t, ids.len(), to, &mut ids).await?;
+            if from == 0 && to <= 10_000 {
+                r.add(
+                    &format!("seed first {to} (POST, c=32)"),
+                    format!("{last:>9.0} users/s"),
+                    json!({"users_per_s": last.round()}),
+                );
+            }
+        }
+        let rate = (n - from) as f64 / started.elapsed().as_secs_f64();
         r.add(
             &format!("users={n} seed (POST, c=32)"),
-            format!("{rate:>9.0} users/s"),
-            json!({"users_per_s": rate.round()}),
+            format!("{rate:>9.0} users/s  (last step of up to 10000: {last:.0} users/s)"),
+            json!({"users_per_s": rate.round(), "last_10000_users_per_s": last.round()}),
         );
         r.memory(&format!("users={n} server memory after seeding"), &t);
         if want("lookup") {
@@ -607,6 +674,9 @@ async fn main() -> Result<()> {
     }
     if want("patch") {
         deactivations(&t, &args, &ids, &mut r).await?;
+    }
+    if want("put") {
+        replacements(&t, &args, &ids, &mut r).await?;
     }
     r.memory("server memory at the end", &t);
     println!("{}", Value::Object(r.json));

@@ -165,6 +165,11 @@ fn truncate(s: &str) -> &str {
 fn log(entry: &OutboxEntry, attempts: i32, a: &Attempt<'_>) {
     let (id, to, org) = (&entry.id, &entry.to_address, &entry.organization_id);
     let error = a.last_error.unwrap_or_default();
+    crate::metrics::outbox_delivery(match a.status {
+        Status::Sent => "sent",
+        Status::Pending => "retry",
+        Status::Failed => "failed",
+    });
     match a.status {
         Status::Sent => {
             tracing::info!(email_id = %id, to = %to, organization_id = ?org, attempts, "email sent")

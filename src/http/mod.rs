@@ -13,6 +13,7 @@ mod resources;
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::service::ratelimit::{RateLimits, Verdict};
 use crate::service::{Provisioning, Tenant};
 use crate::store::DynStore;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -67,6 +68,10 @@ pub struct Config {
     /// requests waiting for one before the rest are answered 503.
     pub hash_slots: usize,
     pub hash_queue: usize,
+    /// Serve `GET /metrics` on this router (off when metrics have a listener of their own).
+    pub metrics_here: bool,
+    /// Requests per second each provisioning token may make (`None`: no limit).
+    pub token_rate_limit: Option<u32>,
 }
 
 impl Default for Config {
@@ -84,6 +89,8 @@ impl Default for Config {
             providers: Vec::new(),
             hash_slots: cores,
             hash_queue: 8 * cores,
+            metrics_here: true,
+            token_rate_limit: None,
         }
     }
 }
@@ -156,6 +163,7 @@ pub struct AppState {
     pub federation: Arc<crate::service::federation::Federation>,
     tokens: Arc<TokenCache>,
     keys: Arc<tokio::sync::OnceCell<crate::service::people::Keys>>,
+    limits: Option<Arc<RateLimits>>,
 }
 
 /// How long a token lookup is trusted before the database is asked again: a revoked token stops
@@ -208,6 +216,7 @@ impl AppState {
             federation: Arc::new(federation),
             store,
             clock,
+            limits: RateLimits::new(config.token_rate_limit).map(Arc::new),
             config: Arc::new(config),
             tokens: Arc::default(),
             keys: Arc::default(),
@@ -231,21 +240,26 @@ impl AppState {
 /// The whole application, ready to serve or to drive in tests with `tower::ServiceExt::oneshot`.
 pub fn router(state: AppState) -> Router {
     crate::service::warm_up();
+    crate::metrics::handle();
     let protected = resources::router()
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let scim = discovery::router().merge(protected);
-    Router::new()
+    let mut app = Router::new()
         .nest(SCIM_PREFIX, scim)
         .nest(admin::PREFIX, admin::router(state.clone()))
         .merge(invite::router())
         .route(edge::PAGE_CSS_PATH, get(edge::page_css))
         .merge(auth::router())
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .fallback(not_found)
+        .route("/readyz", get(readyz));
+    if state.config.metrics_here {
+        app = app.route("/metrics", get(metrics));
+    }
+    app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(deadline))
+        .layer(middleware::from_fn(track))
         .layer(middleware::from_fn(edge::finish))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req
@@ -266,12 +280,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How much earlier than the answer's deadline the request's database work must stop, so
+/// that a query is abandoned (and its connection freed) before the 503 goes out.
+const DATABASE_MARGIN: Duration = Duration::from_millis(250);
+
 /// Answers a request that runs past `REQUEST_TIMEOUT` with a SCIM 503 (dropping the handler's
-/// future rolls back any open transaction).
+/// future rolls back any open transaction). Its database work gets the same deadline
+/// (`crate::deadline`), so a slow query stops rather than hold a connection on.
 async fn deadline(req: Request, next: Next) -> Response {
     // The admin API answers in its own error shape, SCIM and everything else in SCIM's.
     let admin = req.uri().path().starts_with(admin::PREFIX);
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+    let work = crate::deadline::scope(REQUEST_TIMEOUT - DATABASE_MARGIN, next.run(req));
+    match tokio::time::timeout(REQUEST_TIMEOUT, work).await {
         Ok(resp) => resp,
         Err(_) => {
             tracing::warn!(
@@ -290,6 +310,44 @@ async fn deadline(req: Request, next: Next) -> Response {
 
 /// Longest `/readyz` waits for the database: a probe must hear back before its own timeout.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /metrics` alone, for a listener of its own (`--metrics-listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    crate::metrics::handle();
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format (see `crate::metrics`).
+async fn metrics(State(st): State<AppState>) -> Response {
+    let mut resp = crate::metrics::render(&st.store).await.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// Counts every answered request by its route template (never the raw path: ids would make a
+/// label value per resource), method and status, with its latency.
+async fn track(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let resp = next.run(req).await;
+    crate::metrics::request(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
 
 async fn readyz(State(st): State<AppState>) -> Response {
     let ping = tokio::time::timeout(READY_TIMEOUT, st.store.ping()).await;
@@ -366,6 +424,21 @@ async fn authenticate(
             "the provisioning token is unknown, revoked or expired",
         ));
     };
+    if let Some(limits) = &st.limits {
+        if let Verdict::Limited(secs) = limits.check(&st.store, &tok.id, now).await? {
+            crate::metrics::rate_limited(&tok.org_slug);
+            tracing::info!(org = %tok.org_slug, token = %tok.id, "provisioning token over its rate limit");
+            let mut resp = Error::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                format!("this provisioning token made more requests than its limit of {} per second; retry after {secs} s", limits.per_second()),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return Ok(resp);
+        }
+    }
     let request_id = req
         .headers()
         .get("x-request-id")

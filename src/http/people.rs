@@ -99,7 +99,15 @@ pub async fn login(
     ip: ClientIp,
     body: Option<Json<Credentials>>,
 ) -> Response {
-    answer(try_login(&st, &ip.0, body).await)
+    let resp = answer(try_login(&st, &ip.0, body).await);
+    crate::metrics::sign_in(match resp.status() {
+        StatusCode::OK => "success",
+        StatusCode::TOO_MANY_REQUESTS => "limited",
+        StatusCode::UNAUTHORIZED => "wrong",
+        s if s.is_client_error() => "invalid",
+        _ => "error",
+    });
+    resp
 }
 
 async fn try_login(

@@ -8,6 +8,7 @@ pub mod federation;
 pub mod hashing;
 pub mod invitations;
 pub mod people;
+pub mod ratelimit;
 pub mod render;
 pub mod sessions;
 
@@ -109,6 +110,7 @@ impl Provisioning {
             )
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id = %rec.id, members = members.len(), "created");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "create");
         Ok(rec)
     }
 
@@ -158,6 +160,7 @@ impl Provisioning {
             .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &decide)
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "replaced");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "replace");
         Ok(rec)
     }
 
@@ -211,6 +214,7 @@ impl Provisioning {
                 result => {
                     let rec = result?;
                     tracing::info!(org = %t.org_slug, kind = kind.name(), id, "patched");
+                    crate::metrics::provisioned(&t.org_slug, kind.name(), "patch");
                     return Ok(rec);
                 }
             }
@@ -220,6 +224,7 @@ impl Provisioning {
             .update(&t.org_id, kind, id, self.clock.now(), &t.audit(), &compute)
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "patched under contention");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "patch");
         Ok(rec)
     }
 
@@ -228,6 +233,7 @@ impl Provisioning {
             .delete(&t.org_id, kind, id, if_match, self.clock.now(), &t.audit())
             .await?;
         tracing::info!(org = %t.org_slug, kind = kind.name(), id, "deleted");
+        crate::metrics::provisioned(&t.org_slug, kind.name(), "delete");
         Ok(())
     }
 

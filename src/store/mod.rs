@@ -3,7 +3,10 @@
 //! (`sql.rs`); the few dialect differences are spelled out there.
 
 mod imp;
+mod pages;
 pub mod sql;
+mod sqlite_read;
+mod sqlite_write;
 
 use crate::error::{Error, Result};
 use crate::scim::filter::Filter;
@@ -303,6 +306,18 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool>;
     async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
 
+    /// Adds `want` requests to a provisioning token's reservations in the one-second window
+    /// starting at `window_start` (a new window starts from zero) and returns the window's total.
+    async fn reserve_requests(&self, token_id: &str, window_start: i64, want: i64) -> Result<i64>;
+    /// Emails waiting in the outbox, for `/metrics`.
+    async fn outbox_pending(&self) -> Result<i64>;
+    /// Each connection pool's use, for `/metrics`.
+    async fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Test hook: a read that never ends by itself, run like every other read (same pool, same
+    /// request deadline), so tests can show the deadline stops it and frees its connection.
+    #[doc(hidden)]
+    async fn endless_read(&self) -> Result<()>;
+
     /// Member ids of a group, in the order they were added.
     async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
 
@@ -482,6 +497,16 @@ pub struct MemberDetail {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// How much of one connection pool is in use.
+#[derive(Debug, Clone)]
+pub struct PoolStats {
+    /// `read`, `auth` and `write` (SQLite); `main` and `auth` (Postgres).
+    pub name: &'static str,
+    pub in_use: usize,
+    pub open: usize,
+    pub max: usize,
+}
 
 /// Opens the database a URL names (`sqlite:…` or `postgres://…`) and applies pending migrations.
 pub async fn connect(url: &str) -> Result<DynStore> {

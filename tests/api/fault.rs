@@ -512,8 +512,12 @@ async fn assert_consistent(db: &mut Db) {
         (
             "an organization whose User or Group count is off",
             "select count(*) from organization o \
-             where o.user_count <> (select count(*) from membership m where m.organization_id = o.id) \
-             or o.group_count <> (select count(*) from team t where t.organization_id = o.id)",
+             where (select coalesce(sum(c.n), 0) from resource_count c \
+                    where c.organization_id = o.id and c.kind = 'User') \
+                   <> (select count(*) from membership m where m.organization_id = o.id) \
+             or (select coalesce(sum(c.n), 0) from resource_count c \
+                 where c.organization_id = o.id and c.kind = 'Group') \
+                <> (select count(*) from team t where t.organization_id = o.id)",
         ),
         (
             "a membership of no account",

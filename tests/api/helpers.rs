@@ -215,7 +215,7 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let uri = if ["/scim/", "/admin/", "/healthz", "/readyz"]
+        let uri = if ["/scim/", "/admin/", "/healthz", "/readyz", "/metrics"]
             .iter()
             .any(|p| path.starts_with(p))
         {
