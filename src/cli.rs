@@ -604,17 +604,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// A label (a token's or an organization's name): 1–200 characters, not blank, no control
 /// characters (it is printed in tab-separated listings).
 fn label(s: &str) -> Result<String, String> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if t.chars().count() > 200 {
-        return Err("must be at most 200 characters".into());
-    }
-    if t.chars().any(char::is_control) {
-        return Err("must not contain control characters (tabs, newlines, …)".into());
-    }
-    Ok(t.to_owned())
+    crate::service::tokens::check_label(s)
 }
 
 /// An absolute `http://` or `https://` URL with a host and no query or fragment: links and

@@ -116,8 +116,8 @@ async fn create_token(
             "the body must be a JSON object with a name (and optionally expiresInDays)",
         ));
     };
-    let name = tokens::check_name(b.name.as_deref().unwrap_or_default())
-        .map_err(|m| invalid("name", m))?;
+    let name = tokens::check_label(b.name.as_deref().unwrap_or_default())
+        .map_err(|m| invalid("name", format!("name {m}")))?;
     let days = tokens::check_days(b.expires_in_days).map_err(|m| invalid("expiresInDays", m))?;
     let (t, secret) = tokens::create(&st.store, &st.clock, &a.org, &name, days, &audit(&a)).await?;
     Ok((

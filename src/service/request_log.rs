@@ -220,7 +220,7 @@ impl RequestLog {
             let before = self.clock.now() - self.settings.days * DAY_MICROS;
             if let Err(e) = self
                 .store
-                .write_request_log(&entries, self.settings.max_rows, before)
+                .write_request_log(entries, self.settings.max_rows, before)
                 .await
             {
                 // The database is down or busy: these entries are lost, and counted as such.
@@ -268,37 +268,30 @@ async fn run(log: Weak<RequestLog>) {
 /// concerns read out, the error's `scimType` and `detail`, bodies redacted and cut.
 pub fn entry(c: Captured, limit: usize) -> LogEntry {
     let params: Vec<(String, String)> = c.query.as_deref().map(parse_query).unwrap_or_default();
-    let request: Option<Value> = serde_json::from_slice(&c.request_body).ok();
+    let request: Option<Value> = if c.request_body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&c.request_body).ok()
+    };
+    // The answer is parsed only for what it tells: an error's scimType and detail, a written
+    // resource's id and userName, a read one's userName. A page of results is not.
+    let in_path = resource_in_path(&c.path);
+    let wanted = c.status >= 300 || c.method != "GET" || in_path.is_some();
     let response: Option<Value> = c
         .response_body
         .as_ref()
+        .filter(|_| wanted)
         .and_then(|b| serde_json::from_slice(b).ok());
     // The filter of a GET, or of a POST …/.search (RFC 7644 §3.4.3).
     let filter = params
         .iter()
         .find(|(k, _)| k == "filter")
         .map(|(_, v)| v.clone())
-        .or_else(|| {
-            request
-                .as_ref()
-                .and_then(|b| b.get("filter"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-    let user_name = request
-        .as_ref()
-        .and_then(|b| b.get("userName"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+        .or_else(|| text(&request, "filter"));
+    let user_name = text(&request, "userName")
         .or_else(|| filter.as_deref().and_then(user_name_in_filter))
-        .or_else(|| {
-            response
-                .as_ref()
-                .and_then(|b| b.get("userName"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-    let resource_id = resource_in_path(&c.path).or_else(|| {
+        .or_else(|| text(&response, "userName"));
+    let resource_id = in_path.or_else(|| {
         response
             .as_ref()
             .filter(|_| c.status < 300)
@@ -363,6 +356,11 @@ pub fn entry(c: Captured, limit: usize) -> LogEntry {
         request_id: c.request_id,
         created_at: c.at,
     }
+}
+
+/// A top-level string of a JSON body.
+fn text(body: &Option<Value>, key: &str) -> Option<String> {
+    body.as_ref()?.get(key)?.as_str().map(str::to_owned)
 }
 
 /// The id in `/scim/v2/Users/{id}` or `/scim/v2/Groups/{id}`.

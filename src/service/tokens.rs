@@ -12,17 +12,18 @@ pub const MAX_ACTIVE: usize = 50;
 pub const MAX_DAYS: i64 = 36_500;
 const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
 
-/// A token's name: 1–200 characters, not blank, no control characters.
-pub fn check_name(name: &str) -> std::result::Result<String, String> {
-    let t = name.trim();
+/// A label (a token's or an organization's name), trimmed: 1–200 characters, not blank, no
+/// control characters (listings are tab-separated). The message says what is wrong.
+pub fn check_label(label: &str) -> std::result::Result<String, String> {
+    let t = label.trim();
     if t.is_empty() {
-        return Err("name must not be empty".into());
+        return Err("must not be empty".into());
     }
     if t.chars().count() > 200 {
-        return Err("name must be at most 200 characters".into());
+        return Err("must be at most 200 characters".into());
     }
     if t.chars().any(char::is_control) {
-        return Err("name must not contain control characters (tabs, newlines, …)".into());
+        return Err("must not contain control characters (tabs, newlines, …)".into());
     }
     Ok(t.to_owned())
 }

@@ -34,6 +34,9 @@ const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Most ids in one `in (…)` list; longer lists are sent in chunks.
 const CHUNK: usize = 500;
+/// One token of an organization, with the organization's slug.
+const ORG_TOKEN: &str = "select t.*, o.slug as org_slug from provisioning_token t \
+     join organization o on o.id = t.organization_id where t.organization_id = $1 and t.id = $2";
 /// Request-log rows in one insert statement (20 parameters each: within SQLite's limit).
 const LOG_CHUNK: usize = 100;
 
@@ -143,6 +146,14 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
 }
 
 impl SqliteStore {
+    /// Request-log batches go through the group-committing writer: taking sqlx's write
+    /// connection for them would stop every User write while they run.
+    async fn log_write(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
+        self.writer
+            .run(move |db| sqlite_write::request_log(db, &entries, keep, before))
+            .await
+    }
+
     async fn page(&self, text: &str, args: &[Arg]) -> Result<(Vec<Record>, Option<(i64, i64)>)> {
         let (text, args) = (text.to_owned(), args.to_vec());
         self.reads
@@ -189,6 +200,10 @@ impl SqliteStore {
 }
 
 impl PgStore {
+    async fn log_write(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
+        self.log_write_sqlx(&entries, keep, before).await
+    }
+
     async fn token_by_digest_sqlx(
         pool: &Pool<Postgres>,
         digest: &str,
@@ -838,6 +853,84 @@ macro_rules! store_impl {
                 })
             }
 
+            /// Writes request-log entries through sqlx (Postgres; see `sqlite_write::request_log`
+            /// for SQLite's group-committed path).
+            #[allow(dead_code)]
+            async fn log_write_sqlx(&self, entries: &[LogEntry], keep: i64, before: i64) -> Result<u64> {
+                const COLUMNS: usize = 20;
+                let mut tx = self.write.begin().await?;
+                for chunk in entries.chunks(LOG_CHUNK) {
+                    let rows: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+                        .collect();
+                    let text = format!(
+                        "insert into request_log (id, organization_id, token_id, token_name, method, path, filter, status, \
+                         scim_type, detail, duration_us, client_ip, user_agent, user_name, resource_id, request_body, \
+                         response_body, request_id, created_at, updated_at) values {}",
+                        rows.join(", ")
+                    );
+                    let mut q = sqlx::query(&text);
+                    for e in chunk {
+                        q = q
+                            .bind(&e.id)
+                            .bind(&e.organization_id)
+                            .bind(&e.token_id)
+                            .bind(&e.token_name)
+                            .bind(&e.method)
+                            .bind(&e.path)
+                            .bind(&e.filter)
+                            .bind(e.status)
+                            .bind(&e.scim_type)
+                            .bind(&e.detail)
+                            .bind(e.duration_us)
+                            .bind(&e.client_ip)
+                            .bind(&e.user_agent)
+                            .bind(&e.user_name)
+                            .bind(&e.resource_id)
+                            .bind(&e.request_body)
+                            .bind(&e.response_body)
+                            .bind(&e.request_id)
+                            .bind(e.created_at)
+                            .bind(e.created_at);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                // Each organization's bound holds at every commit: the entries past it go in
+                // the same transaction as the ones that pushed them out.
+                let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
+                orgs.sort_unstable();
+                orgs.dedup();
+                let mut pruned = 0;
+                for org in orgs {
+                    // The newest entry past the bound: it and everything older goes.
+                    let edge = sqlx::query(
+                        "select created_at, id from request_log where organization_id = $1 \
+                         order by created_at desc, id desc limit 1 offset $2",
+                    )
+                    .bind(org)
+                    .bind(keep.max(0))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let (edge_at, edge_id): (i64, String) = match &edge {
+                        Some(r) => (r.try_get("created_at")?, r.try_get("id")?),
+                        None => (i64::MIN, String::new()),
+                    };
+                    pruned += sqlx::query(
+                        "delete from request_log where organization_id = $1 \
+                         and (created_at < $2 or created_at < $3 or (created_at = $3 and id <= $4))",
+                    )
+                    .bind(org)
+                    .bind(before)
+                    .bind(edge_at)
+                    .bind(edge_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(pruned)
+            }
+
             /// Adds member rows after checking every id is a User of the organization.
             async fn add_members(tx: &mut sqlx::Transaction<'_, $db>, org: &str, group: &str, ids: &[String], now: i64) -> Result<()> {
                 let mut ids: Vec<&String> = ids.iter().collect();
@@ -1339,8 +1432,7 @@ macro_rules! store_impl {
 
             async fn org_token(&self, org_id: &str, id: &str) -> Result<Option<TokenInfo>> {
                 sqlx::query(
-                    "select t.*, o.slug as org_slug from provisioning_token t join organization o on o.id = t.organization_id \
-                     where t.organization_id = $1 and t.id = $2",
+                    ORG_TOKEN,
                 )
                 .bind(org_id)
                 .bind(id)
@@ -1366,8 +1458,7 @@ macro_rules! store_impl {
                     Self::record_audit(&mut tx, org_id, audit, "Token.revoke", id, now).await?;
                 }
                 let found = sqlx::query(
-                    "select t.*, o.slug as org_slug from provisioning_token t join organization o on o.id = t.organization_id \
-                     where t.organization_id = $1 and t.id = $2",
+                    ORG_TOKEN,
                 )
                 .bind(org_id)
                 .bind(id)
@@ -1389,79 +1480,8 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn write_request_log(&self, entries: &[LogEntry], keep: i64, before: i64) -> Result<u64> {
-                const COLUMNS: usize = 20;
-                let mut tx = self.write.begin().await?;
-                for chunk in entries.chunks(LOG_CHUNK) {
-                    let rows: Vec<String> = (0..chunk.len())
-                        .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
-                        .collect();
-                    let text = format!(
-                        "insert into request_log (id, organization_id, token_id, token_name, method, path, filter, status, \
-                         scim_type, detail, duration_us, client_ip, user_agent, user_name, resource_id, request_body, \
-                         response_body, request_id, created_at, updated_at) values {}",
-                        rows.join(", ")
-                    );
-                    let mut q = sqlx::query(&text);
-                    for e in chunk {
-                        q = q
-                            .bind(&e.id)
-                            .bind(&e.organization_id)
-                            .bind(&e.token_id)
-                            .bind(&e.token_name)
-                            .bind(&e.method)
-                            .bind(&e.path)
-                            .bind(&e.filter)
-                            .bind(e.status)
-                            .bind(&e.scim_type)
-                            .bind(&e.detail)
-                            .bind(e.duration_us)
-                            .bind(&e.client_ip)
-                            .bind(&e.user_agent)
-                            .bind(&e.user_name)
-                            .bind(&e.resource_id)
-                            .bind(&e.request_body)
-                            .bind(&e.response_body)
-                            .bind(&e.request_id)
-                            .bind(e.created_at)
-                            .bind(e.created_at);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                // Each organization's bound holds at every commit: the entries past it go in
-                // the same transaction as the ones that pushed them out.
-                let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
-                orgs.sort_unstable();
-                orgs.dedup();
-                let mut pruned = 0;
-                for org in orgs {
-                    // The newest entry past the bound: it and everything older goes.
-                    let edge = sqlx::query(
-                        "select created_at, id from request_log where organization_id = $1 \
-                         order by created_at desc, id desc limit 1 offset $2",
-                    )
-                    .bind(org)
-                    .bind(keep.max(0))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let (edge_at, edge_id): (i64, String) = match &edge {
-                        Some(r) => (r.try_get("created_at")?, r.try_get("id")?),
-                        None => (i64::MIN, String::new()),
-                    };
-                    pruned += sqlx::query(
-                        "delete from request_log where organization_id = $1 \
-                         and (created_at < $2 or created_at < $3 or (created_at = $3 and id <= $4))",
-                    )
-                    .bind(org)
-                    .bind(before)
-                    .bind(edge_at)
-                    .bind(edge_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                }
-                tx.commit().await?;
-                Ok(pruned)
+            async fn write_request_log(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
+                self.log_write(entries, keep, before).await
             }
 
             async fn prune_request_log(&self, before: i64) -> Result<u64> {
@@ -1471,6 +1491,8 @@ macro_rules! store_impl {
                     .await?;
                 Ok(done.rows_affected())
             }
+
+
 
             async fn request_log(&self, org: &str, f: &LogFilter, start_index: i64, count: i64) -> Result<(i64, Vec<LogEntry>)> {
                 const WHERE: &str = "where organization_id = $1 and ($2 = 0 or status >= 400) \

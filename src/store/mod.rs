@@ -294,7 +294,12 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch of request-log entries and, in the same transaction, keeps each of their
     /// organizations to its newest `keep` entries and none older than `before`; returns how many
     /// older entries were deleted.
-    async fn write_request_log(&self, entries: &[LogEntry], keep: i64, before: i64) -> Result<u64>;
+    async fn write_request_log(
+        &self,
+        entries: Vec<LogEntry>,
+        keep: i64,
+        before: i64,
+    ) -> Result<u64>;
     /// Deletes every organization's entries older than `before` (organizations that stopped
     /// sending requests are pruned here).
     async fn prune_request_log(&self, before: i64) -> Result<u64>;

@@ -421,3 +421,72 @@ pub fn delete(
     count(db, org, kind, -1, shard)?;
     record_audit(db, org, audit, &format!("{}.delete", kind.name()), id, now)
 }
+
+/// Writes a batch of request-log entries and keeps each of their organizations within its
+/// bound (see `Store::write_request_log`), as one job of the group commit: the log shares the
+/// writer's transactions instead of taking the write lock on its own.
+pub fn request_log(
+    db: &Connection,
+    entries: &[super::LogEntry],
+    keep: i64,
+    before: i64,
+) -> Result<u64> {
+    let mut insert = db
+        .prepare_cached(
+            "insert into request_log (id, organization_id, token_id, token_name, method, path, filter, status, \
+             scim_type, detail, duration_us, client_ip, user_agent, user_name, resource_id, request_body, \
+             response_body, request_id, created_at, updated_at) \
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
+        )
+        .map_err(internal)?;
+    for e in entries {
+        insert
+            .execute(params![
+                e.id,
+                e.organization_id,
+                e.token_id,
+                e.token_name,
+                e.method,
+                e.path,
+                e.filter,
+                e.status,
+                e.scim_type,
+                e.detail,
+                e.duration_us,
+                e.client_ip,
+                e.user_agent,
+                e.user_name,
+                e.resource_id,
+                e.request_body,
+                e.response_body,
+                e.request_id,
+                e.created_at,
+            ])
+            .map_err(internal)?;
+    }
+    let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let mut pruned = 0;
+    for org in orgs {
+        let edge: Option<(i64, String)> = db
+            .prepare_cached(
+                "select created_at, id from request_log where organization_id = ?1 \
+                 order by created_at desc, id desc limit 1 offset ?2",
+            )
+            .map_err(internal)?
+            .query_row(params![org, keep.max(0)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(internal)?;
+        let (edge_at, edge_id) = edge.unwrap_or((i64::MIN, String::new()));
+        pruned += db
+            .prepare_cached(
+                "delete from request_log where organization_id = ?1 \
+                 and (created_at < ?2 or created_at < ?3 or (created_at = ?3 and id <= ?4))",
+            )
+            .map_err(internal)?
+            .execute(params![org, before, edge_at, edge_id])
+            .map_err(internal)? as u64;
+    }
+    Ok(pruned)
+}
