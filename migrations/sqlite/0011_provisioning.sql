@@ -30,3 +30,12 @@ create table request_log (
     updated_at       integer not null
 );
 create index request_log_org on request_log (organization_id, created_at, id);
+
+-- How many entries each organization has in the log, kept in the writing transaction: the bound
+-- is then held by deleting only the oldest rows past it, never by counting or walking the rest.
+create table request_log_count (
+    organization_id  text primary key references organization (id) on delete cascade,
+    n                integer not null,
+    created_at       integer not null,
+    updated_at       integer not null
+);

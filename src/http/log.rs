@@ -27,8 +27,27 @@ pub struct Tag {
 #[derive(Clone, Debug)]
 pub struct Refusal(pub String);
 
-pub async fn capture(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(log) = st.request_log.clone() else {
+/// What the capture layer needs of the state (cloned per request: a few pointers, not the
+/// whole `AppState`).
+#[derive(Clone)]
+pub struct Capture {
+    log: Option<std::sync::Arc<crate::service::request_log::RequestLog>>,
+    clock: std::sync::Arc<crate::clock::Clock>,
+    trust_forwarded_for: bool,
+}
+
+impl Capture {
+    pub fn of(st: &AppState) -> Capture {
+        Capture {
+            log: st.request_log.clone(),
+            clock: st.clock.clone(),
+            trust_forwarded_for: st.config.trust_forwarded_for,
+        }
+    }
+}
+
+pub async fn capture(State(st): State<Capture>, req: Request, next: Next) -> Response {
+    let Some(log) = st.log else {
         return next.run(req).await;
     };
     let started = std::time::Instant::now();
@@ -75,7 +94,7 @@ pub async fn capture(State(st): State<AppState>, req: Request, next: Next) -> Re
     };
     let user_agent = header("user-agent");
     let request_id = header("x-request-id");
-    let client_ip = super::client_ip(&st, &parts.headers, &parts.extensions);
+    let client_ip = super::client_ip(st.trust_forwarded_for, &parts.headers, &parts.extensions);
     let resp = next
         .run(Request::from_parts(parts, Body::from(request_body.clone())))
         .await;

@@ -137,20 +137,23 @@ impl axum::extract::FromRequestParts<AppState> for ClientIp {
         st: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(
-            client_ip(st, &parts.headers, &parts.extensions).unwrap_or_else(|| "unknown".into()),
+            client_ip(
+                st.config.trust_forwarded_for,
+                &parts.headers,
+                &parts.extensions,
+            )
+            .unwrap_or_else(|| "unknown".into()),
         ))
     }
 }
 
 /// The client's address (see [`ClientIp`]); `None` when unknown.
 pub fn client_ip(
-    st: &AppState,
+    trust_forwarded_for: bool,
     headers: &axum::http::HeaderMap,
     extensions: &axum::http::Extensions,
 ) -> Option<String> {
-    let forwarded = st
-        .config
-        .trust_forwarded_for
+    let forwarded = trust_forwarded_for
         .then(|| headers.get("x-forwarded-for")?.to_str().ok())
         .flatten()
         .and_then(|v| v.rsplit(',').next())
@@ -317,7 +320,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let scim = discovery::router()
         .merge(protected)
-        .layer(middleware::from_fn_with_state(state.clone(), log::capture));
+        .layer(middleware::from_fn_with_state(
+            log::Capture::of(&state),
+            log::capture,
+        ));
     let mut app = Router::new()
         .nest(SCIM_PREFIX, scim)
         .nest(admin::PREFIX, admin::router(state.clone()))

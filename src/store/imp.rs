@@ -896,36 +896,58 @@ macro_rules! store_impl {
                     q.execute(&mut *tx).await?;
                 }
                 // Each organization's bound holds at every commit: the entries past it go in
-                // the same transaction as the ones that pushed them out.
-                let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
-                orgs.sort_unstable();
-                orgs.dedup();
+                // the same transaction as the ones that pushed them out, found from the
+                // organization's count (see `request_log_count`), oldest first.
+                let mut per_org: Vec<(&str, i64)> = Vec::new();
+                for e in entries {
+                    match per_org.iter_mut().find(|(o, _)| *o == e.organization_id) {
+                        Some((_, n)) => *n += 1,
+                        None => per_org.push((&e.organization_id, 1)),
+                    }
+                }
+                let now = entries.iter().map(|e| e.created_at).max().unwrap_or_default();
                 let mut pruned = 0;
-                for org in orgs {
-                    // The newest entry past the bound: it and everything older goes.
-                    let edge = sqlx::query(
-                        "select created_at, id from request_log where organization_id = $1 \
-                         order by created_at desc, id desc limit 1 offset $2",
+                for (org, added) in per_org {
+                    let mut n: i64 = sqlx::query(
+                        "insert into request_log_count (organization_id, n, created_at, updated_at) values ($1, $2, $3, $3) \
+                         on conflict (organization_id) do update set n = request_log_count.n + excluded.n, \
+                         updated_at = excluded.updated_at returning n",
                     )
                     .bind(org)
-                    .bind(keep.max(0))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let (edge_at, edge_id): (i64, String) = match &edge {
-                        Some(r) => (r.try_get("created_at")?, r.try_get("id")?),
-                        None => (i64::MIN, String::new()),
-                    };
-                    pruned += sqlx::query(
-                        "delete from request_log where organization_id = $1 \
-                         and (created_at < $2 or created_at < $3 or (created_at = $3 and id <= $4))",
-                    )
-                    .bind(org)
-                    .bind(before)
-                    .bind(edge_at)
-                    .bind(edge_id)
-                    .execute(&mut *tx)
+                    .bind(added)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
                     .await?
-                    .rows_affected();
+                    .try_get("n")?;
+                    let old = sqlx::query("delete from request_log where organization_id = $1 and created_at < $2")
+                        .bind(org)
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() as i64;
+                    let over = (n - old - keep).max(0);
+                    let oldest = if over > 0 {
+                        sqlx::query(
+                            "delete from request_log where id in (select id from request_log where organization_id = $1 \
+                             order by created_at, id limit $2)",
+                        )
+                        .bind(org)
+                        .bind(over)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() as i64
+                    } else {
+                        0
+                    };
+                    if old + oldest > 0 {
+                        n -= old + oldest;
+                        sqlx::query("update request_log_count set n = $2 where organization_id = $1")
+                            .bind(org)
+                            .bind(n.max(0))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    pruned += (old + oldest) as u64;
                 }
                 tx.commit().await?;
                 Ok(pruned)
@@ -1485,11 +1507,23 @@ macro_rules! store_impl {
             }
 
             async fn prune_request_log(&self, before: i64) -> Result<u64> {
+                let mut tx = self.write.begin().await?;
                 let done = sqlx::query("delete from request_log where created_at < $1")
                     .bind(before)
-                    .execute(&self.write)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    // Rare (hourly) and whole: recount rather than track per organization.
+                    sqlx::query(
+                        "update request_log_count set n = (select count(*) from request_log r \
+                         where r.organization_id = request_log_count.organization_id)",
+                    )
+                    .execute(&mut *tx)
                     .await?;
-                Ok(done.rows_affected())
+                }
+                tx.commit().await?;
+                Ok(done)
             }
 
 

@@ -464,29 +464,56 @@ pub fn request_log(
             ])
             .map_err(internal)?;
     }
-    let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
-    orgs.sort_unstable();
-    orgs.dedup();
+    let mut per_org: Vec<(&str, i64)> = Vec::new();
+    for e in entries {
+        match per_org.iter_mut().find(|(o, _)| *o == e.organization_id) {
+            Some((_, n)) => *n += 1,
+            None => per_org.push((&e.organization_id, 1)),
+        }
+    }
+    let now = entries
+        .iter()
+        .map(|e| e.created_at)
+        .max()
+        .unwrap_or_default();
     let mut pruned = 0;
-    for org in orgs {
-        let edge: Option<(i64, String)> = db
+    for (org, added) in per_org {
+        let mut n: i64 = db
             .prepare_cached(
-                "select created_at, id from request_log where organization_id = ?1 \
-                 order by created_at desc, id desc limit 1 offset ?2",
+                "insert into request_log_count (organization_id, n, created_at, updated_at) values (?1, ?2, ?3, ?3) \
+                 on conflict (organization_id) do update set n = request_log_count.n + excluded.n, \
+                 updated_at = excluded.updated_at returning n",
             )
             .map_err(internal)?
-            .query_row(params![org, keep.max(0)], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
+            .query_row(params![org, added, now], |r| r.get(0))
             .map_err(internal)?;
-        let (edge_at, edge_id) = edge.unwrap_or((i64::MIN, String::new()));
-        pruned += db
+        let old = db
             .prepare_cached(
-                "delete from request_log where organization_id = ?1 \
-                 and (created_at < ?2 or created_at < ?3 or (created_at = ?3 and id <= ?4))",
+                "delete from request_log where organization_id = ?1 and created_at < ?2",
             )
             .map_err(internal)?
-            .execute(params![org, before, edge_at, edge_id])
-            .map_err(internal)? as u64;
+            .execute(params![org, before])
+            .map_err(internal)? as i64;
+        let over = (n - old - keep).max(0);
+        let oldest = if over > 0 {
+            db.prepare_cached(
+                "delete from request_log where id in (select id from request_log where organization_id = ?1 \
+                 order by created_at, id limit ?2)",
+            )
+            .map_err(internal)?
+            .execute(params![org, over])
+            .map_err(internal)? as i64
+        } else {
+            0
+        };
+        if old + oldest > 0 {
+            n -= old + oldest;
+            db.prepare_cached("update request_log_count set n = ?2 where organization_id = ?1")
+                .map_err(internal)?
+                .execute(params![org, n.max(0)])
+                .map_err(internal)?;
+        }
+        pruned += (old + oldest) as u64;
     }
     Ok(pruned)
 }
