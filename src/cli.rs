@@ -183,7 +183,7 @@ pub struct RequestLogArgs {
     #[arg(long = "request-log-days", env = "SCIMD_REQUEST_LOG_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub days: u32,
     /// Requests waiting to be written before the oldest are dropped (and counted).
-    #[arg(long = "request-log-queue", env = "SCIMD_REQUEST_LOG_QUEUE", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long = "request-log-queue", env = "SCIMD_REQUEST_LOG_QUEUE", default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue: u32,
 }
 

@@ -6,7 +6,7 @@
 
 use super::{AppState, MAX_BODY_BYTES};
 use crate::error::Error;
-use crate::service::request_log::{Captured, MAX_RESPONSE_HELD};
+use crate::service::request_log::{read_summary as read_summary_of, Captured, MAX_RESPONSE_HELD};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -109,8 +109,15 @@ pub async fn capture(State(st): State<Capture>, req: Request, next: Next) -> Res
         .size_hint()
         .exact()
         .is_some_and(|n| n as usize <= MAX_RESPONSE_HELD);
+    let read = method == "GET" && status < 300;
+    let mut read_summary = None;
     let (body, response_body) = if held {
         match body.collect().await {
+            Ok(c) if read => {
+                let bytes = c.to_bytes();
+                read_summary = Some(read_summary_of(&bytes));
+                (Body::from(bytes), None)
+            }
             Ok(c) => {
                 let bytes = c.to_bytes();
                 (Body::from(bytes.clone()), Some(bytes))
@@ -137,6 +144,7 @@ pub async fn capture(State(st): State<Capture>, req: Request, next: Next) -> Res
         request_id,
         request_body,
         response_body,
+        read_summary,
         note: refusal,
         at,
     });

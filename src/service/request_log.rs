@@ -45,16 +45,18 @@ impl Default for Settings {
             enabled: true,
             max_rows: 10_000,
             days: 7,
-            queue: 10_000,
+            queue: 50_000,
             queue_bytes: 64 * 1024 * 1024,
             body_bytes: 8 * 1024,
-            flush_every: Duration::from_millis(500),
+            flush_every: Duration::from_secs(1),
         }
     }
 }
 
-/// Entries written in one transaction at most; reaching it wakes the writer early.
-const BATCH: usize = 500;
+/// Entries written in one transaction at most; reaching it wakes the writer early. Large and
+/// rare on purpose: on SQLite every commit makes the readers' connections drop their page
+/// caches, so many small log commits would slow every lookup.
+const BATCH: usize = 5000;
 /// How often every organization's entries past the age bound are swept (the batch writes prune
 /// only the organizations they write for).
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
@@ -81,8 +83,10 @@ pub struct Captured {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub request_body: Bytes,
-    /// `None` when the answer was too large or streamed (see [`MAX_RESPONSE_HELD`]).
+    /// `None` when the answer was too large or streamed (see [`MAX_RESPONSE_HELD`]), or read
+    /// successfully ([`read_summary`] then).
     pub response_body: Option<Bytes>,
+    pub read_summary: Option<String>,
     /// What the log says instead of the answer's `detail` (why a known token was refused,
     /// which the caller is not told).
     pub note: Option<String>,
@@ -330,6 +334,9 @@ pub fn entry(c: Captured, limit: usize) -> LogEntry {
         }
     });
     let response_body = match &c.response_body {
+        // A successful read answers with resources the admin can read themselves; what matters
+        // in the log is how many it found (a lookup that found none is why an IdP creates).
+        _ if c.read_summary.is_some() => c.read_summary,
         Some(b) => redact::body(b, limit),
         None => Some("[not kept: a large or streamed answer]".to_owned()),
     };
@@ -356,6 +363,31 @@ pub fn entry(c: Captured, limit: usize) -> LogEntry {
         request_id: c.request_id,
         created_at: c.at,
     }
+}
+
+/// What the log keeps of a successful read's answer: how many it found (a lookup that found
+/// none is why an IdP creates), not the resources, which the admin can read themselves. Made
+/// on the request path (a scan of the answer's first bytes), so the answer is not held.
+pub fn read_summary(body: &[u8]) -> String {
+    match total_results(body) {
+        Some(n) => format!("[a list of {n} result(s); the resources are not kept]"),
+        None => "[the resource as read; not kept]".to_owned(),
+    }
+}
+
+/// `totalResults` of a ListResponse, read from the text without parsing it (scimd writes it
+/// near the start).
+fn total_results(body: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"totalResults\":";
+    let head = &body[..body.len().min(512)];
+    let at = head.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits: String = head[at..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .map(|&b| b as char)
+        .collect();
+    digits.parse().ok()
 }
 
 /// A top-level string of a JSON body.
@@ -451,6 +483,7 @@ mod tests {
             request_id: None,
             request_body: Bytes::new(),
             response_body: None,
+            read_summary: None,
             note: None,
             at: 0,
         }
@@ -470,6 +503,12 @@ mod tests {
         assert_eq!(e.filter.as_deref(), Some("userName eq \"Pat@x.example\""));
         assert_eq!(e.user_name.as_deref(), Some("Pat@x.example"));
         assert_eq!(e.path, "/scim/v2/Users?count=1");
+        assert_eq!(
+            read_summary(
+                br#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults": 0,"Resources":[]}"#
+            ),
+            "[a list of 0 result(s); the resources are not kept]"
+        );
         let e = entry(captured("PATCH", "/scim/v2/Users/abc", None, 200), 100);
         assert_eq!(e.resource_id.as_deref(), Some("abc"));
         let e = entry(

@@ -426,6 +426,21 @@ async fn requests_are_logged_with_errors_and_revoked_tokens(mut app: TestApp) {
     assert_eq!(resp_body["scimType"], "uniqueness");
     assert!(detail.body.get("userAgent").is_some() && detail.body.get("clientIp").is_some());
 
+    // A successful read keeps how many it found, not the resources.
+    let lookup = admin(
+        &app,
+        &boss,
+        Method::GET,
+        &format!("/orgs/acme/request-log/{}", ours[1]["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        lookup.body["responseBody"], "[a list of 1 result(s); the resources are not kept]",
+        "{}",
+        lookup.body
+    );
+
     // The summary of the last 24 hours.
     let s = admin(
         &app,
