@@ -245,7 +245,7 @@ impl Caller {
     }
 
     /// How emails name the caller.
-    fn display(&self) -> String {
+    pub fn display(&self) -> String {
         match self {
             Caller::Provider { name, .. } => format!("{name} (an administrator)"),
             Caller::Person { name, email, .. } if !name.is_empty() => format!("{name} ({email})"),
@@ -708,14 +708,14 @@ async fn one_member(st: &AppState, t: &Tenant, id: &str) -> Result<Value> {
     Ok(members_json(st, &t.org_id, &[rec]).await?.remove(0))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct MemberChange {
-    role: Option<String>,
-    active: Option<bool>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    display_name: Option<String>,
+pub struct MemberChange {
+    pub role: Option<String>,
+    pub active: Option<bool>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
 }
 
 /// The refusal for an admin acting on their own membership.
@@ -740,7 +740,18 @@ async fn change_member(
             "the body must be a JSON object with role, active, givenName, familyName or displayName",
         ));
     };
-    let own = a.me.as_deref() == Some(id.as_str());
+    let rec = change_member_as(&st, &a, &id, change).await?;
+    Ok(Json(one_member(&st, &a.tenant, &rec.id).await?))
+}
+
+/// A member change with its rules, for the admin API and the console alike.
+pub async fn change_member_as(
+    st: &AppState,
+    a: &Access,
+    id: &str,
+    change: MemberChange,
+) -> Result<crate::store::Record> {
+    let own = a.me.as_deref() == Some(id);
     let mut value = serde_json::Map::new();
     if change.role.is_some() || change.active.is_some() {
         if !a.admin {
@@ -795,11 +806,10 @@ async fn change_member(
         ));
     }
     let patch = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": value}]});
-    let rec = st
+    Ok(st
         .provisioning
-        .patch(&a.tenant, Kind::User, &id, &patch, None)
-        .await?;
-    Ok(Json(one_member(&st, &a.tenant, &rec.id).await?))
+        .patch(&a.tenant, Kind::User, id, &patch, None)
+        .await?)
 }
 
 /// Removes a membership: the person's account and other memberships remain. An admin cannot
@@ -814,7 +824,7 @@ async fn remove_member(
 }
 
 /// Removes one membership, unless it is the caller's own.
-async fn remove(st: &AppState, a: &Access, id: &str) -> Result<()> {
+pub async fn remove(st: &AppState, a: &Access, id: &str) -> Result<()> {
     if a.me.as_deref() == Some(id) {
         return Err(not_on_yourself("remove"));
     }
@@ -1004,10 +1014,13 @@ async fn check_groups(st: &AppState, org: &str, groups: &Value) -> Result<Vec<St
     }))
 }
 
-async fn invitee(
+/// One invitation's fields, checked. Names are required of the API's invitations; the console's
+/// invitations of several addresses at once carry none (as the CSV import's do).
+pub async fn invitee(
     st: &AppState,
     org: &str,
     v: &Value,
+    names_required: bool,
 ) -> Result<crate::service::invitations::Invitee> {
     let Some(obj) = v.as_object() else {
         return Err(invalid(
@@ -1029,6 +1042,7 @@ async fn invitee(
     let name = |key: &'static str| -> Result<String> {
         match obj.get(key).and_then(Value::as_str).map(str::trim) {
             Some(n) if !n.is_empty() && n.len() <= 200 => Ok(n.to_owned()),
+            None | Some("") if !names_required => Ok(String::new()),
             _ => Err(invalid(
                 key,
                 format!("{key} is required (a non-empty string)"),
@@ -1048,7 +1062,7 @@ async fn invitee(
 }
 
 /// Where invitation and setup links point, and how long they work.
-fn links(st: &AppState) -> crate::service::invitations::Links {
+pub fn links(st: &AppState) -> crate::service::invitations::Links {
     crate::service::invitations::Links {
         origin: st.config.origin(),
         ttl: st.config.link_ttl,
@@ -1113,7 +1127,7 @@ async fn create_invitations(
     }
     let mut invitees = Vec::with_capacity(items.len());
     for item in &items {
-        invitees.push(invitee(&st, &org.id, item).await?);
+        invitees.push(invitee(&st, &org.id, item, true).await?);
     }
     let audit = t.audit();
     let links = links(&st);

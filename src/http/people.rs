@@ -121,8 +121,22 @@ async fn try_login(
             "the body must be a JSON object with email and password",
         ));
     };
-    let email = c.email.unwrap_or_default().trim().to_owned();
-    let password = c.password.unwrap_or_default();
+    match password_sign_in(st, ip, c.email, c.password).await? {
+        Ok(account) => Ok(Ok(signed_in(st, &account).await?)),
+        Err(wait) => Ok(Err(wait)),
+    }
+}
+
+/// Checks an email and password, counted per email and per client address: the account's id,
+/// or how long to wait. The admin API's login and the console's sign-in page both use it.
+pub async fn password_sign_in(
+    st: &AppState,
+    ip: &str,
+    email: Option<String>,
+    password: Option<String>,
+) -> Result<std::result::Result<String, i64>> {
+    let email = email.unwrap_or_default().trim().to_owned();
+    let password = password.unwrap_or_default();
     if email.is_empty() || email.len() > 254 {
         return Err(invalid("email", "email is required"));
     }
@@ -144,7 +158,7 @@ async fn try_login(
         return Err(wrong_credentials());
     };
     tracing::info!(account = %acct.id, ip, "signed in");
-    Ok(Ok(signed_in(st, &acct.id).await?))
+    Ok(Ok(acct.id))
 }
 
 fn person(caller: &Caller) -> Result<(&str, &str)> {
@@ -248,16 +262,16 @@ pub async fn change_password(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Signup {
-    email: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    organization: Option<SignupOrg>,
+    pub email: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub organization: Option<SignupOrg>,
 }
 
 #[derive(Deserialize)]
 pub struct SignupOrg {
-    slug: Option<String>,
-    name: Option<String>,
+    pub slug: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `POST /admin/v1/signup`: a new organization with the person signing up as its admin, and an
@@ -278,6 +292,26 @@ pub async fn signup(
                 "the body must be a JSON object with email, givenName, familyName and organization {slug, name}",
             ));
         };
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(sign_up(&st, &ip.0, request_id, b)
+            .await?
+            .map(|()| check_your_mail()))
+    };
+    answer(run.await)
+}
+
+/// A sign-up's work (see [`signup`]): `Err(wait)` when rate-limited. The console's sign-up page
+/// uses it too.
+pub async fn sign_up(
+    st: &AppState,
+    ip: &str,
+    request_id: Option<String>,
+    b: Signup,
+) -> Result<std::result::Result<(), i64>> {
+    {
         let p = Person::check(b.email, b.given_name, b.family_name)?;
         if p.given_name.is_none() || p.family_name.is_none() {
             let field = if p.given_name.is_none() {
@@ -295,7 +329,7 @@ pub async fn signup(
         check_slug_field(&slug)?;
         let name = org_name(org.name, &slug)?;
         let now = st.clock.now();
-        if let Some(wait) = people::count_mail(&st.store, &p.email, &ip.0, now).await? {
+        if let Some(wait) = people::count_mail(&st.store, &p.email, ip, now).await? {
             return Ok(Err(wait));
         }
         // A taken slug is refused before anything depends on the email, so the answer never
@@ -314,7 +348,7 @@ pub async fn signup(
         if let Some(acct) = existing {
             // Nothing is created, and the answer is the one a new sign-up gets: whether an
             // address has an account is told only to that address, by mail.
-            let link = super::invite::reset_link(&st);
+            let link = super::invite::reset_link(st);
             let email = crate::service::invitations::existing_account_email(
                 &acct.email,
                 &name,
@@ -325,9 +359,9 @@ pub async fn signup(
                 .send_setup(&acct.id, &link.stored(email), now)
                 .await?;
             tracing::info!(account = %acct.id, "sign-up for an existing account: mailed a sign-in hint");
-            return Ok(Ok(check_your_mail()));
+            return Ok(Ok(()));
         }
-        let link = super::invite::setup_link(&st);
+        let link = super::invite::setup_link(st);
         let email = crate::service::invitations::setup_email(
             &p.email,
             "You",
@@ -346,19 +380,15 @@ pub async fn signup(
         )?;
         let audit = crate::store::Audit {
             actor: format!("signup:{}", p.email.to_lowercase()),
-            request_id: headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            request_id,
         };
         let done = st.store.enrol(&e, now, &audit).await?;
         let org = done
             .founded
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("organization not created")))?;
         tracing::info!(org = %org.slug, account = %done.account_id, "signed up");
-        Ok(Ok(check_your_mail()))
-    };
-    answer(run.await)
+        Ok(Ok(()))
+    }
 }
 
 /// The one answer to a sign-up or a password-reset request: it tells nothing about whether the

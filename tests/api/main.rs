@@ -3,6 +3,7 @@
 
 mod helpers;
 mod process;
+mod sink;
 
 mod admin;
 mod auth;
