@@ -747,6 +747,21 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// How the operator becomes the first admin of `default` in the console, printed once on first
+/// start: the organization has no admin until someone is made one.
+fn print_first_admin_steps(origin: &str) {
+    println!("  To become the first admin of \"default\" in the console at {origin}/ :");
+    println!("    1. scimd admin token create --name bootstrap      (a provider admin token, printed once)");
+    println!("    2. curl -X POST {origin}/admin/v1/orgs/default/members \\");
+    println!(
+        "         -H \"Authorization: Bearer <that token>\" -H 'Content-Type: application/json' \\"
+    );
+    println!("         -d '{{\"email\": \"you@example.com\", \"role\": \"admin\"}}'");
+    println!("    3. scimd account set-password you@example.com      (type the password on stdin)");
+    println!("    4. open {origin}/ and sign in; revoke the bootstrap token with `scimd admin token revoke <id>`.");
+    println!("  Or create a new organization of your own at {origin}/signup .");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -826,19 +841,4 @@ mod tests {
         assert!(check_slug("Acme").is_err());
         assert!(check_slug("").is_err());
     }
-}
-
-/// How the operator becomes the first admin of `default` in the console, printed once on first
-/// start: the organization has no admin until someone is made one.
-fn print_first_admin_steps(origin: &str) {
-    println!("  To become the first admin of \"default\" in the console at {origin}/ :");
-    println!("    1. scimd admin token create --name bootstrap      (a provider admin token, printed once)");
-    println!("    2. curl -X POST {origin}/admin/v1/orgs/default/members \\");
-    println!(
-        "         -H \"Authorization: Bearer <that token>\" -H 'Content-Type: application/json' \\"
-    );
-    println!("         -d '{{\"email\": \"you@example.com\", \"role\": \"admin\"}}'");
-    println!("    3. scimd account set-password you@example.com      (type the password on stdin)");
-    println!("    4. open {origin}/ and sign in; revoke the bootstrap token with `scimd admin token revoke <id>`.");
-    println!("  Or create a new organization of your own at {origin}/signup .");
 }

@@ -414,18 +414,30 @@ pub async fn password_reset(
     body: Option<Json<ResetRequest>>,
 ) -> Response {
     let run = async {
-        let email = body
-            .and_then(|Json(b)| b.email)
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
+        let email = body.and_then(|Json(b)| b.email).unwrap_or_default();
+        Ok(request_reset(&st, &ip.0, &email)
+            .await?
+            .map(|()| check_your_mail()))
+    };
+    answer(run.await)
+}
+
+/// A password reset's work (see [`password_reset`]): `Err(wait)` when rate-limited. The
+/// console's "forgot password" page uses it too.
+pub async fn request_reset(
+    st: &AppState,
+    ip: &str,
+    email: &str,
+) -> Result<std::result::Result<(), i64>> {
+    {
+        let email = email.trim().to_owned();
         if !crate::service::invitations::valid_email(&email) {
             return Err(invalid(
                 "email",
                 format!("{email:?} is not a valid email address"),
             ));
         }
-        if let Some(wait) = people::count_mail(&st.store, &email, &ip.0, st.clock.now()).await? {
+        if let Some(wait) = people::count_mail(&st.store, &email, ip, st.clock.now()).await? {
             return Ok(Err(wait));
         }
         // Only an address that belongs to someone: a membership of some organization, or a
@@ -434,7 +446,7 @@ pub async fn password_reset(
             let member = !st.store.memberships_of(&acct.id).await?.is_empty();
             if member || acct.password_hash.is_some() {
                 // To the address as the account has it, not as the request spelled it.
-                let link = super::invite::reset_link(&st);
+                let link = super::invite::reset_link(st);
                 let mail = crate::service::invitations::reset_email(
                     &acct.email,
                     &link.url,
@@ -446,9 +458,8 @@ pub async fn password_reset(
                 tracing::info!(account = %acct.id, "password reset mailed");
             }
         }
-        Ok(Ok(check_your_mail()))
-    };
-    answer(run.await)
+        Ok(Ok(()))
+    }
 }
 
 /// `GET /admin/v1/me/invitations`: the pending invitations addressed to the signed-in person's

@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod bulk;
 mod connections;
+mod console;
 mod csv_import;
 mod deadline;
 mod differential;

@@ -604,5 +604,21 @@ async fn sign_up_creates_an_organization_and_its_admin(site: Site) {
     b.wait_text("#total", "1 person").await;
     // The Invite users entry is there for the new admin.
     b.wait("nav a[href='/o/initech/invite']").await;
+    b.click_to("form[action='/auth/logout'] button", "#password")
+        .await;
+
+    // Forgot password: a reset link by mail sets a new one.
+    b.click_to("a[href='/forgot']", "#email").await;
+    b.axe("the forgot-password page").await;
+    b.fill("#email", "ivy@initech.test").await;
+    b.click_to("form[action='/forgot'] button", "#forgot-done")
+        .await;
+    let link = site.mailed_link("ivy@initech.test", "/setup/").await;
+    b.goto(&link).await;
+    b.fill("input[name=password]", "a brand new passphrase")
+        .await;
+    b.click_to("form button[type=submit]", "a[href='/']").await;
+    b.sign_in(&site, "ivy@initech.test", "a brand new passphrase")
+        .await;
     b.close().await;
 }

@@ -13,6 +13,10 @@
 //! the sign-in and sign-up forms, which have no session yet, carry a double-submit token of their
 //! own. Pages load scripts only from this server (see `edge::PAGE_CSP`).
 
+// A refusal here is the page to answer with, handed straight back to the handler: boxing it
+// would buy nothing.
+#![allow(clippy::result_large_err)]
+
 mod assets;
 mod users;
 
@@ -32,6 +36,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/signin", get(signin_page).post(signin))
         .route("/signup", get(signup_page).post(signup))
+        .route("/forgot", get(forgot_page).post(forgot))
         .merge(assets::router())
         .merge(users::router())
 }
@@ -518,6 +523,67 @@ async fn signup(
         Err(e) => {
             let (status, text) = refusal(&e);
             signup_view(&st, status, form, Some(capitalise(&text)), false)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    chrome: Chrome,
+    title: &'static str,
+    email: String,
+    error: Option<String>,
+    done: bool,
+    form_token: String,
+}
+
+fn forgot_view(
+    st: &AppState,
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+    done: bool,
+) -> Response {
+    let token = crate::token::generate();
+    let view = ForgotPage {
+        chrome: Chrome::signed_out(),
+        title: "Forgot your password?",
+        email,
+        error,
+        done,
+        form_token: token.clone(),
+    };
+    with_form_token(st, page(status, &view), &token)
+}
+
+async fn forgot_page(State(st): State<AppState>) -> Response {
+    forgot_view(&st, StatusCode::OK, String::new(), None, false)
+}
+
+/// The admin API's password reset: a link by email, and the same answer whether or not the
+/// address has an account.
+async fn forgot(
+    State(st): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = FormFields::parse(&body);
+    let email = f.text("email");
+    if !form_token_ok(&headers, &f) {
+        let e = "This form expired. Try again.".to_owned();
+        return forgot_view(&st, StatusCode::FORBIDDEN, email, Some(e), false);
+    }
+    match super::people::request_reset(&st, &ip.0, &email).await {
+        Ok(Ok(())) => forgot_view(&st, StatusCode::OK, String::new(), None, true),
+        Ok(Err(wait)) => {
+            let e = format!("Too many attempts. Try again in {wait} seconds.");
+            forgot_view(&st, StatusCode::TOO_MANY_REQUESTS, email, Some(e), false)
+        }
+        Err(e) => {
+            let (status, text) = refusal(&e);
+            forgot_view(&st, status, email, Some(capitalise(&text)), false)
         }
     }
 }
