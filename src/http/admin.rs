@@ -1567,16 +1567,16 @@ async fn list_groups(
     list_page(&st, &t, Kind::Group, &p, |g| group_json(g, None)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct GroupBody {
-    display_name: Option<String>,
+pub struct GroupBody {
+    pub display_name: Option<String>,
     #[serde(default)]
-    members: Vec<String>,
+    pub members: Vec<String>,
     #[serde(default)]
-    add_members: Vec<String>,
+    pub add_members: Vec<String>,
     #[serde(default)]
-    remove_members: Vec<String>,
+    pub remove_members: Vec<String>,
 }
 
 fn member_values(ids: &[String]) -> Value {
@@ -1596,18 +1596,26 @@ async fn create_group(
             "the body must be a JSON object with a displayName",
         ));
     };
+    let rec = create_group_as(&st, &t, g).await?;
+    let members = st.store.members(&t.org_id, &rec.id).await?;
+    Ok((StatusCode::CREATED, Json(group_json(&rec, Some(members)))))
+}
+
+/// Creates a team with its checks, for the admin API and the console alike.
+pub async fn create_group_as(
+    st: &AppState,
+    t: &Tenant,
+    g: GroupBody,
+) -> Result<crate::store::Record> {
     let name = g.display_name.unwrap_or_default();
     if name.trim().is_empty() {
         return Err(invalid("displayName", "displayName is required"));
     }
     let group = json!({"displayName": name, "members": member_values(&g.members)});
-    let rec = st
-        .provisioning
-        .create(&t, Kind::Group, &group)
+    st.provisioning
+        .create(t, Kind::Group, &group)
         .await
-        .map_err(|e| field_of(e, "members"))?;
-    let members = st.store.members(&t.org_id, &rec.id).await?;
-    Ok((StatusCode::CREATED, Json(group_json(&rec, Some(members)))))
+        .map_err(|e| field_of(e, "members"))
 }
 
 /// A store refusal about members (unknown ids) names the field; a name clash is a conflict.
@@ -1630,6 +1638,19 @@ async fn change_group(
     let Some(Json(g)) = body else {
         return Err(invalid("displayName", "the body must be a JSON object"));
     };
+    let rec = change_group_as(&st, &t, &id, g).await?;
+    let members = st.store.members(&t.org_id, &rec.id).await?;
+    Ok(Json(group_json(&rec, Some(members))))
+}
+
+/// Renames a team and adds or removes members, all or nothing: for the admin API and the
+/// console alike.
+pub async fn change_group_as(
+    st: &AppState,
+    t: &Tenant,
+    id: &str,
+    g: GroupBody,
+) -> Result<crate::store::Record> {
     let mut ops = Vec::new();
     if let Some(name) = g.display_name {
         ops.push(json!({"op": "replace", "path": "displayName", "value": name}));
@@ -1649,13 +1670,10 @@ async fn change_group(
         ));
     }
     let patch = json!({"schemas": [PATCH_OP], "Operations": ops});
-    let rec = st
-        .provisioning
-        .patch(&t, Kind::Group, &id, &patch, None)
+    st.provisioning
+        .patch(t, Kind::Group, id, &patch, None)
         .await
-        .map_err(|e| field_of(e, "addMembers"))?;
-    let members = st.store.members(&t.org_id, &rec.id).await?;
-    Ok(Json(group_json(&rec, Some(members))))
+        .map_err(|e| field_of(e, "addMembers"))
 }
 
 async fn delete_group(

@@ -498,6 +498,36 @@ async fn an_admin_manages_people_and_invites_them(site: Site) {
     assert!(done.starts_with("1 invited; 3 rows were skipped"), "{done}");
     std::fs::remove_file(&csv).unwrap();
 
+    // Groups: create one, add Bob from the organization's members, rename, remove, delete.
+    b.click_to("nav a[href='/o/acme/groups']", "#group-total")
+        .await;
+    b.wait_text("table.groups", "Engineering").await;
+    b.fill("#group-name", "Design").await;
+    b.click_to("#create-group", "#add-member").await;
+    b.axe("a group's page").await;
+    b.fill("#add-member", "bob@acme.test").await;
+    b.click("#add-to-group").await;
+    b.wait_text("#group-notice", "Added bob@acme.test.").await;
+    b.wait_text("table.members", "Bob Builder").await;
+    b.fill("#add-member", "nobody@acme.test").await;
+    b.click("#add-to-group").await;
+    b.wait_text("#group-notice", "Nobody in this organization")
+        .await;
+    b.fill("#rename", "Design team").await;
+    b.click("#rename-group").await;
+    b.wait_text("#group-notice", "Renamed.").await;
+    b.wait_text("h1", "Design team").await;
+    b.click("button[aria-label='Remove Bob Builder from the group']")
+        .await;
+    b.wait_text("#group-notice", "Removed from the group.")
+        .await;
+    b.wait_text("table.members caption", "0 members").await;
+    b.click("#delete-sure").await;
+    b.click_to("#delete-group", "#group-total").await;
+    let groups = b.wait_text("table.groups", "Engineering").await;
+    assert!(!groups.contains("Design"), "{groups}");
+    b.axe("the Groups page").await;
+
     // Bulk removal with a refused row: Bob goes, Ada (herself) stays, and the page says so.
     b.goto(&site.url("/o/acme/users")).await;
     b.click("input[aria-label='Select Ada Admin']").await;

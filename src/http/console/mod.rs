@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 mod assets;
+mod groups;
 mod users;
 
 use super::admin::{self, AdminError, Caller, Need};
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/forgot", get(forgot_page).post(forgot))
         .merge(assets::router())
         .merge(users::router())
+        .merge(groups::router())
 }
 
 /// What every page's frame shows: who is signed in, the organization in view and its sections.

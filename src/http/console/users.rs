@@ -79,7 +79,7 @@ fn str_at<'a>(doc: &'a serde_json::Map<String, Value>, path: &[&str]) -> Option<
     v.as_str().filter(|s| !s.is_empty())
 }
 
-fn row(rec: &Record, last_active: Option<i64>) -> Row {
+pub fn row(rec: &Record, last_active: Option<i64>) -> Row {
     let doc = &rec.doc;
     let email = doc
         .get("emails")
@@ -272,13 +272,7 @@ async fn users_page(
         Some(r @ ("admin" | "member")) => r.to_owned(),
         _ => String::new(),
     };
-    let after = uq.after.as_deref().and_then(|a| {
-        let (ts, id) = a.split_once('.')?;
-        Some((
-            ts.parse::<i64>().ok()?,
-            id.chars().take(100).collect::<String>(),
-        ))
-    });
+    let after = uq.after.as_deref().and_then(cursor);
     let mut view = UsersPage {
         chrome: o.chrome("users"),
         title: format!("Users of {}", o.access.org.name),
@@ -372,6 +366,12 @@ async fn users_page(
     }
 }
 
+/// A keyset cursor from its `created_at.id` form; anything else starts at the first page.
+pub fn cursor(text: &str) -> Option<(i64, String)> {
+    let (ts, id) = text.split_once('.')?;
+    Some((ts.parse::<i64>().ok()?, id.chars().take(100).collect()))
+}
+
 fn count_text(n: i64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -444,7 +444,7 @@ async fn pending_rows(
     Ok(out)
 }
 
-fn list_all(count: i64) -> ListQuery {
+pub fn list_all(count: i64) -> ListQuery {
     ListQuery {
         filter: None,
         sort: None,
