@@ -1300,14 +1300,22 @@ async fn revoke_invitation(
     Path((_, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = a.org;
+    let inv = revoke_invitation_as(&st, &a, &headers, &id).await?;
+    Ok(Json(invitation_json(&inv, st.clock.now())))
+}
+
+/// Revokes an invitation: for the admin API and the console alike.
+pub async fn revoke_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<crate::store::Invitation> {
     let change = crate::store::InvitationChange {
         status: Some("revoked".into()),
         ..Default::default()
     };
-    let inv =
-        invitation_change(&st, &org, &a.caller, &headers, &id, &change, None, "revoke").await?;
-    Ok(Json(invitation_json(&inv, st.clock.now())))
+    invitation_change(st, &a.org, &a.caller, headers, id, &change, None, "revoke").await
 }
 
 /// Sends the invitation again with a new link (the old one stops working) and a new expiry.
@@ -1317,40 +1325,50 @@ async fn resend_invitation(
     Path((_, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = a.org;
+    let inv = resend_invitation_as(&st, &a, &headers, &id).await?;
+    Ok(Json(with_delivery(
+        &st,
+        invitation_json(&inv, st.clock.now()),
+    )))
+}
+
+/// Sends an invitation again with a new link and expiry: for the admin API and the console.
+pub async fn resend_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<crate::store::Invitation> {
+    let org = &a.org;
     let current = st
         .store
-        .get_invitation(&org.id, &id)
+        .get_invitation(&org.id, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
     let secret = crate::token::generate();
-    let link = super::invite::link(&st, &secret);
+    let link = super::invite::link(st, &secret);
     let expires_at = st.clock.now() + st.config.link_ttl;
     let draft = crate::store::Invitation {
         expires_at,
         ..current
     };
-    let msg = crate::service::invitations::email(&org, &a.caller.display(), &draft, &link);
+    let msg = crate::service::invitations::email(org, &a.caller.display(), &draft, &link);
     let change = crate::store::InvitationChange {
         secret_digest: Some(crate::token::digest(&secret)),
         expires_at: Some(expires_at),
         ..Default::default()
     };
-    let inv = invitation_change(
-        &st,
-        &org,
+    invitation_change(
+        st,
+        org,
         &a.caller,
-        &headers,
-        &id,
+        headers,
+        id,
         &change,
         Some(&msg),
         "resend",
     )
-    .await?;
-    Ok(Json(with_delivery(
-        &st,
-        invitation_json(&inv, st.clock.now()),
-    )))
+    .await
 }
 
 #[derive(Deserialize)]

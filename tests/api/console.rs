@@ -247,6 +247,15 @@ async fn a_member_changes_nothing_in_the_console(app: TestApp) {
         StatusCode::FORBIDDEN,
         "invitations are for admins"
     );
+    let r = page(&app, Method::GET, "/o/acme/invitations", &s.cookie, "").await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "invitations are for admins"
+    );
+    let form = format!("name=Sneaky&csrf={}", s.csrf);
+    let r = page(&app, Method::POST, "/o/acme/groups", &s.cookie, &form).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "groups are made by admins");
 }
 
 async fn another_organizations_people_are_out_of_reach(app: TestApp) {

@@ -498,6 +498,22 @@ async fn an_admin_manages_people_and_invites_them(site: Site) {
     assert!(done.starts_with("1 invited; 3 rows were skipped"), "{done}");
     std::fs::remove_file(&csv).unwrap();
 
+    // Invitations: each with its status; revoke one, send one again.
+    b.click_to("nav a[href='/o/acme/invitations']", "table.invitations")
+        .await;
+    b.wait_text("table.invitations", "fred@acme.test").await;
+    b.click("button[aria-label='Revoke the invitation to dan@acme.test']")
+        .await;
+    b.wait_text("#invitations-notice", "dan@acme.test is revoked")
+        .await;
+    let dan = b.wait_text("table.invitations", "revoked").await;
+    assert!(dan.contains("dan@acme.test"), "{dan}");
+    b.click("button[aria-label='Resend the invitation to erin@acme.test']")
+        .await;
+    b.wait_text("#invitations-notice", "Sent again to erin@acme.test")
+        .await;
+    b.axe("the Invitations page").await;
+
     // Groups: create one, add Bob from the organization's members, rename, remove, delete.
     b.click_to("nav a[href='/o/acme/groups']", "#group-total")
         .await;

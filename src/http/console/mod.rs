@@ -19,6 +19,7 @@
 
 mod assets;
 mod groups;
+mod invitations;
 mod users;
 
 use super::admin::{self, AdminError, Caller, Need};
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(assets::router())
         .merge(users::router())
         .merge(groups::router())
+        .merge(invitations::router())
 }
 
 /// What every page's frame shows: who is signed in, the organization in view and its sections.

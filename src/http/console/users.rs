@@ -135,7 +135,7 @@ pub fn row(rec: &Record, last_active: Option<i64>) -> Row {
 }
 
 /// A time as the table shows it: its day (UTC).
-fn day(micros: i64) -> String {
+pub fn day(micros: i64) -> String {
     crate::service::render::timestamp(micros)
         .get(..10)
         .unwrap_or_default()
@@ -765,7 +765,7 @@ async fn group_choices(
         .collect())
 }
 
-fn delivery_note(st: &AppState) -> Option<String> {
+pub fn delivery_note(st: &AppState) -> Option<String> {
     (!st.config.mail_configured).then(|| {
         "Email delivery is not configured on this server, so nothing was mailed: people see \
          their invitations after signing in, and the server's operator can read the mail with \
