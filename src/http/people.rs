@@ -218,7 +218,25 @@ pub async fn change_password(
                 "the body must be a JSON object with currentPassword and newPassword",
             ));
         };
-        let new = b.new_password.unwrap_or_default();
+        match change_password_as(&st, account, &ip.0, b.current_password, b.new_password).await? {
+            Ok(()) => Ok(Ok(signed_in(&st, account).await?)),
+            Err(wait) => Ok(Err(wait)),
+        }
+    };
+    answer(run.await)
+}
+
+/// A password change's work (see [`change_password`]): every session of the account ends;
+/// `Err(wait)` when rate-limited. The console's profile page uses it too.
+pub async fn change_password_as(
+    st: &AppState,
+    account: &str,
+    ip: &str,
+    current: Option<String>,
+    new: Option<String>,
+) -> Result<std::result::Result<(), i64>> {
+    {
+        let new = new.unwrap_or_default();
         if let Some(problem) = people::password_problem(&new) {
             return Err(invalid("newPassword", problem));
         }
@@ -227,13 +245,13 @@ pub async fn change_password(
             .account(account)
             .await?
             .ok_or_else(|| Error::unauthorized("the account no longer exists"))?;
-        let current = b.current_password.unwrap_or_default();
+        let current = current.unwrap_or_default();
         let now = st.clock.now();
         match people::attempt(
             &st.store,
             &st.hasher,
             &acct.email,
-            &ip.0,
+            ip,
             now,
             &current,
             acct.password_hash,
@@ -254,9 +272,8 @@ pub async fn change_password(
             .set_password(account, &hash, st.clock.now())
             .await?;
         tracing::info!(account, "password changed; every session ended");
-        Ok(Ok(signed_in(&st, account).await?))
-    };
-    answer(run.await)
+        Ok(Ok(()))
+    }
 }
 
 #[derive(Deserialize)]

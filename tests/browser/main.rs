@@ -666,5 +666,25 @@ async fn sign_up_creates_an_organization_and_its_admin(site: Site) {
     b.click_to("form button[type=submit]", "a[href='/']").await;
     b.sign_in(&site, "ivy@initech.test", "a brand new passphrase")
         .await;
+
+    // My profile: a wrong current password is refused in words; a change ends every session.
+    b.click_to("a[href='/me']", "#change-password").await;
+    b.axe("My profile").await;
+    b.fill("#current_password", "not it at all").await;
+    b.fill("#new_password", "yet another passphrase").await;
+    b.click("#change-password").await;
+    b.wait_text("#profile-notice", "current password is not right")
+        .await;
+    b.fill("#current_password", "a brand new passphrase").await;
+    b.fill("#new_password", "yet another passphrase").await;
+    b.click("#change-password").await;
+    b.wait_text("#signin-error", "every session has ended")
+        .await;
+    b.sign_in(&site, "ivy@initech.test", "yet another passphrase")
+        .await;
+    b.click_to("a[href='/me']", "#sign-out-everywhere").await;
+    b.click_to("#sign-out-everywhere", "#password").await;
+    b.goto(&site.url("/me")).await;
+    b.wait("#password").await;
     b.close().await;
 }

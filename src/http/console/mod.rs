@@ -39,6 +39,12 @@ pub fn router() -> Router<AppState> {
         .route("/signin", get(signin_page).post(signin))
         .route("/signup", get(signup_page).post(signup))
         .route("/forgot", get(forgot_page).post(forgot))
+        .route("/me", get(profile_page))
+        .route("/me/password", axum::routing::post(change_password))
+        .route(
+            "/me/sign-out-everywhere",
+            axum::routing::post(sign_out_everywhere),
+        )
         .merge(assets::router())
         .merge(users::router())
         .merge(groups::router())
@@ -646,5 +652,111 @@ pub async fn home(State(st): State<AppState>, MaybeSession(s): MaybeSession) -> 
     if let Ok(v) = HeaderValue::from_str(&s.csrf()) {
         resp.headers_mut().insert("x-csrf-token", v);
     }
+    resp
+}
+
+// ---- My profile -----------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage {
+    chrome: Chrome,
+    title: &'static str,
+    name: String,
+    notice: Option<String>,
+    ok: bool,
+}
+
+fn profile_view(s: &Signed, status: StatusCode, notice: Option<String>, ok: bool) -> Response {
+    let name = match &s.caller {
+        Caller::Person { name, .. } => name.clone(),
+        Caller::Provider { .. } => String::new(),
+    };
+    page(
+        status,
+        &ProfilePage {
+            chrome: s.chrome("me"),
+            title: "My profile",
+            name,
+            notice,
+            ok,
+        },
+    )
+}
+
+async fn profile_page(signed: Signed) -> Response {
+    profile_view(&signed, StatusCode::OK, None, true)
+}
+
+/// The admin API's password change: the current password (counted like a sign-in), then every
+/// session of the account ends, this one too.
+async fn change_password(
+    State(st): State<AppState>,
+    signed: Signed,
+    ip: ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = FormFields::parse(&body);
+    if !signed.csrf_ok(&headers, f.get("csrf")) {
+        return bad_csrf(signed.chrome("me"));
+    }
+    let changed = super::people::change_password_as(
+        &st,
+        &signed.session.account,
+        &ip.0,
+        Some(f.text("current_password")),
+        Some(f.text("new_password")),
+    )
+    .await;
+    match changed {
+        Ok(Ok(())) => signed_out_with(
+            &st,
+            "Your password is changed, and every session has ended. Sign in with the new one.",
+        ),
+        Ok(Err(wait)) => profile_view(
+            &signed,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!("Too many attempts. Try again in {wait} seconds.")),
+            false,
+        ),
+        Err(e) => {
+            let (status, text) = refusal(&e);
+            profile_view(&signed, status, Some(capitalise(&text)), false)
+        }
+    }
+}
+
+/// Ends every session of the account, on every replica: browsers and admin API tokens alike.
+async fn sign_out_everywhere(
+    State(st): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = FormFields::parse(&body);
+    if !signed.csrf_ok(&headers, f.get("csrf")) {
+        return bad_csrf(signed.chrome("me"));
+    }
+    match st
+        .store
+        .revoke_sessions(&signed.session.account, None, st.clock.now())
+        .await
+    {
+        Ok(n) => {
+            tracing::info!(account = %signed.session.account, sessions = n, "signed out everywhere");
+            signed_out_with(&st, "You are signed out everywhere.")
+        }
+        Err(e) => super::invite::internal(e),
+    }
+}
+
+/// The sign-in page with a note, the session cookie cleared.
+fn signed_out_with(st: &AppState, note: &str) -> Response {
+    let mut resp = signin_view(st, StatusCode::OK, "", Some(note.to_owned()));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(st, sessions::COOKIE, "", "/", 0),
+    );
     resp
 }
