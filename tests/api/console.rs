@@ -20,6 +20,7 @@ both!(
     a_csv_without_an_email_column_is_refused_whole,
     sign_out_ends_the_session_on_the_server,
     pages_forbid_inline_script_and_framing_and_assets_are_cached,
+    a_whole_address_finds_a_member_by_any_of_their_addresses,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -380,5 +381,41 @@ async fn pages_forbid_inline_script_and_framing_and_assets_are_cached(app: TestA
         assert!(ct.starts_with(kind), "{path}: {ct}");
         let cache = a.headers[header::CACHE_CONTROL].to_str().unwrap();
         assert!(cache.contains("immutable"), "{path}: {cache}");
+    }
+}
+
+async fn a_whole_address_finds_a_member_by_any_of_their_addresses(app: TestApp) {
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "ada@acme.test", "admin").await;
+    // An identity provider's user whose userName is not an address.
+    let r = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "gus.g", "active": true,
+                   "emails": [{"value": "Gus@Acme.test", "primary": true}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let s = sign_in(&app, "ada@acme.test").await;
+    for (q, want) in [
+        ("gus%40acme.test", "1 person"),
+        ("ada%40acme.test", "1 person"),
+        ("nobody%40acme.test", "0 people"),
+        ("gus.", "1 person"),
+    ] {
+        let r = page(
+            &app,
+            Method::GET,
+            &format!("/o/acme/users?q={q}"),
+            &s.cookie,
+            "",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(
+            text(&r).contains(&format!("<p id=\"total\">{want}</p>")),
+            "{q}: {}",
+            text(&r)
+        );
     }
 }

@@ -199,11 +199,23 @@ struct RowPartial {
 /// The SCIM filter the search and filters make: the store compiles it to indexed SQL, the same
 /// as a SCIM client's.
 fn filter_text(q: &str, status: &str, role: &str) -> Option<String> {
+    filter_on(q, status, role, "userName")
+}
+
+/// For a whole address, the search again on the members' other addresses: asked only when no
+/// `userName` matched, each lookup on its own index (an `or` of the two scans every member).
+fn address_fallback(q: &str, status: &str, role: &str) -> Option<String> {
+    crate::service::invitations::valid_email(q)
+        .then(|| filter_on(q, status, role, "emails.value"))
+        .flatten()
+}
+
+fn filter_on(q: &str, status: &str, role: &str, address: &str) -> Option<String> {
     let mut parts = Vec::new();
     if crate::service::invitations::valid_email(q) {
-        // A whole address: the indexed lookups, as fast as a SCIM client's `userName eq`.
+        // A whole address: an indexed lookup, as fast as a SCIM client's `userName eq`.
         let v = Value::String(q.to_owned());
-        parts.push(format!("(userName eq {v} or emails.value eq {v})"));
+        parts.push(format!("{address} eq {v}"));
     } else if !q.is_empty() {
         // Part of a name or address: a scan of the organization's members (userName is the
         // address people sign in with; the other addresses are left out, each costs a JSON
@@ -328,12 +340,13 @@ async fn users_page(
         }
         return page(StatusCode::OK, &view);
     }
-    let filter = match filter_text(&view.q, &view.status, &view.role)
-        .map(|f| crate::scim::filter::parse(&f))
-        .transpose()
-    {
-        Ok(f) => f,
-        Err(e) => {
+    let parse = |text: Option<String>| text.map(|f| crate::scim::filter::parse(&f)).transpose();
+    let (filter, fallback) = match (
+        parse(filter_text(&view.q, &view.status, &view.role)),
+        parse(address_fallback(&view.q, &view.status, &view.role)),
+    ) {
+        (Ok(f), Ok(b)) => (f, b),
+        (Err(e), _) | (_, Err(e)) => {
             view.error = Some(format!("That search cannot be run: {e}"));
             return page(StatusCode::BAD_REQUEST, &view);
         }
@@ -346,7 +359,14 @@ async fn users_page(
         after,
     };
     let found = async {
-        let page = st.provisioning.list(t, Kind::User, &lq).await?;
+        let mut page = st.provisioning.list(t, Kind::User, &lq).await?;
+        if page.total == 0 && fallback.is_some() {
+            let again = ListQuery {
+                filter: fallback,
+                ..lq
+            };
+            page = st.provisioning.list(t, Kind::User, &again).await?;
+        }
         let rows = rows(&st, &t.org_id, &page.records).await?;
         let last = page
             .records
@@ -1147,10 +1167,12 @@ mod tests {
         assert!(f.contains("active eq false"));
         crate::scim::filter::parse(&f).unwrap();
         let exact = filter_text("ada@example.com", "", "").unwrap();
+        assert_eq!(exact, r#"userName eq "ada@example.com""#);
         assert_eq!(
-            exact,
-            r#"(userName eq "ada@example.com" or emails.value eq "ada@example.com")"#
+            address_fallback("ada@example.com", "active", "").unwrap(),
+            r#"emails.value eq "ada@example.com" and active eq true"#
         );
+        assert_eq!(address_fallback("ada", "", ""), None);
         crate::scim::filter::parse(&filter_text("a", "active", "admin").unwrap()).unwrap();
     }
 }
