@@ -678,7 +678,7 @@ async fn sign_up_creates_an_organization_and_its_admin(site: Site) {
     b.fill("#current_password", "a brand new passphrase").await;
     b.fill("#new_password", "yet another passphrase").await;
     b.click("#change-password").await;
-    b.wait_text("#signin-error", "every session has ended")
+    b.wait_text("#signin-notice", "every session has ended")
         .await;
     b.sign_in(&site, "ivy@initech.test", "yet another passphrase")
         .await;

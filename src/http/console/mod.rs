@@ -311,6 +311,8 @@ struct SigninPage {
     providers: Vec<(String, String)>,
     email: String,
     error: Option<String>,
+    /// Something done, said on the way to signing in again (a password changed, say).
+    notice: Option<String>,
     form_token: String,
 }
 
@@ -338,6 +340,16 @@ pub fn signin_view(
     email: &str,
     error: Option<String>,
 ) -> Response {
+    signin_with(st, status, email, error, None)
+}
+
+fn signin_with(
+    st: &AppState,
+    status: StatusCode,
+    email: &str,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Response {
     let token = crate::token::generate();
     let view = SigninPage {
         chrome: Chrome::signed_out(),
@@ -350,6 +362,7 @@ pub fn signin_view(
             .collect(),
         email: email.to_owned(),
         error,
+        notice,
         form_token: token.clone(),
     };
     with_form_token(st, page(status, &view), &token)
@@ -753,7 +766,7 @@ async fn sign_out_everywhere(
 
 /// The sign-in page with a note, the session cookie cleared.
 fn signed_out_with(st: &AppState, note: &str) -> Response {
-    let mut resp = signin_view(st, StatusCode::OK, "", Some(note.to_owned()));
+    let mut resp = signin_with(st, StatusCode::OK, "", None, Some(note.to_owned()));
     resp.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(st, sessions::COOKIE, "", "/", 0),
