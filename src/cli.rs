@@ -702,6 +702,7 @@ async fn serve(
             );
             println!("  SCIM base URL: {base}");
             println!("  Token (shown once, store it now): {token}");
+            print_first_admin_steps(&config.origin());
         }
     }
     // The email outbox is delivered beside the server when SMTP is configured; without it,
@@ -781,6 +782,21 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// How the operator becomes the first admin of `default` in the console, printed once on first
+/// start: the organization has no admin until someone is made one.
+fn print_first_admin_steps(origin: &str) {
+    println!("  To become the first admin of \"default\" in the console at {origin}/ :");
+    println!("    1. scimd admin token create --name bootstrap      (a provider admin token, printed once)");
+    println!("    2. curl -X POST {origin}/admin/v1/orgs/default/members \\");
+    println!(
+        "         -H \"Authorization: Bearer <that token>\" -H 'Content-Type: application/json' \\"
+    );
+    println!("         -d '{{\"email\": \"you@example.com\", \"role\": \"admin\"}}'");
+    println!("    3. scimd account set-password you@example.com      (type the password on stdin)");
+    println!("    4. open {origin}/ and sign in; revoke the bootstrap token with `scimd admin token revoke <id>`.");
+    println!("  Or create a new organization of your own at {origin}/signup .");
 }
 
 #[cfg(test)]

@@ -255,7 +255,7 @@ impl Caller {
     }
 
     /// How emails name the caller.
-    fn display(&self) -> String {
+    pub fn display(&self) -> String {
         match self {
             Caller::Provider { name, .. } => format!("{name} (an administrator)"),
             Caller::Person { name, email, .. } if !name.is_empty() => format!("{name} ({email})"),
@@ -718,14 +718,14 @@ async fn one_member(st: &AppState, t: &Tenant, id: &str) -> Result<Value> {
     Ok(members_json(st, &t.org_id, &[rec]).await?.remove(0))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct MemberChange {
-    role: Option<String>,
-    active: Option<bool>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    display_name: Option<String>,
+pub struct MemberChange {
+    pub role: Option<String>,
+    pub active: Option<bool>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
 }
 
 /// The refusal for an admin acting on their own membership.
@@ -750,7 +750,18 @@ async fn change_member(
             "the body must be a JSON object with role, active, givenName, familyName or displayName",
         ));
     };
-    let own = a.me.as_deref() == Some(id.as_str());
+    let rec = change_member_as(&st, &a, &id, change).await?;
+    Ok(Json(one_member(&st, &a.tenant, &rec.id).await?))
+}
+
+/// A member change with its rules, for the admin API and the console alike.
+pub async fn change_member_as(
+    st: &AppState,
+    a: &Access,
+    id: &str,
+    change: MemberChange,
+) -> Result<crate::store::Record> {
+    let own = a.me.as_deref() == Some(id);
     let mut value = serde_json::Map::new();
     if change.role.is_some() || change.active.is_some() {
         if !a.admin {
@@ -805,11 +816,10 @@ async fn change_member(
         ));
     }
     let patch = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": value}]});
-    let rec = st
+    Ok(st
         .provisioning
-        .patch(&a.tenant, Kind::User, &id, &patch, None)
-        .await?;
-    Ok(Json(one_member(&st, &a.tenant, &rec.id).await?))
+        .patch(&a.tenant, Kind::User, id, &patch, None)
+        .await?)
 }
 
 /// Removes a membership: the person's account and other memberships remain. An admin cannot
@@ -824,7 +834,7 @@ async fn remove_member(
 }
 
 /// Removes one membership, unless it is the caller's own.
-async fn remove(st: &AppState, a: &Access, id: &str) -> Result<()> {
+pub async fn remove(st: &AppState, a: &Access, id: &str) -> Result<()> {
     if a.me.as_deref() == Some(id) {
         return Err(not_on_yourself("remove"));
     }
@@ -1014,10 +1024,13 @@ async fn check_groups(st: &AppState, org: &str, groups: &Value) -> Result<Vec<St
     }))
 }
 
-async fn invitee(
+/// One invitation's fields, checked. Names are required of the API's invitations; the console's
+/// invitations of several addresses at once carry none (as the CSV import's do).
+pub async fn invitee(
     st: &AppState,
     org: &str,
     v: &Value,
+    names_required: bool,
 ) -> Result<crate::service::invitations::Invitee> {
     let Some(obj) = v.as_object() else {
         return Err(invalid(
@@ -1039,6 +1052,7 @@ async fn invitee(
     let name = |key: &'static str| -> Result<String> {
         match obj.get(key).and_then(Value::as_str).map(str::trim) {
             Some(n) if !n.is_empty() && n.len() <= 200 => Ok(n.to_owned()),
+            None | Some("") if !names_required => Ok(String::new()),
             _ => Err(invalid(
                 key,
                 format!("{key} is required (a non-empty string)"),
@@ -1058,7 +1072,7 @@ async fn invitee(
 }
 
 /// Where invitation and setup links point, and how long they work.
-fn links(st: &AppState) -> crate::service::invitations::Links {
+pub fn links(st: &AppState) -> crate::service::invitations::Links {
     crate::service::invitations::Links {
         origin: st.config.origin(),
         ttl: st.config.link_ttl,
@@ -1123,7 +1137,7 @@ async fn create_invitations(
     }
     let mut invitees = Vec::with_capacity(items.len());
     for item in &items {
-        invitees.push(invitee(&st, &org.id, item).await?);
+        invitees.push(invitee(&st, &org.id, item, true).await?);
     }
     let audit = t.audit();
     let links = links(&st);
@@ -1296,14 +1310,22 @@ async fn revoke_invitation(
     Path((_, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = a.org;
+    let inv = revoke_invitation_as(&st, &a, &headers, &id).await?;
+    Ok(Json(invitation_json(&inv, st.clock.now())))
+}
+
+/// Revokes an invitation: for the admin API and the console alike.
+pub async fn revoke_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<crate::store::Invitation> {
     let change = crate::store::InvitationChange {
         status: Some("revoked".into()),
         ..Default::default()
     };
-    let inv =
-        invitation_change(&st, &org, &a.caller, &headers, &id, &change, None, "revoke").await?;
-    Ok(Json(invitation_json(&inv, st.clock.now())))
+    invitation_change(st, &a.org, &a.caller, headers, id, &change, None, "revoke").await
 }
 
 /// Sends the invitation again with a new link (the old one stops working) and a new expiry.
@@ -1313,40 +1335,50 @@ async fn resend_invitation(
     Path((_, id)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let org = a.org;
+    let inv = resend_invitation_as(&st, &a, &headers, &id).await?;
+    Ok(Json(with_delivery(
+        &st,
+        invitation_json(&inv, st.clock.now()),
+    )))
+}
+
+/// Sends an invitation again with a new link and expiry: for the admin API and the console.
+pub async fn resend_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<crate::store::Invitation> {
+    let org = &a.org;
     let current = st
         .store
-        .get_invitation(&org.id, &id)
+        .get_invitation(&org.id, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
     let secret = crate::token::generate();
-    let link = super::invite::link(&st, &secret);
+    let link = super::invite::link(st, &secret);
     let expires_at = st.clock.now() + st.config.link_ttl;
     let draft = crate::store::Invitation {
         expires_at,
         ..current
     };
-    let msg = crate::service::invitations::email(&org, &a.caller.display(), &draft, &link);
+    let msg = crate::service::invitations::email(org, &a.caller.display(), &draft, &link);
     let change = crate::store::InvitationChange {
         secret_digest: Some(crate::token::digest(&secret)),
         expires_at: Some(expires_at),
         ..Default::default()
     };
-    let inv = invitation_change(
-        &st,
-        &org,
+    invitation_change(
+        st,
+        org,
         &a.caller,
-        &headers,
-        &id,
+        headers,
+        id,
         &change,
         Some(&msg),
         "resend",
     )
-    .await?;
-    Ok(Json(with_delivery(
-        &st,
-        invitation_json(&inv, st.clock.now()),
-    )))
+    .await
 }
 
 #[derive(Deserialize)]
@@ -1563,16 +1595,16 @@ async fn list_groups(
     list_page(&st, &t, Kind::Group, &p, |g| group_json(g, None)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct GroupBody {
-    display_name: Option<String>,
+pub struct GroupBody {
+    pub display_name: Option<String>,
     #[serde(default)]
-    members: Vec<String>,
+    pub members: Vec<String>,
     #[serde(default)]
-    add_members: Vec<String>,
+    pub add_members: Vec<String>,
     #[serde(default)]
-    remove_members: Vec<String>,
+    pub remove_members: Vec<String>,
 }
 
 fn member_values(ids: &[String]) -> Value {
@@ -1592,18 +1624,26 @@ async fn create_group(
             "the body must be a JSON object with a displayName",
         ));
     };
+    let rec = create_group_as(&st, &t, g).await?;
+    let members = st.store.members(&t.org_id, &rec.id).await?;
+    Ok((StatusCode::CREATED, Json(group_json(&rec, Some(members)))))
+}
+
+/// Creates a team with its checks, for the admin API and the console alike.
+pub async fn create_group_as(
+    st: &AppState,
+    t: &Tenant,
+    g: GroupBody,
+) -> Result<crate::store::Record> {
     let name = g.display_name.unwrap_or_default();
     if name.trim().is_empty() {
         return Err(invalid("displayName", "displayName is required"));
     }
     let group = json!({"displayName": name, "members": member_values(&g.members)});
-    let rec = st
-        .provisioning
-        .create(&t, Kind::Group, &group)
+    st.provisioning
+        .create(t, Kind::Group, &group)
         .await
-        .map_err(|e| field_of(e, "members"))?;
-    let members = st.store.members(&t.org_id, &rec.id).await?;
-    Ok((StatusCode::CREATED, Json(group_json(&rec, Some(members)))))
+        .map_err(|e| field_of(e, "members"))
 }
 
 /// A store refusal about members (unknown ids) names the field; a name clash is a conflict.
@@ -1626,6 +1666,19 @@ async fn change_group(
     let Some(Json(g)) = body else {
         return Err(invalid("displayName", "the body must be a JSON object"));
     };
+    let rec = change_group_as(&st, &t, &id, g).await?;
+    let members = st.store.members(&t.org_id, &rec.id).await?;
+    Ok(Json(group_json(&rec, Some(members))))
+}
+
+/// Renames a team and adds or removes members, all or nothing: for the admin API and the
+/// console alike.
+pub async fn change_group_as(
+    st: &AppState,
+    t: &Tenant,
+    id: &str,
+    g: GroupBody,
+) -> Result<crate::store::Record> {
     let mut ops = Vec::new();
     if let Some(name) = g.display_name {
         ops.push(json!({"op": "replace", "path": "displayName", "value": name}));
@@ -1645,13 +1698,10 @@ async fn change_group(
         ));
     }
     let patch = json!({"schemas": [PATCH_OP], "Operations": ops});
-    let rec = st
-        .provisioning
-        .patch(&t, Kind::Group, &id, &patch, None)
+    st.provisioning
+        .patch(t, Kind::Group, id, &patch, None)
         .await
-        .map_err(|e| field_of(e, "addMembers"))?;
-    let members = st.store.members(&t.org_id, &rec.id).await?;
-    Ok(Json(group_json(&rec, Some(members))))
+        .map_err(|e| field_of(e, "addMembers"))
 }
 
 async fn delete_group(

@@ -1,5 +1,5 @@
 //! Signing in with a browser: the providers' redirect and callback, the session cookie, the
-//! placeholder home page at `/`, sign-out, and the bridge from a browser session to the admin
+//! home page at `/` (the console's, see `console`), sign-out, and the bridge from a browser session to the admin
 //! API's access token.
 //!
 //! - `GET /auth/{provider}/start` sends the browser to the provider, with a flow cookie.
@@ -26,7 +26,7 @@ use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
+        .route("/", get(super::console::home))
         .route("/auth/{provider}/start", get(start))
         .route("/auth/{provider}/callback", get(callback))
         .route("/auth/token", post(token))
@@ -47,14 +47,14 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax (sent on the provider's top-level redirect back
 /// to us, never on cross-site subrequests or posts), and Secure whenever the site is https.
-fn set_cookie(st: &AppState, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
+pub fn set_cookie(st: &AppState, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
     let secure = if st.config.https() { "; Secure" } else { "" };
     let v =
         format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn redirect(to: &str) -> Response {
+pub fn redirect(to: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -106,73 +106,6 @@ impl FromRequestParts<AppState> for MaybeSession {
             Err(e) => Err(internal(e)),
         }
     }
-}
-
-/// `/`: who is signed in, or how to sign in. The console will grow from here.
-async fn home(State(st): State<AppState>, MaybeSession(s): MaybeSession) -> Response {
-    let Some(s) = s else {
-        return sign_in_page(&st);
-    };
-    let (acct, memberships) = match (
-        st.store.account(&s.account).await,
-        st.store.memberships_of(&s.account).await,
-    ) {
-        (Ok(Some(a)), Ok(m)) => (a, m),
-        (Ok(None), _) => return sign_in_page(&st),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
-    };
-    let orgs: String = memberships
-        .iter()
-        .map(|m| {
-            format!(
-                "<li>{} ({}, {})</li>",
-                escape(&m.org.name),
-                escape(&m.role),
-                if m.active { "active" } else { "inactive" }
-            )
-        })
-        .collect();
-    let orgs = if orgs.is_empty() {
-        "<p>You are not a member of any organization yet.</p>".to_owned()
-    } else {
-        format!("<p>Your organizations:</p><ul>{orgs}</ul>")
-    };
-    let body = format!(
-        "<p>Signed in as <strong>{email}</strong>.</p>{orgs}\
-         <form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button type=\"submit\">Sign out</button></form>",
-        email = escape(&acct.email),
-        csrf = escape(&s.csrf()),
-    );
-    let mut resp = html_page(StatusCode::OK, "scimd", &body);
-    // Scripts of the console read the CSRF token from here, never from a cookie.
-    if let Ok(v) = HeaderValue::from_str(&s.csrf()) {
-        resp.headers_mut().insert("x-csrf-token", v);
-    }
-    resp
-}
-
-fn sign_in_page(st: &AppState) -> Response {
-    let buttons: String = st
-        .federation
-        .providers()
-        .iter()
-        .map(|p| {
-            format!(
-                "<p><a href=\"/auth/{}/start\">Sign in with {}</a></p>",
-                p.name(),
-                escape(&p.label)
-            )
-        })
-        .collect();
-    let body = if buttons.is_empty() {
-        "<p>No sign-in provider is configured. People sign in with their password through the \
-         admin API (<code>POST /admin/v1/login</code>).</p>"
-            .to_owned()
-    } else {
-        buttons
-    };
-    html_page(StatusCode::OK, "Sign in to scimd", &body)
 }
 
 /// A refused sign-in, said plainly (and escaped: nothing of the provider's answer is trusted).

@@ -17,8 +17,9 @@ use http_body_util::BodyExt;
 
 /// The pages' Content-Security-Policy: nothing inline, nothing from elsewhere, never framed
 /// (the links these pages live at carry secrets).
-pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 /// The pages' stylesheet, served as an asset so the CSP needs no `'unsafe-inline'`.
 pub const PAGE_CSS: &str = "body{font-family:sans-serif;max-width:32rem;margin:3rem auto;\

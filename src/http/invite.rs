@@ -228,7 +228,10 @@ async fn try_accept(
                 StatusCode::OK,
                 &format!("Welcome to {}", org.name),
                 &format!(
-                    "<p>You are now a member of <strong>{}</strong>.</p>",
+                    "<p>You are now a member of <strong>{}</strong>.</p>\
+                     <p><a href=\"/o/{}/users\">Open {} in the console</a></p>",
+                    escape(&org.name),
+                    escape(&org.slug),
                     escape(&org.name)
                 ),
             )
@@ -326,7 +329,7 @@ async fn setup(
             html_page(
                 StatusCode::OK,
                 "Your account is ready",
-                "<p>Your password is set. You can now sign in.</p>",
+                "<p>Your password is set.</p><p><a href=\"/\">Sign in to the console</a></p>",
             )
         }
         Err(e) if e.status() == StatusCode::NOT_FOUND => setup_gone(),

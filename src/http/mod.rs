@@ -4,12 +4,13 @@
 pub mod admin;
 pub mod auth;
 pub mod conn;
+pub mod console;
 mod discovery;
 pub mod edge;
 pub mod extract;
 pub mod invite;
 mod log;
-mod people;
+pub mod people;
 mod provisioning;
 mod resources;
 
@@ -330,6 +331,7 @@ pub fn router(state: AppState) -> Router {
         .merge(invite::router())
         .route(edge::PAGE_CSS_PATH, get(edge::page_css))
         .merge(auth::router())
+        .merge(console::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     if state.config.metrics_here {

@@ -121,8 +121,22 @@ async fn try_login(
             "the body must be a JSON object with email and password",
         ));
     };
-    let email = c.email.unwrap_or_default().trim().to_owned();
-    let password = c.password.unwrap_or_default();
+    match password_sign_in(st, ip, c.email, c.password).await? {
+        Ok(account) => Ok(Ok(signed_in(st, &account).await?)),
+        Err(wait) => Ok(Err(wait)),
+    }
+}
+
+/// Checks an email and password, counted per email and per client address: the account's id,
+/// or how long to wait. The admin API's login and the console's sign-in page both use it.
+pub async fn password_sign_in(
+    st: &AppState,
+    ip: &str,
+    email: Option<String>,
+    password: Option<String>,
+) -> Result<std::result::Result<String, i64>> {
+    let email = email.unwrap_or_default().trim().to_owned();
+    let password = password.unwrap_or_default();
     if email.is_empty() || email.len() > 254 {
         return Err(invalid("email", "email is required"));
     }
@@ -144,7 +158,7 @@ async fn try_login(
         return Err(wrong_credentials());
     };
     tracing::info!(account = %acct.id, ip, "signed in");
-    Ok(Ok(signed_in(st, &acct.id).await?))
+    Ok(Ok(acct.id))
 }
 
 fn person(caller: &Caller) -> Result<(&str, &str)> {
@@ -204,7 +218,25 @@ pub async fn change_password(
                 "the body must be a JSON object with currentPassword and newPassword",
             ));
         };
-        let new = b.new_password.unwrap_or_default();
+        match change_password_as(&st, account, &ip.0, b.current_password, b.new_password).await? {
+            Ok(()) => Ok(Ok(signed_in(&st, account).await?)),
+            Err(wait) => Ok(Err(wait)),
+        }
+    };
+    answer(run.await)
+}
+
+/// A password change's work (see [`change_password`]): every session of the account ends;
+/// `Err(wait)` when rate-limited. The console's profile page uses it too.
+pub async fn change_password_as(
+    st: &AppState,
+    account: &str,
+    ip: &str,
+    current: Option<String>,
+    new: Option<String>,
+) -> Result<std::result::Result<(), i64>> {
+    {
+        let new = new.unwrap_or_default();
         if let Some(problem) = people::password_problem(&new) {
             return Err(invalid("newPassword", problem));
         }
@@ -213,13 +245,13 @@ pub async fn change_password(
             .account(account)
             .await?
             .ok_or_else(|| Error::unauthorized("the account no longer exists"))?;
-        let current = b.current_password.unwrap_or_default();
+        let current = current.unwrap_or_default();
         let now = st.clock.now();
         match people::attempt(
             &st.store,
             &st.hasher,
             &acct.email,
-            &ip.0,
+            ip,
             now,
             &current,
             acct.password_hash,
@@ -240,24 +272,23 @@ pub async fn change_password(
             .set_password(account, &hash, st.clock.now())
             .await?;
         tracing::info!(account, "password changed; every session ended");
-        Ok(Ok(signed_in(&st, account).await?))
-    };
-    answer(run.await)
+        Ok(Ok(()))
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Signup {
-    email: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    organization: Option<SignupOrg>,
+    pub email: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub organization: Option<SignupOrg>,
 }
 
 #[derive(Deserialize)]
 pub struct SignupOrg {
-    slug: Option<String>,
-    name: Option<String>,
+    pub slug: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `POST /admin/v1/signup`: a new organization with the person signing up as its admin, and an
@@ -278,6 +309,26 @@ pub async fn signup(
                 "the body must be a JSON object with email, givenName, familyName and organization {slug, name}",
             ));
         };
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(sign_up(&st, &ip.0, request_id, b)
+            .await?
+            .map(|()| check_your_mail()))
+    };
+    answer(run.await)
+}
+
+/// A sign-up's work (see [`signup`]): `Err(wait)` when rate-limited. The console's sign-up page
+/// uses it too.
+pub async fn sign_up(
+    st: &AppState,
+    ip: &str,
+    request_id: Option<String>,
+    b: Signup,
+) -> Result<std::result::Result<(), i64>> {
+    {
         let p = Person::check(b.email, b.given_name, b.family_name)?;
         if p.given_name.is_none() || p.family_name.is_none() {
             let field = if p.given_name.is_none() {
@@ -295,7 +346,7 @@ pub async fn signup(
         check_slug_field(&slug)?;
         let name = org_name(org.name, &slug)?;
         let now = st.clock.now();
-        if let Some(wait) = people::count_mail(&st.store, &p.email, &ip.0, now).await? {
+        if let Some(wait) = people::count_mail(&st.store, &p.email, ip, now).await? {
             return Ok(Err(wait));
         }
         // A taken slug is refused before anything depends on the email, so the answer never
@@ -314,7 +365,7 @@ pub async fn signup(
         if let Some(acct) = existing {
             // Nothing is created, and the answer is the one a new sign-up gets: whether an
             // address has an account is told only to that address, by mail.
-            let link = super::invite::reset_link(&st);
+            let link = super::invite::reset_link(st);
             let email = crate::service::invitations::existing_account_email(
                 &acct.email,
                 &name,
@@ -325,9 +376,9 @@ pub async fn signup(
                 .send_setup(&acct.id, &link.stored(email), now)
                 .await?;
             tracing::info!(account = %acct.id, "sign-up for an existing account: mailed a sign-in hint");
-            return Ok(Ok(check_your_mail()));
+            return Ok(Ok(()));
         }
-        let link = super::invite::setup_link(&st);
+        let link = super::invite::setup_link(st);
         let email = crate::service::invitations::setup_email(
             &p.email,
             "You",
@@ -346,19 +397,15 @@ pub async fn signup(
         )?;
         let audit = crate::store::Audit {
             actor: format!("signup:{}", p.email.to_lowercase()),
-            request_id: headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            request_id,
         };
         let done = st.store.enrol(&e, now, &audit).await?;
         let org = done
             .founded
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("organization not created")))?;
         tracing::info!(org = %org.slug, account = %done.account_id, "signed up");
-        Ok(Ok(check_your_mail()))
-    };
-    answer(run.await)
+        Ok(Ok(()))
+    }
 }
 
 /// The one answer to a sign-up or a password-reset request: it tells nothing about whether the
@@ -384,18 +431,30 @@ pub async fn password_reset(
     body: Option<Json<ResetRequest>>,
 ) -> Response {
     let run = async {
-        let email = body
-            .and_then(|Json(b)| b.email)
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
+        let email = body.and_then(|Json(b)| b.email).unwrap_or_default();
+        Ok(request_reset(&st, &ip.0, &email)
+            .await?
+            .map(|()| check_your_mail()))
+    };
+    answer(run.await)
+}
+
+/// A password reset's work (see [`password_reset`]): `Err(wait)` when rate-limited. The
+/// console's "forgot password" page uses it too.
+pub async fn request_reset(
+    st: &AppState,
+    ip: &str,
+    email: &str,
+) -> Result<std::result::Result<(), i64>> {
+    {
+        let email = email.trim().to_owned();
         if !crate::service::invitations::valid_email(&email) {
             return Err(invalid(
                 "email",
                 format!("{email:?} is not a valid email address"),
             ));
         }
-        if let Some(wait) = people::count_mail(&st.store, &email, &ip.0, st.clock.now()).await? {
+        if let Some(wait) = people::count_mail(&st.store, &email, ip, st.clock.now()).await? {
             return Ok(Err(wait));
         }
         // Only an address that belongs to someone: a membership of some organization, or a
@@ -404,7 +463,7 @@ pub async fn password_reset(
             let member = !st.store.memberships_of(&acct.id).await?.is_empty();
             if member || acct.password_hash.is_some() {
                 // To the address as the account has it, not as the request spelled it.
-                let link = super::invite::reset_link(&st);
+                let link = super::invite::reset_link(st);
                 let mail = crate::service::invitations::reset_email(
                     &acct.email,
                     &link.url,
@@ -416,9 +475,8 @@ pub async fn password_reset(
                 tracing::info!(account = %acct.id, "password reset mailed");
             }
         }
-        Ok(Ok(check_your_mail()))
-    };
-    answer(run.await)
+        Ok(Ok(()))
+    }
 }
 
 /// `GET /admin/v1/me/invitations`: the pending invitations addressed to the signed-in person's

@@ -2449,8 +2449,11 @@ macro_rules! store_impl {
             async fn member_details(&self, org: &str, ids: &[String]) -> Result<Vec<MemberDetail>> {
                 let mut out = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(CHUNK) {
+                    // `|| ''` keeps SQLite's planner off the organization's indexes: with them it
+                    // walked every member of the organization (45 ms at 100,000) instead of
+                    // looking up each id by its primary key.
                     let text = format!(
-                        "select m.id, m.last_active_at from membership m where m.organization_id = $1 and m.id in ({})",
+                        "select m.id, m.last_active_at from membership m where m.organization_id || '' = $1 and m.id in ({})",
                         placeholders(2, chunk.len())
                     );
                     let mut q = sqlx::query(&text).bind(org);

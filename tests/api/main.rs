@@ -3,11 +3,13 @@
 
 mod helpers;
 mod process;
+mod sink;
 
 mod admin;
 mod auth;
 mod bulk;
 mod connections;
+mod console;
 mod csv_import;
 mod deadline;
 mod differential;

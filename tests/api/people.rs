@@ -991,7 +991,7 @@ pub(crate) async fn mailed_link(app: &TestApp, to: &str, path: &str) -> String {
 }
 
 /// The newest link under `path` in the mail to `to` among `mail`.
-pub(crate) fn link_to(mail: &[crate::email::Received], to: &str, path: &str) -> String {
+pub(crate) fn link_to(mail: &[crate::sink::Received], to: &str, path: &str) -> String {
     let m = mail
         .iter()
         .rev()
@@ -1007,7 +1007,7 @@ pub(crate) fn link_to(mail: &[crate::email::Received], to: &str, path: &str) -> 
 }
 
 /// Delivers the outbox to a fresh sink and returns what it received.
-pub(crate) async fn deliver(app: &TestApp) -> Vec<crate::email::Received> {
+pub(crate) async fn deliver(app: &TestApp) -> Vec<crate::sink::Received> {
     let sink = Sink::start().await;
     let (w, _) = worker(app, sink.port).await;
     w.deliver_due().await.unwrap();

@@ -1,0 +1,165 @@
+//! The Invitations page: every invitation of the organization with its status (pending,
+//! accepted, revoked, expired), and Resend or Revoke through the admin API's own functions.
+//! When the server sends no mail, the page says so plainly.
+
+// A refusal here is the page to answer with, handed straight back to the handler: boxing it
+// would buy nothing.
+#![allow(clippy::result_large_err)]
+
+use super::users::{day, list_all, PAGE_SIZE};
+use super::{capitalise, page, refusal, Chrome, FormFields, InOrg, Signed};
+use crate::http::admin;
+use crate::http::AppState;
+use crate::scim::schema::Kind;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+
+/// Invitations listed, newest first.
+const SHOWN: usize = 4 * PAGE_SIZE as usize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/o/{slug}/invitations", get(invitations_page))
+        .route("/o/{slug}/invitations/{id}", post(act))
+}
+
+struct InvitationRow {
+    id: String,
+    email: String,
+    name: String,
+    role: String,
+    groups: String,
+    status: String,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "invitations.html")]
+struct InvitationsPage {
+    chrome: Chrome,
+    title: String,
+    slug: String,
+    rows: Vec<InvitationRow>,
+    more: bool,
+    notice: Option<String>,
+    ok: bool,
+    delivery_note: Option<String>,
+}
+
+async fn view(st: &AppState, o: &InOrg) -> Result<InvitationsPage, crate::error::Error> {
+    let org = &o.access.org;
+    let now = st.clock.now();
+    let groups = st.store.list(&org.id, Kind::Group, &list_all(1000)).await?;
+    let group_name = |id: &String| {
+        groups
+            .records
+            .iter()
+            .find(|g| &g.id == id)
+            .and_then(|g| g.doc.get("displayName").and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    let mut all = st.store.list_invitations(&org.id).await?;
+    all.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+    let more = all.len() > SHOWN;
+    let rows = all
+        .into_iter()
+        .take(SHOWN)
+        .map(|i| InvitationRow {
+            status: admin::invitation_json(&i, now)["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            expires: day(i.expires_at),
+            groups: i
+                .groups
+                .iter()
+                .filter_map(group_name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            name: format!("{} {}", i.first_name, i.last_name)
+                .trim()
+                .to_owned(),
+            id: i.id,
+            email: i.email,
+            role: i.role,
+        })
+        .collect();
+    Ok(InvitationsPage {
+        chrome: o.chrome("invitations"),
+        title: format!("Invitations of {}", org.name),
+        slug: org.slug.clone(),
+        rows,
+        more,
+        notice: None,
+        ok: true,
+        delivery_note: super::users::delivery_note(st),
+    })
+}
+
+async fn invitations_page(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    if let Some(refused) = o.admin_only() {
+        return refused;
+    }
+    match view(&st, &o).await {
+        Ok(v) => page(StatusCode::OK, &v),
+        Err(e) => crate::http::invite::internal(e),
+    }
+}
+
+/// Resend or Revoke one invitation.
+async fn act(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = FormFields::parse(&body);
+    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
+        return o.bad_csrf();
+    }
+    if let Some(refused) = o.admin_only() {
+        return refused;
+    }
+    let outcome = match f.get("action") {
+        Some("resend") => admin::resend_invitation_as(&st, &o.access, &headers, &id)
+            .await
+            .map(|i| format!("Sent again to {}, with a new link.", i.email)),
+        Some("revoke") => admin::revoke_invitation_as(&st, &o.access, &headers, &id)
+            .await
+            .map(|i| format!("The invitation to {} is revoked.", i.email)),
+        _ => Err(admin::invalid("action", "unknown action")),
+    };
+    match view(&st, &o).await {
+        Ok(mut v) => {
+            match outcome {
+                Ok(m) => v.notice = Some(m),
+                Err(e) => {
+                    v.notice = Some(capitalise(&refusal(&e).1));
+                    v.ok = false;
+                }
+            }
+            page(StatusCode::OK, &v)
+        }
+        Err(e) => crate::http::invite::internal(e),
+    }
+}
