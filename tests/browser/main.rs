@@ -3,8 +3,9 @@
 //! walks open is checked by axe-core (no serious or critical violation). Mail goes through a
 //! real SMTP conversation to a loopback sink, and the invitee follows the link in it.
 //!
-//! Chromium, chromedriver and axe-core come from `tests/browser/install.sh` (CI runs it); a
-//! machine without them fails these tests, never skips them. At most two browsers run at once
+//! Chromium, chromedriver and axe-core come from `tests/browser/install.sh`: CI runs it, and the
+//! tests run it themselves when something is missing; where it cannot install them, these tests
+//! fail, never skip. At most two browsers run at once
 //! (the machine has two cores), and every step waits for what it needs to see, never a fixed
 //! time.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is the failure report.
@@ -179,6 +180,26 @@ impl Site {
     }
 }
 
+/// Runs `tests/browser/install.sh` once per test run when Chromium, chromedriver or axe-core is
+/// missing, so the README's `cargo test` works on a fresh machine as it does in CI (the script
+/// installs from Debian and npm; where it cannot, it fails and so do these tests).
+fn install_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        let missing = !which("chromium")
+            || !which("chromedriver")
+            || !dir.join("node_modules/axe-core/axe.min.js").exists();
+        if missing {
+            let ok = std::process::Command::new("bash")
+                .arg(dir.join("install.sh"))
+                .status()
+                .expect("run tests/browser/install.sh");
+            assert!(ok.success(), "installing the browser test tools failed");
+        }
+    });
+}
+
 /// One headless Chromium with its own chromedriver on a free loopback port.
 struct Browser {
     c: Client,
@@ -189,6 +210,7 @@ struct Browser {
 impl Browser {
     async fn open() -> Browser {
         let slot = BROWSERS.acquire().await.unwrap();
+        install_once();
         for tool in ["chromium", "chromedriver"] {
             assert!(
                 which(tool),
