@@ -73,6 +73,8 @@ static PG_SWEEP: OnceCell<()> = OnceCell::const_new();
 /// still be using.
 const STALE_DATABASE_SECS: u64 = 600;
 
+// Names test databases by the real time, which the server's Clock never sees.
+#[allow(clippy::disallowed_methods)]
 fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
