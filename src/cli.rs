@@ -170,6 +170,35 @@ fn hours(h: u32) -> i64 {
     i64::from(h) * 3600 * 1_000_000
 }
 
+/// The SCIM request log each organization's admins read (the Provisioning API).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RequestLogArgs {
+    /// Keep the SCIM request log: `on` or `off`.
+    #[arg(long = "request-log", env = "SCIMD_REQUEST_LOG", default_value = "on", value_parser = ["on", "off"])]
+    pub mode: String,
+    /// Newest requests kept per organization.
+    #[arg(long = "request-log-max-rows", env = "SCIMD_REQUEST_LOG_MAX_ROWS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_rows: u32,
+    /// Days a request is kept.
+    #[arg(long = "request-log-days", env = "SCIMD_REQUEST_LOG_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub days: u32,
+    /// Requests waiting to be written before the oldest are dropped (and counted).
+    #[arg(long = "request-log-queue", env = "SCIMD_REQUEST_LOG_QUEUE", default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue: u32,
+}
+
+impl RequestLogArgs {
+    pub fn settings(&self) -> crate::service::request_log::Settings {
+        crate::service::request_log::Settings {
+            enabled: self.mode == "on",
+            max_rows: i64::from(self.max_rows),
+            days: i64::from(self.days),
+            queue: self.queue as usize,
+            ..Default::default()
+        }
+    }
+}
+
 // `serve` carries every setting; the enum is parsed once, so its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
@@ -202,6 +231,8 @@ pub enum Command {
         /// no limit). Entra ID needs at least 25 per tenant.
         #[arg(long, env = "SCIMD_TOKEN_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
         token_rate_limit: Option<u32>,
+        #[command(flatten)]
+        request_log: RequestLogArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -335,6 +366,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             people,
             metrics_listen,
             token_rate_limit,
+            request_log,
         } => {
             let limits = crate::http::conn::Limits {
                 header_read_timeout: std::time::Duration::from_secs(header_read_timeout_secs),
@@ -363,6 +395,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 providers: people.providers.providers()?,
                 metrics_here: metrics_listen.is_none(),
                 token_rate_limit,
+                request_log: request_log.settings(),
                 ..defaults
             };
             let retention = i64::from(people.mail_retention_days) * 24 * 3600 * 1_000_000;
@@ -571,17 +604,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// A label (a token's or an organization's name): 1–200 characters, not blank, no control
 /// characters (it is printed in tab-separated listings).
 fn label(s: &str) -> Result<String, String> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if t.chars().count() > 200 {
-        return Err("must be at most 200 characters".into());
-    }
-    if t.chars().any(char::is_control) {
-        return Err("must not contain control characters (tabs, newlines, …)".into());
-    }
-    Ok(t.to_owned())
+    crate::service::tokens::check_label(s)
 }
 
 /// An absolute `http://` or `https://` URL with a host and no query or fragment: links and
@@ -620,13 +643,20 @@ async fn create_token(
     expires: Option<i64>,
 ) -> anyhow::Result<String> {
     let token = crate::token::generate();
+    // Audited like the admin API's tokens, with the operator as the actor.
+    let operator = crate::store::Audit {
+        actor: "operator".into(),
+        request_id: None,
+    };
     store
-        .create_token(
+        .create_org_token(
             org,
             name,
             &crate::token::digest(&token),
             expires,
+            None,
             clock.now(),
+            &operator,
         )
         .await?;
     Ok(token)
@@ -713,12 +743,19 @@ async fn serve(
             }
         });
     }
+    let request_log = state.request_log.clone();
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%listen, backend = store.backend(), base = %base, "scimd serving");
     crate::http::conn::serve(listener, app, limits, shutdown_signal()).await?;
+    // What the request log still holds is written before the process ends.
+    if let Some(log) = request_log {
+        if let Err(e) = log.flush().await {
+            tracing::warn!(error = %e, "request log: the last entries could not be written");
+        }
+    }
     if let Some((stop, worker)) = mail {
         let _ = stop.send(());
         worker.await??;

@@ -14,6 +14,8 @@
 //! | `scimd_outbox_deliveries_total` | counter | `outcome` (`sent`, `retry`, `failed`) |
 //! | `scimd_outbox_pending` | gauge | |
 //! | `scimd_db_connections` | gauge | `pool`, `state` (`in_use`, `open`, `max`) |
+//! | `scimd_request_log_written_total` | counter | |
+//! | `scimd_request_log_dropped_total` | counter | |
 
 use crate::store::DynStore;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -125,4 +127,14 @@ pub fn sign_in(outcome: &'static str) {
 /// One email delivery attempt: `sent`, `retry` or `failed` (given up).
 pub fn outbox_delivery(outcome: &'static str) {
     metrics::counter!("scimd_outbox_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// Request-log entries dropped (queue full, or a batch the database refused).
+pub fn request_log_dropped(n: u64) {
+    metrics::counter!("scimd_request_log_dropped_total").increment(n);
+}
+
+/// Request-log entries written.
+pub fn request_log_written(n: u64) {
+    metrics::counter!("scimd_request_log_written_total").increment(n);
 }

@@ -54,6 +54,10 @@ struct Args {
     /// behind a load balancer. Two on one Postgres show whether replicas serialise each other.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// An extra option for the started `scimd serve`, e.g. `--serve-arg=--request-log=off`
+    /// (repeat for several).
+    #[arg(long, allow_hyphen_values = true)]
+    serve_arg: Vec<String>,
 }
 
 struct Target {
@@ -184,6 +188,7 @@ async fn start(args: &Args) -> Result<Target> {
                 "--database-url",
                 &db,
             ])
+            .args(&args.serve_arg)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()?;

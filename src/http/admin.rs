@@ -61,6 +61,15 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/orgs/{slug}/invitations/{id}/revoke"),
     ("post", "/orgs/{slug}/invitations/{id}/resend"),
     ("post", "/orgs/{slug}/invitations/import"),
+    ("get", "/orgs/{slug}/provisioning"),
+    ("get", "/orgs/{slug}/tokens"),
+    ("post", "/orgs/{slug}/tokens"),
+    ("post", "/orgs/{slug}/tokens/{id}/revoke"),
+    ("post", "/orgs/{slug}/tokens/{id}/rotate"),
+    ("get", "/orgs/{slug}/request-log"),
+    ("get", "/orgs/{slug}/request-log/summary"),
+    ("get", "/orgs/{slug}/request-log/{id}"),
+    ("post", "/orgs/{slug}/test-connection"),
 ];
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -102,6 +111,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/orgs/{slug}/invitations/{id}/resend",
             post(resend_invitation),
         )
+        .merge(super::provisioning::router())
         .route_layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/openapi.json", get(openapi))

@@ -9,7 +9,9 @@ mod discovery;
 pub mod edge;
 pub mod extract;
 pub mod invite;
+mod log;
 pub mod people;
+mod provisioning;
 mod resources;
 
 use crate::clock::Clock;
@@ -73,6 +75,8 @@ pub struct Config {
     pub metrics_here: bool,
     /// Requests per second each provisioning token may make (`None`: no limit).
     pub token_rate_limit: Option<u32>,
+    /// The SCIM request log an organization's admins read (`--request-log…`).
+    pub request_log: crate::service::request_log::Settings,
 }
 
 impl Default for Config {
@@ -92,6 +96,7 @@ impl Default for Config {
             hash_queue: 8 * cores,
             metrics_here: true,
             token_rate_limit: None,
+            request_log: crate::service::request_log::Settings::default(),
         }
     }
 }
@@ -132,24 +137,34 @@ impl axum::extract::FromRequestParts<AppState> for ClientIp {
         parts: &mut axum::http::request::Parts,
         st: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let forwarded = st
-            .config
-            .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok())
-            .flatten()
-            .and_then(|v| v.rsplit(',').next())
-            .map(|ip| ip.trim().to_owned())
-            .filter(|ip| !ip.is_empty());
-        let peer = || {
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-        };
         Ok(ClientIp(
-            forwarded.or_else(peer).unwrap_or_else(|| "unknown".into()),
+            client_ip(
+                st.config.trust_forwarded_for,
+                &parts.headers,
+                &parts.extensions,
+            )
+            .unwrap_or_else(|| "unknown".into()),
         ))
     }
+}
+
+/// The client's address (see [`ClientIp`]); `None` when unknown.
+pub fn client_ip(
+    trust_forwarded_for: bool,
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<String> {
+    let forwarded = trust_forwarded_for
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        .and_then(|v| v.rsplit(',').next())
+        .map(|ip| ip.trim().to_owned())
+        .filter(|ip| !ip.is_empty());
+    forwarded.or_else(|| {
+        extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+    })
 }
 
 #[derive(Clone)]
@@ -165,6 +180,46 @@ pub struct AppState {
     tokens: Arc<TokenCache>,
     keys: Arc<tokio::sync::OnceCell<crate::service::people::Keys>>,
     limits: Option<Arc<RateLimits>>,
+    /// The SCIM request log's queue (`None` when the log is off).
+    pub request_log: Option<Arc<crate::service::request_log::RequestLog>>,
+    /// When this process last wrote each token's `last_used_at`.
+    token_use: Arc<TokenUse>,
+}
+
+/// How often a token's "last used" time is written at most: a request never pays for a write.
+pub const LAST_USED_EVERY_MICROS: i64 = 60_000_000;
+
+/// When this process last wrote each token's `last_used_at`, by token id.
+#[derive(Default)]
+struct TokenUse(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl TokenUse {
+    /// Whether a use of the token at `now` should be written (and notes that it will be).
+    fn due(&self, tok: &crate::store::TokenInfo, now: i64) -> bool {
+        if tok
+            .last_used_at
+            .is_some_and(|t| now - t < LAST_USED_EVERY_MICROS)
+        {
+            return false;
+        }
+        let Ok(mut map) = self.0.lock() else {
+            return false;
+        };
+        if map
+            .get(&tok.id)
+            .is_some_and(|t| now - t < LAST_USED_EVERY_MICROS)
+        {
+            return false;
+        }
+        if map.len() >= TOKEN_CACHE_ENTRIES {
+            map.retain(|_, t| now - *t < LAST_USED_EVERY_MICROS);
+            if map.len() >= TOKEN_CACHE_ENTRIES {
+                map.clear();
+            }
+        }
+        map.insert(tok.id.clone(), now);
+        true
+    }
 }
 
 /// How long a token lookup is trusted before the database is asked again: a revoked token stops
@@ -197,6 +252,12 @@ impl TokenCache {
             map.insert(digest, (info, now));
         }
     }
+    /// Forgets a token at once (revoked here: this replica stops taking it immediately).
+    fn forget(&self, token_id: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.retain(|_, (info, _)| info.id != token_id);
+        }
+    }
 }
 
 impl AppState {
@@ -208,7 +269,15 @@ impl AppState {
                 tracing::error!(error = %e, "sign-in providers disabled");
                 crate::service::federation::Federation::empty()
             });
+        let request_log = config.request_log.enabled.then(|| {
+            crate::service::request_log::RequestLog::start(
+                store.clone(),
+                clock.clone(),
+                config.request_log.clone(),
+            )
+        });
         AppState {
+            request_log,
             provisioning: Provisioning::new(store.clone(), clock.clone()),
             hasher: Arc::new(crate::service::hashing::Hasher::new(
                 config.hash_slots,
@@ -218,10 +287,16 @@ impl AppState {
             store,
             clock,
             limits: RateLimits::new(config.token_rate_limit).map(Arc::new),
+            token_use: Arc::default(),
             config: Arc::new(config),
             tokens: Arc::default(),
             keys: Arc::default(),
         }
+    }
+
+    /// Stops taking a token on this replica at once (others within `TOKEN_CACHE_MICROS`).
+    pub fn forget_token(&self, token_id: &str) {
+        self.tokens.forget(token_id);
     }
 
     /// The access-token keys, loaded once.
@@ -244,7 +319,12 @@ pub fn router(state: AppState) -> Router {
     crate::metrics::handle();
     let protected = resources::router()
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    let scim = discovery::router().merge(protected);
+    let scim = discovery::router()
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(
+            log::Capture::of(&state),
+            log::capture,
+        ));
     let mut app = Router::new()
         .nest(SCIM_PREFIX, scim)
         .nest(admin::PREFIX, admin::router(state.clone()))
@@ -419,13 +499,42 @@ async fn authenticate(
             found
         }
     };
-    let Some(tok) =
-        found.filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
-    else {
+    let Some(tok) = found else {
         return Err(Error::unauthorized(
             "the provisioning token is unknown, revoked or expired",
         ));
     };
+    // From here on the organization is known: the answer goes to its request log.
+    let tag = log::Tag {
+        org_id: tok.organization_id.clone(),
+        token_id: tok.id.clone(),
+        token_name: tok.name.clone(),
+    };
+    let tagged = |mut resp: Response| {
+        resp.extensions_mut().insert(tag.clone());
+        resp
+    };
+    if tok.revoked_at.is_some() || tok.expires_at.is_some_and(|e| e <= now) {
+        let what = if tok.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "expired"
+        };
+        // Said to the organization's log, not to the caller: a stolen token learns nothing.
+        let mut resp = Error::unauthorized("the provisioning token is unknown, revoked or expired")
+            .into_response();
+        resp.extensions_mut()
+            .insert(log::Refusal(format!("the token {:?} is {what}", tok.name)));
+        return Ok(tagged(resp));
+    }
+    if st.token_use.due(&tok, now) {
+        let (store, id) = (st.store.clone(), tok.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, now).await {
+                tracing::warn!(error = %e, token = %id, "could not note the token's last use");
+            }
+        });
+    }
     if let Some(limits) = &st.limits {
         if let Verdict::Limited(secs) = limits.check(&st.store, &tok.id, now).await? {
             crate::metrics::rate_limited(&tok.org_slug);
@@ -438,7 +547,7 @@ async fn authenticate(
             .into_response();
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return Ok(resp);
+            return Ok(tagged(resp));
         }
     }
     let request_id = req
@@ -452,7 +561,7 @@ async fn authenticate(
         actor: format!("token:{}", tok.id),
         request_id,
     });
-    Ok(next.run(req).await)
+    Ok(tagged(next.run(req).await))
 }
 
 /// A SCIM JSON response with the SCIM media type.

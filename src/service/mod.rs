@@ -9,8 +9,11 @@ pub mod hashing;
 pub mod invitations;
 pub mod people;
 pub mod ratelimit;
+pub mod redact;
 pub mod render;
+pub mod request_log;
 pub mod sessions;
+pub mod tokens;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result, ScimType};

@@ -10,8 +10,9 @@ use super::sqlite_write::{self, Writer};
 use super::PoolStats;
 use super::{
     columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
-    Flow, GroupRef, Invitation, InvitationChange, ListQuery, MemberDetail, MemberOp, MembershipOf,
-    NewCookieSession, NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
+    Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry, LogFilter, LogSummary,
+    MemberDetail, MemberOp, MembershipOf, NewCookieSession, NewInvitation, Org, Page, Record,
+    SetupLink, Store, TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -33,6 +34,11 @@ const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Most ids in one `in (…)` list; longer lists are sent in chunks.
 const CHUNK: usize = 500;
+/// One token of an organization, with the organization's slug.
+const ORG_TOKEN: &str = "select t.*, o.slug as org_slug from provisioning_token t \
+     join organization o on o.id = t.organization_id where t.organization_id = $1 and t.id = $2";
+/// Request-log rows in one insert statement (20 parameters each: within SQLite's limit).
+const LOG_CHUNK: usize = 100;
 
 pub struct SqliteStore {
     /// sqlx reads that stream (a large group's members) and readiness checks.
@@ -140,6 +146,14 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
 }
 
 impl SqliteStore {
+    /// Request-log batches go through the group-committing writer: taking sqlx's write
+    /// connection for them would stop every User write while they run.
+    async fn log_write(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
+        self.writer
+            .run(move |db| sqlite_write::request_log(db, &entries, keep, before))
+            .await
+    }
+
     async fn page(&self, text: &str, args: &[Arg]) -> Result<(Vec<Record>, Option<(i64, i64)>)> {
         let (text, args) = (text.to_owned(), args.to_vec());
         self.reads
@@ -186,6 +200,10 @@ impl SqliteStore {
 }
 
 impl PgStore {
+    async fn log_write(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
+        self.log_write_sqlx(&entries, keep, before).await
+    }
+
     async fn token_by_digest_sqlx(
         pool: &Pool<Postgres>,
         digest: &str,
@@ -807,7 +825,132 @@ macro_rules! store_impl {
                     expires_at: row.try_get("expires_at")?,
                     revoked_at: row.try_get("revoked_at")?,
                     last_used_at: row.try_get("last_used_at")?,
+                    rotated_from: row.try_get("rotated_from")?,
                 })
+            }
+
+            fn log_entry(r: &<$db as sqlx::Database>::Row) -> Result<LogEntry> {
+                Ok(LogEntry {
+                    id: r.try_get("id")?,
+                    organization_id: r.try_get("organization_id")?,
+                    token_id: r.try_get("token_id")?,
+                    token_name: r.try_get("token_name")?,
+                    method: r.try_get("method")?,
+                    path: r.try_get("path")?,
+                    filter: r.try_get("filter")?,
+                    status: r.try_get("status")?,
+                    scim_type: r.try_get("scim_type")?,
+                    detail: r.try_get("detail")?,
+                    duration_us: r.try_get("duration_us")?,
+                    client_ip: r.try_get("client_ip")?,
+                    user_agent: r.try_get("user_agent")?,
+                    user_name: r.try_get("user_name")?,
+                    resource_id: r.try_get("resource_id")?,
+                    request_body: r.try_get("request_body")?,
+                    response_body: r.try_get("response_body")?,
+                    request_id: r.try_get("request_id")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
+            /// Writes request-log entries through sqlx (Postgres; see `sqlite_write::request_log`
+            /// for SQLite's group-committed path).
+            #[allow(dead_code)]
+            async fn log_write_sqlx(&self, entries: &[LogEntry], keep: i64, before: i64) -> Result<u64> {
+                const COLUMNS: usize = 20;
+                let mut tx = self.write.begin().await?;
+                for chunk in entries.chunks(LOG_CHUNK) {
+                    let rows: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+                        .collect();
+                    let text = format!(
+                        "insert into request_log (id, organization_id, token_id, token_name, method, path, filter, status, \
+                         scim_type, detail, duration_us, client_ip, user_agent, user_name, resource_id, request_body, \
+                         response_body, request_id, created_at, updated_at) values {}",
+                        rows.join(", ")
+                    );
+                    let mut q = sqlx::query(&text);
+                    for e in chunk {
+                        q = q
+                            .bind(&e.id)
+                            .bind(&e.organization_id)
+                            .bind(&e.token_id)
+                            .bind(&e.token_name)
+                            .bind(&e.method)
+                            .bind(&e.path)
+                            .bind(&e.filter)
+                            .bind(e.status)
+                            .bind(&e.scim_type)
+                            .bind(&e.detail)
+                            .bind(e.duration_us)
+                            .bind(&e.client_ip)
+                            .bind(&e.user_agent)
+                            .bind(&e.user_name)
+                            .bind(&e.resource_id)
+                            .bind(&e.request_body)
+                            .bind(&e.response_body)
+                            .bind(&e.request_id)
+                            .bind(e.created_at)
+                            .bind(e.created_at);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                // Each organization's bound holds at every commit: the entries past it go in
+                // the same transaction as the ones that pushed them out, found from the
+                // organization's count (see `request_log_count`), oldest first.
+                let mut per_org: Vec<(&str, i64)> = Vec::new();
+                for e in entries {
+                    match per_org.iter_mut().find(|(o, _)| *o == e.organization_id) {
+                        Some((_, n)) => *n += 1,
+                        None => per_org.push((&e.organization_id, 1)),
+                    }
+                }
+                let now = entries.iter().map(|e| e.created_at).max().unwrap_or_default();
+                let mut pruned = 0;
+                for (org, added) in per_org {
+                    let mut n: i64 = sqlx::query(
+                        "insert into request_log_count (organization_id, n, created_at, updated_at) values ($1, $2, $3, $3) \
+                         on conflict (organization_id) do update set n = request_log_count.n + excluded.n, \
+                         updated_at = excluded.updated_at returning n",
+                    )
+                    .bind(org)
+                    .bind(added)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+                    let old = sqlx::query("delete from request_log where organization_id = $1 and created_at < $2")
+                        .bind(org)
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() as i64;
+                    let over = (n - old - keep).max(0);
+                    let oldest = if over > 0 {
+                        sqlx::query(
+                            "delete from request_log where id in (select id from request_log where organization_id = $1 \
+                             order by created_at, id limit $2)",
+                        )
+                        .bind(org)
+                        .bind(over)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() as i64
+                    } else {
+                        0
+                    };
+                    if old + oldest > 0 {
+                        n -= old + oldest;
+                        sqlx::query("update request_log_count set n = $2 where organization_id = $1")
+                            .bind(org)
+                            .bind(n.max(0))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    pruned += (old + oldest) as u64;
+                }
+                tx.commit().await?;
+                Ok(pruned)
             }
 
             /// Adds member rows after checking every id is a User of the organization.
@@ -1230,6 +1373,7 @@ macro_rules! store_impl {
                     expires_at,
                     revoked_at: None,
                     last_used_at: None,
+                    rotated_from: None,
                 })
             }
 
@@ -1247,14 +1391,213 @@ macro_rules! store_impl {
             }
 
             async fn revoke_token(&self, id: &str, now: i64) -> Result<bool> {
-                let done = sqlx::query(
-                    "update provisioning_token set revoked_at = $1, updated_at = $1 where id = $2 and revoked_at is null",
+                let mut tx = self.write.begin().await?;
+                let org: Option<String> = sqlx::query(
+                    "update provisioning_token set revoked_at = $1, updated_at = $1 where id = $2 and revoked_at is null \
+                     returning organization_id",
                 )
                 .bind(now)
                 .bind(id)
-                .execute(&self.write)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("organization_id"))
+                .transpose()?;
+                let Some(org) = org else {
+                    return Ok(false);
+                };
+                let operator = Audit { actor: "operator".into(), request_id: None };
+                Self::record_audit(&mut tx, &org, &operator, "Token.revoke", id, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn create_org_token(
+                &self,
+                org: &Org,
+                name: &str,
+                digest: &str,
+                expires_at: Option<i64>,
+                rotated_from: Option<&str>,
+                now: i64,
+                audit: &Audit,
+            ) -> Result<TokenInfo> {
+                let id = new_id();
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "insert into provisioning_token (id, organization_id, name, digest, expires_at, rotated_from, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(&id)
+                .bind(&org.id)
+                .bind(name)
+                .bind(digest)
+                .bind(expires_at)
+                .bind(rotated_from)
+                .bind(now)
+                .execute(&mut *tx)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                let action = if rotated_from.is_some() { "Token.rotate" } else { "Token.create" };
+                Self::record_audit(&mut tx, &org.id, audit, action, &id, now).await?;
+                tx.commit().await?;
+                Ok(TokenInfo {
+                    id,
+                    organization_id: org.id.clone(),
+                    org_slug: org.slug.clone(),
+                    name: name.to_owned(),
+                    created_at: now,
+                    expires_at,
+                    revoked_at: None,
+                    last_used_at: None,
+                    rotated_from: rotated_from.map(str::to_owned),
+                })
+            }
+
+            async fn org_token(&self, org_id: &str, id: &str) -> Result<Option<TokenInfo>> {
+                sqlx::query(
+                    ORG_TOKEN,
+                )
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .as_ref()
+                .map(Self::token)
+                .transpose()
+            }
+
+            async fn revoke_org_token(&self, org_id: &str, id: &str, now: i64, audit: &Audit) -> Result<Option<TokenInfo>> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query(
+                    "update provisioning_token set revoked_at = $1, updated_at = $1 \
+                     where organization_id = $2 and id = $3 and revoked_at is null",
+                )
+                .bind(now)
+                .bind(org_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    Self::record_audit(&mut tx, org_id, audit, "Token.revoke", id, now).await?;
+                }
+                let found = sqlx::query(
+                    ORG_TOKEN,
+                )
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .as_ref()
+                .map(Self::token)
+                .transpose()?;
+                tx.commit().await?;
+                Ok(found)
+            }
+
+            async fn touch_token(&self, id: &str, now: i64) -> Result<()> {
+                sqlx::query("update provisioning_token set last_used_at = $2 where id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn write_request_log(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
+                self.log_write(entries, keep, before).await
+            }
+
+            async fn prune_request_log(&self, before: i64) -> Result<u64> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query("delete from request_log where created_at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    // Rare (hourly) and whole: recount rather than track per organization.
+                    sqlx::query(
+                        "update request_log_count set n = (select count(*) from request_log r \
+                         where r.organization_id = request_log_count.organization_id)",
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(done)
+            }
+
+
+
+            async fn request_log(&self, org: &str, f: &LogFilter, start_index: i64, count: i64) -> Result<(i64, Vec<LogEntry>)> {
+                const WHERE: &str = "where organization_id = $1 and ($2 = 0 or status >= 400) \
+                     and ($3 = '' or method = $3) and ($4 = 0 or status = $4) \
+                     and ($5 = '' or lower(user_name) = lower($5) or resource_id = $5)";
+                let errors = i64::from(f.errors_only);
+                let method = f.method.clone().unwrap_or_default();
+                let status = f.status.unwrap_or(0);
+                let subject = f.subject.clone().unwrap_or_default();
+                let total: i64 = sqlx::query(&format!("select count(*) as n from request_log {WHERE}"))
+                    .bind(org)
+                    .bind(errors)
+                    .bind(&method)
+                    .bind(status)
+                    .bind(&subject)
+                    .fetch_one(&self.read)
+                    .await?
+                    .try_get("n")?;
+                let rows = sqlx::query(&format!(
+                    "select * from request_log {WHERE} order by created_at desc, id desc limit $6 offset $7"
+                ))
+                .bind(org)
+                .bind(errors)
+                .bind(&method)
+                .bind(status)
+                .bind(&subject)
+                .bind(count)
+                .bind(start_index - 1)
+                .fetch_all(&self.read)
+                .await?;
+                Ok((total, rows.iter().map(Self::log_entry).collect::<Result<_>>()?))
+            }
+
+            async fn request_log_entry(&self, org: &str, id: &str) -> Result<Option<LogEntry>> {
+                sqlx::query("select * from request_log where organization_id = $1 and id = $2")
+                    .bind(org)
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .as_ref()
+                    .map(Self::log_entry)
+                    .transpose()
+            }
+
+            async fn request_log_summary(&self, org: &str, since: i64, top: i64) -> Result<LogSummary> {
+                let mut out = LogSummary::default();
+                let rows = sqlx::query(
+                    "select status, count(*) as n from request_log where organization_id = $1 and created_at >= $2 \
+                     group by status order by status",
+                )
+                .bind(org)
+                .bind(since)
+                .fetch_all(&self.read)
+                .await?;
+                for r in rows {
+                    out.by_status.push((r.try_get("status")?, r.try_get("n")?));
+                }
+                let rows = sqlx::query(
+                    "select status, scim_type, detail, count(*) as n from request_log \
+                     where organization_id = $1 and created_at >= $2 and status >= 400 \
+                     group by status, scim_type, detail order by n desc, status limit $3",
+                )
+                .bind(org)
+                .bind(since)
+                .bind(top)
+                .fetch_all(&self.read)
+                .await?;
+                for r in rows {
+                    out.top_errors.push((r.try_get("status")?, r.try_get("scim_type")?, r.try_get("detail")?, r.try_get("n")?));
+                }
+                Ok(out)
             }
 
             async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenInfo>> {

@@ -35,6 +35,54 @@ pub struct TokenInfo {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The token this one replaced by rotation (the old one works until it is revoked).
+    pub rotated_from: Option<String>,
+}
+
+/// One SCIM request as the request log keeps it: bodies already redacted and cut to a bound.
+#[derive(Debug, Clone, Default)]
+pub struct LogEntry {
+    pub id: String,
+    pub organization_id: String,
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub filter: Option<String>,
+    pub status: i64,
+    pub scim_type: Option<String>,
+    pub detail: Option<String>,
+    pub duration_us: i64,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The userName the request concerns (its body's, or its filter's `userName eq`).
+    pub user_name: Option<String>,
+    /// The User or Group the request concerns (its path's id, or the created resource's).
+    pub resource_id: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// Which request-log entries to list; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only answers with status 400 and above.
+    pub errors_only: bool,
+    pub method: Option<String>,
+    pub status: Option<i64>,
+    /// A userName (case-insensitive) or a resource id.
+    pub subject: Option<String>,
+}
+
+/// The request log of a period: how many requests, by status, and the commonest errors.
+#[derive(Debug, Clone, Default)]
+pub struct LogSummary {
+    /// `(status, requests)`, by status.
+    pub by_status: Vec<(i64, i64)>,
+    /// `(status, scimType, detail, requests)`, the commonest first.
+    pub top_errors: Vec<(i64, Option<String>, Option<String>, i64)>,
 }
 
 /// A stored User (membership) or Group (team): its canonical document and bookkeeping.
@@ -211,8 +259,61 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<TokenInfo>;
     async fn list_tokens(&self, org_id: &str) -> Result<Vec<TokenInfo>>;
+    /// Revokes a token by id alone (the operator's CLI), recording it in its organization's
+    /// audit log as `operator`; false when no unrevoked token has that id.
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool>;
     async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenInfo>>;
+    /// Creates a token and records it in the audit log, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_org_token(
+        &self,
+        org: &Org,
+        name: &str,
+        digest: &str,
+        expires_at: Option<i64>,
+        rotated_from: Option<&str>,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<TokenInfo>;
+    /// One token of an organization (another organization's id finds nothing).
+    async fn org_token(&self, org_id: &str, id: &str) -> Result<Option<TokenInfo>>;
+    /// Revokes a token of the organization and records it in the audit log, in one transaction;
+    /// `None` when the organization has no such token. Revoking a revoked token changes nothing.
+    async fn revoke_org_token(
+        &self,
+        org_id: &str,
+        id: &str,
+        now: i64,
+        audit: &Audit,
+    ) -> Result<Option<TokenInfo>>;
+    /// Notes when a token was last used (callers throttle this: not a write per request).
+    async fn touch_token(&self, id: &str, now: i64) -> Result<()>;
+
+    // The SCIM request log.
+
+    /// Stores a batch of request-log entries and, in the same transaction, keeps each of their
+    /// organizations to its newest `keep` entries and none older than `before`; returns how many
+    /// older entries were deleted.
+    async fn write_request_log(
+        &self,
+        entries: Vec<LogEntry>,
+        keep: i64,
+        before: i64,
+    ) -> Result<u64>;
+    /// Deletes every organization's entries older than `before` (organizations that stopped
+    /// sending requests are pruned here).
+    async fn prune_request_log(&self, before: i64) -> Result<u64>;
+    /// A page of the organization's entries, newest first, and how many match.
+    async fn request_log(
+        &self,
+        org: &str,
+        filter: &LogFilter,
+        start_index: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<LogEntry>)>;
+    async fn request_log_entry(&self, org: &str, id: &str) -> Result<Option<LogEntry>>;
+    /// Requests since `since` by status, and the `top` commonest errors.
+    async fn request_log_summary(&self, org: &str, since: i64, top: i64) -> Result<LogSummary>;
 
     /// Creates a User or Group. For a User, the account is found by email or created; for a
     /// Group, `members` are validated against the organization and stored as rows.

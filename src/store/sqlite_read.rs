@@ -340,7 +340,7 @@ pub fn count(db: &Connection, text: &str, args: &[Arg]) -> Result<i64, ReadError
 pub fn token(db: &Connection, digest: &str) -> Result<Option<TokenInfo>, ReadError> {
     let mut stmt = db.prepare_cached(
         "select t.id, t.organization_id, o.slug as org_slug, t.name, t.created_at, t.expires_at, t.revoked_at, \
-         t.last_used_at from provisioning_token t join organization o on o.id = t.organization_id where t.digest = ?1",
+         t.last_used_at, t.rotated_from from provisioning_token t join organization o on o.id = t.organization_id where t.digest = ?1",
     )?;
     let mut rows = stmt.query([digest])?;
     let Some(r) = rows.next()? else {
@@ -355,6 +355,7 @@ pub fn token(db: &Connection, digest: &str) -> Result<Option<TokenInfo>, ReadErr
         expires_at: r.get("expires_at")?,
         revoked_at: r.get("revoked_at")?,
         last_used_at: r.get("last_used_at")?,
+        rotated_from: r.get("rotated_from")?,
     }))
 }
 

@@ -26,6 +26,7 @@ mod observability;
 mod operator;
 mod paging;
 mod people;
+mod provisioning;
 mod queries;
 mod replicas;
 mod takeover;

@@ -1,0 +1,41 @@
+-- The Provisioning page: tokens an organization's admins manage themselves, and the SCIM request
+-- log they read to see what scimd answered their identity provider.
+
+-- A rotated token names the token it replaces (both work until the old one is revoked).
+alter table provisioning_token add column rotated_from text;
+
+-- One row per SCIM request of an organization, written in batches off the request path and kept
+-- within a bound per organization (rows and days, pruned by the writer). Bodies are stored with
+-- secrets redacted and cut to a bound; the token itself is never stored, only its id and name.
+create table request_log (
+    id               text primary key,
+    organization_id  text not null references organization (id) on delete cascade,
+    token_id         text,
+    token_name       text,
+    method           text not null,
+    path             text not null,
+    filter           text,
+    status           bigint not null,
+    scim_type        text,
+    detail           text,
+    duration_us      bigint not null,
+    client_ip        text,
+    user_agent       text,
+    user_name        text,              -- the userName the request concerns, when it names one
+    resource_id      text,              -- the User or Group it concerns, when known
+    request_body     text,
+    response_body    text,
+    request_id       text,
+    created_at       bigint not null,
+    updated_at       bigint not null
+);
+create index request_log_org on request_log (organization_id, created_at, id);
+
+-- How many entries each organization has in the log, kept in the writing transaction: the bound
+-- is then held by deleting only the oldest rows past it, never by counting or walking the rest.
+create table request_log_count (
+    organization_id  text primary key references organization (id) on delete cascade,
+    n                bigint not null,
+    created_at       bigint not null,
+    updated_at       bigint not null
+);
