@@ -54,6 +54,8 @@ both!(
     sign_up_creates_an_organization_and_its_admin,
 );
 
+mod provisioning;
+
 /// scimd serving one test database on loopback, with an admin (Ada) and a member (Bob) in
 /// organization `acme`, and a group `Engineering`.
 struct Site {
