@@ -646,16 +646,18 @@ async fn entry_page(
     };
     let e = match st.store.request_log_entry(&o.access.org.id, &id).await {
         Ok(Some(e)) => e,
-        Ok(None) => return message(
-            o.chrome("provisioning"),
-            StatusCode::NOT_FOUND,
-            "Not found",
-            &format!(
-                "There is no request-log entry {id} in {} (entries are kept for a bounded time).",
-                o.access.org.name
-            ),
-            Some((&format!("/o/{slug}/provisioning/log"), "Back to the log")),
-        ),
+        Ok(None) => {
+            return message(
+                o.chrome("provisioning"),
+                StatusCode::NOT_FOUND,
+                "Not found",
+                &format!(
+                    "No request-log entry {id} in {} (entries are kept for a while).",
+                    o.access.org.name
+                ),
+                Some((&format!("/o/{slug}/provisioning/log"), "Back to the log")),
+            )
+        }
         Err(e) => return failed(&o, &e.into()),
     };
     let slug = o.access.org.slug.clone();
