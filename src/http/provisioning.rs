@@ -68,7 +68,7 @@ async fn connection(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Js
     let s = &st.config.request_log;
     Ok(Json(json!({
         "org": a.org.slug,
-        "scimBaseUrl": format!("{}{}", st.config.origin(), super::SCIM_PREFIX),
+        "scimBaseUrl": scim_base_url(&st),
         "requestLog": {
             "enabled": s.enabled,
             "maxRows": s.max_rows,
@@ -116,14 +116,58 @@ async fn create_token(
             "the body must be a JSON object with a name (and optionally expiresInDays)",
         ));
     };
-    let name = tokens::check_label(b.name.as_deref().unwrap_or_default())
-        .map_err(|m| invalid("name", format!("name {m}")))?;
-    let days = tokens::check_days(b.expires_in_days).map_err(|m| invalid("expiresInDays", m))?;
-    let (t, secret) = tokens::create(&st.store, &st.clock, &a.org, &name, days, &audit(&a)).await?;
+    let (t, secret) = create_token_as(
+        &st,
+        &a,
+        b.name.as_deref().unwrap_or_default(),
+        b.expires_in_days,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(with_secret(&t, &secret, st.clock.now())),
     ))
+}
+
+/// The SCIM base URL an identity provider is given.
+pub fn scim_base_url(st: &AppState) -> String {
+    format!("{}{}", st.config.origin(), super::SCIM_PREFIX)
+}
+
+/// Creates a token for the organization (the admin API's and the console's): its name and
+/// expiry checked, the change audited; the secret is returned once.
+pub async fn create_token_as(
+    st: &AppState,
+    a: &super::admin::Access,
+    name: &str,
+    expires_in_days: Option<i64>,
+) -> Result<(TokenInfo, String)> {
+    let name = tokens::check_label(name).map_err(|m| invalid("name", format!("name {m}")))?;
+    let days = tokens::check_days(expires_in_days).map_err(|m| invalid("expiresInDays", m))?;
+    Ok(tokens::create(&st.store, &st.clock, &a.org, &name, days, &audit(a)).await?)
+}
+
+/// Rotates a token of the organization: a new one beside it, the secret returned once.
+pub async fn rotate_token_as(
+    st: &AppState,
+    a: &super::admin::Access,
+    id: &str,
+    expires_in_days: Option<i64>,
+) -> Result<(TokenInfo, String)> {
+    let days = tokens::check_days(expires_in_days).map_err(|m| invalid("expiresInDays", m))?;
+    Ok(tokens::rotate(&st.store, &st.clock, &a.org, id, days, &audit(a)).await?)
+}
+
+/// Revokes a token of the organization; this replica stops taking it at once, others within
+/// the token cache's lifetime.
+pub async fn revoke_token_as(
+    st: &AppState,
+    a: &super::admin::Access,
+    id: &str,
+) -> Result<TokenInfo> {
+    let t = tokens::revoke(&st.store, &st.clock, &a.org, id, &audit(a)).await?;
+    st.forget_token(&t.id);
+    Ok(t)
 }
 
 #[derive(Deserialize, Default)]
@@ -139,8 +183,7 @@ async fn rotate_token(
     body: Option<Json<Rotate>>,
 ) -> Result<(StatusCode, Json<Value>)> {
     let b = body.map(|Json(b)| b).unwrap_or_default();
-    let days = tokens::check_days(b.expires_in_days).map_err(|m| invalid("expiresInDays", m))?;
-    let (t, secret) = tokens::rotate(&st.store, &st.clock, &a.org, &id, days, &audit(&a)).await?;
+    let (t, secret) = rotate_token_as(&st, &a, &id, b.expires_in_days).await?;
     Ok((
         StatusCode::CREATED,
         Json(with_secret(&t, &secret, st.clock.now())),
@@ -152,13 +195,12 @@ async fn revoke_token(
     Scoped(a): AdminOf,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let t = tokens::revoke(&st.store, &st.clock, &a.org, &id, &audit(&a)).await?;
-    // This replica stops taking it at once; others within the token cache's lifetime.
-    st.forget_token(&t.id);
+    let t = revoke_token_as(&st, &a, &id).await?;
     Ok(Json(token_json(&t, st.clock.now())))
 }
 
-fn entry_json(e: &LogEntry, full: bool) -> Value {
+/// An entry as the admin API shows it (`full`: with its client, user agent and bodies).
+pub fn entry_json(e: &LogEntry, full: bool) -> Value {
     let kind = match e.path.split('/').nth(3) {
         Some("Users") => Some("User"),
         Some("Groups") => Some("Group"),
@@ -196,6 +238,23 @@ async fn request_log(
     Scoped(a): AdminOf,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
+    let (filter, start_index, count) = log_query(&q)?;
+    let (total, entries) = st
+        .store
+        .request_log(&a.org.id, &filter, start_index, count)
+        .await?;
+    let items: Vec<Value> = entries.iter().map(|e| entry_json(e, false)).collect();
+    Ok(Json(json!({
+        "totalResults": total,
+        "startIndex": start_index,
+        "items": items,
+        "enabled": st.request_log.is_some(),
+    })))
+}
+
+/// The request log's query (`errors`, `method`, `status`, `subject`, `startIndex`, `count`),
+/// checked: the filter, the start index and the page size.
+pub fn log_query(q: &HashMap<String, String>) -> Result<(LogFilter, i64, i64)> {
     let int = |field: &'static str, lo: i64, hi: i64, default: i64| -> Result<i64> {
         match q.get(field) {
             None => Ok(default),
@@ -252,17 +311,7 @@ async fn request_log(
         status,
         subject,
     };
-    let (total, entries) = st
-        .store
-        .request_log(&a.org.id, &filter, start_index, count)
-        .await?;
-    let items: Vec<Value> = entries.iter().map(|e| entry_json(e, false)).collect();
-    Ok(Json(json!({
-        "totalResults": total,
-        "startIndex": start_index,
-        "items": items,
-        "enabled": st.request_log.is_some(),
-    })))
+    Ok((filter, start_index, count))
 }
 
 async fn log_entry(
@@ -285,6 +334,11 @@ async fn log_entry(
 
 /// The last 24 hours: requests and errors by status, and the commonest error details.
 async fn summary(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<Value>> {
+    Ok(Json(summary_as(&st, &a).await?))
+}
+
+/// The last 24 hours of the organization's request log, as the admin API shows it.
+pub async fn summary_as(st: &AppState, a: &super::admin::Access) -> Result<Value> {
     let since = st.clock.now() - DAY_MICROS;
     let s = st
         .store
@@ -297,14 +351,14 @@ async fn summary(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<
         .filter(|(st, _)| *st >= 400)
         .map(|(_, n)| n)
         .sum();
-    Ok(Json(json!({
+    Ok(json!({
         "since": crate::service::render::timestamp(since),
         "requests": requests,
         "errors": errors,
         "byStatus": s.by_status.iter().map(|(status, n)| json!({"status": status, "requests": n})).collect::<Vec<_>>(),
         "topErrors": s.top_errors.iter().map(|(status, t, d, n)| json!({"status": status, "scimType": t, "detail": d, "requests": n})).collect::<Vec<_>>(),
         "dropped": st.request_log.as_ref().map_or(0, |l| l.dropped()),
-    })))
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -372,7 +426,16 @@ async fn test_connection(
     body: Option<Json<TestConnection>>,
 ) -> Result<Json<Value>> {
     let b = body.map(|Json(b)| b).unwrap_or_default();
-    let (token, temporary) = match b.token.map(|t| t.trim().to_owned()) {
+    Ok(Json(test_connection_as(&st, &a, b.token).await?))
+}
+
+/// The connection test (see [`test_connection`]), for the admin API and the console.
+pub async fn test_connection_as(
+    st: &AppState,
+    a: &super::admin::Access,
+    token: Option<String>,
+) -> Result<Value> {
+    let (token, temporary) = match token.map(|t| t.trim().to_owned()) {
         Some(t) => {
             // Only this organization's tokens: another organization's is refused like an
             // unknown one, so nothing is learnt about it.
@@ -405,7 +468,7 @@ async fn test_connection(
                     Some(now + TEST_TOKEN_MICROS),
                     None,
                     now,
-                    &audit(&a),
+                    &audit(a),
                 )
                 .await?;
             (secret, Some(t.id))
@@ -426,7 +489,7 @@ async fn test_connection(
     );
     let steps = vec![
         step(
-            &st,
+            st,
             "Service provider configuration",
             &format!("{p}/ServiceProviderConfig"),
             &token,
@@ -435,7 +498,7 @@ async fn test_connection(
         )
         .await,
         step(
-            &st,
+            st,
             "Find a user that does not exist (Entra ID)",
             &users,
             &token,
@@ -444,7 +507,7 @@ async fn test_connection(
         )
         .await,
         step(
-            &st,
+            st,
             "List users (Okta)",
             &format!("{p}/Users?startIndex=1&count=1"),
             &token,
@@ -454,14 +517,14 @@ async fn test_connection(
         .await,
     ];
     if let Some(id) = &temporary {
-        tokens::revoke(&st.store, &st.clock, &a.org, id, &audit(&a)).await?;
+        tokens::revoke(&st.store, &st.clock, &a.org, id, &audit(a)).await?;
         st.forget_token(id);
     }
     let ok = steps.iter().all(|s| s["ok"] == true);
-    Ok(Json(json!({
+    Ok(json!({
         "ok": ok,
         "scimBaseUrl": format!("{}{p}", st.config.origin()),
         "temporaryToken": temporary.is_some(),
         "steps": steps,
-    })))
+    }))
 }

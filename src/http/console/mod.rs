@@ -20,6 +20,7 @@
 mod assets;
 mod groups;
 mod invitations;
+mod provisioning;
 mod users;
 
 use super::admin::{self, AdminError, Caller, Need};
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(groups::router())
         .merge(invitations::router())
+        .merge(provisioning::router())
 }
 
 /// What every page's frame shows: who is signed in, the organization in view and its sections.

@@ -1,6 +1,6 @@
-//! The Users page (the organization's people: search, filters, role, active, remove), the
-//! Invite users panel (up to 20 addresses, or a CSV with a dry run first) and the Provisioning
-//! placeholder. Each action is one call of the admin API's own function.
+//! The Users page (the organization's people: search, filters, role, active, remove) and the
+//! Invite users panel (up to 20 addresses, or a CSV with a dry run first). Each action is one
+//! call of the admin API's own function.
 
 // A refusal here is the page to answer with, handed straight back to the handler: boxing it
 // would buy nothing.
@@ -49,7 +49,6 @@ pub fn router() -> Router<AppState> {
             "/o/{slug}/invite/csv/confirm",
             post(csv_confirm).layer(DefaultBodyLimit::max(CSV_BODY_LIMIT)),
         )
-        .route("/o/{slug}/provisioning", get(provisioning))
 }
 
 /// One row of the Users table: a member, or (under the Pending filter) an invitation.
@@ -1110,40 +1109,6 @@ async fn csv_confirm(
         );
     };
     run_import(&st, &o, &file, false).await
-}
-
-#[derive(Template)]
-#[template(path = "provisioning.html")]
-struct ProvisioningPage {
-    chrome: Chrome,
-    title: &'static str,
-    slug: String,
-    scim_base: String,
-}
-
-/// The place for the Provisioning page (tokens, Okta and Entra set-up, the request log), which
-/// is its own piece of work.
-async fn provisioning(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    page(
-        StatusCode::OK,
-        &ProvisioningPage {
-            chrome: o.chrome("provisioning"),
-            title: "Provisioning",
-            slug: o.access.org.slug.clone(),
-            scim_base: format!("{}{}/", st.config.origin(), crate::http::SCIM_PREFIX)
-                .trim_end_matches('/')
-                .to_owned(),
-        },
-    )
 }
 
 #[cfg(test)]
