@@ -347,12 +347,19 @@ impl Browser {
         assert!(found.is_empty(), "accessibility of {what}: {found:#?}");
     }
 
+    /// Saves a screenshot to `target/screenshots`, or with `SCIMD_UPDATE_SCREENSHOTS=1` to
+    /// `docs/screenshots` for the README: a plain test run leaves the checkout as it was (the
+    /// pages show the time, so every run's pictures differ).
     async fn screenshot(&self, site: &Site, name: &str) {
         if !site.shoots() {
             return;
         }
         let png = self.c.screenshot().await.unwrap();
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots");
+        let dir = if std::env::var_os("SCIMD_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/docs/screenshots")
+        } else {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots")
+        };
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
     }
