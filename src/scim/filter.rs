@@ -413,13 +413,7 @@ impl Parser {
             Some(Tok::Word(w)) => {
                 let path = parse_attr_path(&w)
                     .ok_or_else(|| err_at(at, format!("{w:?} is not an attribute path")))?;
-                self.terms += 1;
-                if self.terms > MAX_FILTER_TERMS {
-                    return Err(err_at(
-                        at,
-                        format!("more than {MAX_FILTER_TERMS} comparisons"),
-                    ));
-                }
+                self.count_term(at)?;
                 self.after_path(path, depth)
             }
             Some(_) => Err(err_at(at, "expected an attribute path, '(' or 'not ('")),
@@ -428,6 +422,18 @@ impl Parser {
                 "expected an attribute path but the filter ended",
             )),
         }
+    }
+
+    /// Counts one comparison against `MAX_FILTER_TERMS`.
+    fn count_term(&mut self, at: usize) -> Result<(), Error> {
+        self.terms += 1;
+        if self.terms > MAX_FILTER_TERMS {
+            return Err(err_at(
+                at,
+                format!("more than {MAX_FILTER_TERMS} comparisons"),
+            ));
+        }
+        Ok(())
     }
 
     fn after_path(&mut self, path: AttrPath, depth: usize) -> Result<Filter, Error> {
@@ -468,6 +474,9 @@ impl Parser {
                         if matches!(inner, Filter::Or(..)) {
                             self.nested(d)?;
                         }
+                        // The comparison after `]` is one more, as it is in the display form
+                        // (`emails[type eq "work" and value eq "…"]`).
+                        self.count_term(at)?;
                         let cond = self.after_path(sub, d)?;
                         return Ok(Filter::ValuePath(
                             path,
@@ -678,6 +687,23 @@ mod tests {
         assert!(parse(&"a".repeat(MAX_FILTER_LEN + 1)).is_err());
         let many = vec!["a eq 1"; MAX_FILTER_TERMS + 1].join(" or ");
         assert!(parse(&many)
+            .unwrap_err()
+            .to_string()
+            .contains("comparisons"));
+    }
+
+    /// Found by the `filter` fuzz target in CI: the comparison after an Entra-style `].value`
+    /// was not counted, so a filter of such chains could parse while its display form
+    /// (`emails[type eq "w" and value eq "x"]`) was refused as too many comparisons.
+    #[test]
+    fn comparisons_after_a_value_filter_count() {
+        // Each chain counts three, as its display does: `emails[…]`, `type eq`, `value eq`.
+        let chain = r#"emails[type eq "w"].value eq "x""#;
+        let at_limit = vec![chain; MAX_FILTER_TERMS / 3].join(" or ");
+        let f = parse(&at_limit).unwrap();
+        assert_eq!(parse(&f.to_string()).unwrap(), f);
+        let over = vec![chain; MAX_FILTER_TERMS / 3 + 1].join(" or ");
+        assert!(parse(&over)
             .unwrap_err()
             .to_string()
             .contains("comparisons"));
