@@ -147,7 +147,9 @@ async fn a_token_over_its_rate_limit_gets_429(mut app: TestApp) {
             s => panic!("unexpected {s}: {}", r.body),
         }
     }
-    let seconds = started.elapsed().as_secs() as u32 + 1;
+    // Budgets are per clock-aligned second: a span of d seconds touches at most floor(d) + 2
+    // windows (one partial window at each end).
+    let seconds = started.elapsed().as_secs() as u32 + 2;
     let r = limited.expect("40 requests at once exceed a budget of 5 per second");
     r.assert_error(StatusCode::TOO_MANY_REQUESTS, None);
     assert_eq!(r.headers["retry-after"], "1");
