@@ -8,7 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::users::{list_all, PAGE_SIZE};
-use super::{capitalise, page, refusal, Chrome, FormFields, InOrg, Signed};
+use super::{capitalise, page, refusal, Chrome, InOrg, Signed};
 use crate::http::admin::{self, GroupBody};
 use crate::http::auth::redirect;
 use crate::http::AppState;
@@ -126,17 +126,10 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
         Err(resp) => return resp,
     };
-    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let name = f.text("name");
     let made = admin::create_group_as(
         &st,
@@ -283,17 +276,10 @@ async fn change(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
         Err(resp) => return resp,
     };
-    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let t = &o.access.tenant;
     let email = f.text("email");
     let outcome: Result<String, String> = match f.get("action") {

@@ -7,7 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::users::{day, list_all, PAGE_SIZE};
-use super::{capitalise, page, refusal, Chrome, FormFields, InOrg, Signed};
+use super::{capitalise, page, refusal, Chrome, InOrg, Signed};
 use crate::http::admin;
 use crate::http::AppState;
 use crate::scim::schema::Kind;
@@ -129,17 +129,10 @@ async fn act(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
         Err(resp) => return resp,
     };
-    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let outcome = match f.get("action") {
         Some("resend") => admin::resend_invitation_as(&st, &o.access, &headers, &id)
             .await

@@ -254,6 +254,26 @@ impl InOrg {
     pub fn bad_csrf(&self) -> Response {
         bad_csrf(self.chrome(""))
     }
+
+    /// What every admin form post checks first, in this order: the organization and the
+    /// caller's membership, the form's CSRF token, then the admin role.
+    pub async fn admin_form(
+        st: &AppState,
+        signed: Signed,
+        slug: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<(InOrg, FormFields), Response> {
+        let f = FormFields::parse(body);
+        let o = InOrg::load(st, signed, slug, headers).await?;
+        if !o.signed.csrf_ok(headers, f.get("csrf")) {
+            return Err(o.bad_csrf());
+        }
+        if let Some(refused) = o.admin_only() {
+            return Err(refused);
+        }
+        Ok((o, f))
+    }
 }
 
 fn bad_csrf(chrome: Chrome) -> Response {

@@ -666,17 +666,10 @@ async fn confirm_remove(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
         Err(resp) => return resp,
     };
-    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let ids = match removal_ids(&o, &f) {
         Ok(ids) => ids,
         Err(resp) => return resp,
@@ -707,17 +700,10 @@ async fn remove(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
         Err(resp) => return resp,
     };
-    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let ids = match removal_ids(&o, &f) {
         Ok(ids) => ids,
         Err(resp) => return resp,
@@ -855,17 +841,10 @@ async fn invite(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
         Err(resp) => return resp,
     };
-    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let chosen = f.all("groups");
     let form = InviteForm {
         addresses: f.text("addresses"),
@@ -1091,17 +1070,10 @@ async fn csv_confirm(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
         Err(resp) => return resp,
     };
-    if !o.signed.csrf_ok(&headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let Ok(file) = base64::engine::general_purpose::STANDARD.decode(f.text("file")) else {
         return upload_refused(
             &o,
