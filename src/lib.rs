@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod clock;
 pub mod deadline;
+pub mod domain;
 pub mod email;
 pub mod error;
 pub mod http;

@@ -7,21 +7,24 @@
 //! with an access token (`people.rs`). Organization-scoped handlers take [`AdminOf`] or
 //! [`MemberOf`], which check the caller's role in the path's organization before they run.
 
+use super::views::{invitation_json, membership_json, org_json};
 use super::AppState;
+use crate::domain::{Email, Name, Role};
 use crate::error::Error;
 use crate::scim::schema::{Kind, ORGANIZATION_USER, PATCH_OP};
+use crate::service::enrolment::{check_slug_field, enrolment, org_name, Person};
 use crate::service::Tenant;
 use crate::store::{ListQuery, Org};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub const PREFIX: &str = "/admin/v1";
+pub const PREFIX: &str = super::ADMIN_PREFIX;
 /// Most members removed in one request.
 pub const MAX_REMOVE: usize = 1000;
 /// Most invitations in one request; more go through the CSV import.
@@ -112,7 +115,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(resend_invitation),
         )
         .merge(super::provisioning::router())
-        .route_layer(middleware::from_fn_with_state(state, authenticate));
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            super::access::authenticate,
+        ));
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/login", post(super::people::login))
@@ -154,299 +160,23 @@ async fn json_refusals(resp: Response) -> Response {
     } else {
         text
     };
-    AdminError::from(Error::new(status, None, message)).into_response()
-}
-
-/// An admin API error: the same causes as SCIM's, in this API's JSON shape.
-pub struct AdminError {
-    inner: Error,
-    field: Option<&'static str>,
-}
-
-impl From<Error> for AdminError {
-    fn from(inner: Error) -> Self {
-        AdminError { inner, field: None }
+    match super::errors::kind_of(status) {
+        Some(kind) => AdminError::from(Error::new(kind, None, message)).into_response(),
+        None => (
+            status,
+            Json(super::errors::admin_body("error", &message, None)),
+        )
+            .into_response(),
     }
 }
 
-pub fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
-    AdminError {
-        inner: Error::bad(crate::error::ScimType::InvalidValue, message),
-        field: Some(field),
-    }
-}
-
-impl AdminError {
-    /// The status and JSON body this error answers with.
-    pub fn parts(&self) -> (StatusCode, Value) {
-        let status = self.inner.status();
-        let message = match &self.inner {
-            Error::Scim { detail, .. } => detail.clone(),
-            Error::Internal(e) => {
-                tracing::error!(error = ?e, "internal error");
-                "internal server error; the server log has the cause".to_owned()
-            }
-        };
-        let code = match status {
-            StatusCode::BAD_REQUEST => "invalid_request",
-            StatusCode::UNAUTHORIZED => "unauthorized",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::NOT_FOUND => "not_found",
-            StatusCode::CONFLICT if message.contains("last active admin") => "last_admin",
-            StatusCode::CONFLICT => "conflict",
-            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-            _ if status.is_server_error() => "internal",
-            _ => "error",
-        };
-        let mut body = json!({"error": code, "message": message});
-        if let Some(f) = self.field {
-            body["field"] = json!(f);
-        }
-        (status, body)
-    }
-}
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        let (status, body) = self.parts();
-        let mut resp = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"scimd-admin\""),
-            );
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(crate::error::RETRY_AFTER_SECS),
-            );
-        }
-        resp
-    }
-}
+pub use super::access::{access, org, Access, AdminOf, Caller, MemberOf, Need, Scoped};
+pub use super::errors::{invalid, AdminError};
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-/// Who is calling: a provider admin (a token from `scimd admin token create`, rights in every
-/// organization) or a person signed in with an access token (the rights of their memberships).
-#[derive(Clone, Debug)]
-pub enum Caller {
-    Provider {
-        id: String,
-        name: String,
-    },
-    Person {
-        account: String,
-        session: String,
-        email: String,
-        name: String,
-    },
-}
-
-impl Caller {
-    /// The actor the audit log names.
-    pub fn actor(&self) -> String {
-        match self {
-            Caller::Provider { id, .. } => format!("admin:{id}"),
-            Caller::Person { account, .. } => format!("account:{account}"),
-        }
-    }
-
-    /// How emails name the caller.
-    pub fn display(&self) -> String {
-        match self {
-            Caller::Provider { name, .. } => format!("{name} (an administrator)"),
-            Caller::Person { name, email, .. } if !name.is_empty() => format!("{name} ({email})"),
-            Caller::Person { email, .. } => email.clone(),
-        }
-    }
-}
-
-fn bearer(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// Who a bearer token identifies: a provider admin token, or a signed access token whose
-/// session is still open (logout and password changes close sessions at once, on every replica).
-async fn identify(st: &AppState, token: &str) -> std::result::Result<Option<Caller>, Error> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    if token.split('.').count() == 3 {
-        let now = st.clock.now();
-        let Some(claims) = st.keys().await?.verify(token, now) else {
-            return Ok(None);
-        };
-        if !st.store.session_open(&claims.sid, &claims.sub, now).await? {
-            return Ok(None);
-        }
-        let Some(acct) = st.store.account(&claims.sub).await? else {
-            return Ok(None);
-        };
-        let name = [acct.given_name, acct.family_name]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        return Ok(Some(Caller::Person {
-            account: acct.id,
-            session: claims.sid,
-            email: acct.email,
-            name,
-        }));
-    }
-    let found = st
-        .store
-        .admin_token_by_digest(&crate::token::digest(token))
-        .await?;
-    Ok(found
-        .filter(|t| t.revoked_at.is_none())
-        .map(|t| Caller::Provider {
-            id: t.id,
-            name: t.name,
-        }))
-}
-
-async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    match identify(&st, &bearer(req.headers())).await {
-        Ok(Some(caller)) => {
-            req.extensions_mut().insert(caller);
-            next.run(req).await
-        }
-        Ok(None) => AdminError::from(Error::unauthorized(
-            "sign in first (POST /admin/v1/login) and send Authorization: Bearer <accessToken>, \
-             or use a provider admin token; this token is unknown, expired or revoked",
-        ))
-        .into_response(),
-        Err(e) => AdminError::from(e).into_response(),
-    }
-}
-
-/// The rights an operation needs in an organization.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Any active member: reading the directory.
-    Member,
-    /// An active admin of the organization.
-    Admin,
-}
-
-/// What a caller may do in one organization, checked for one operation.
-pub struct Access {
-    pub caller: Caller,
-    pub org: Org,
-    pub tenant: Tenant,
-    /// The caller's own membership there (people only).
-    pub me: Option<String>,
-    pub admin: bool,
-}
-
-/// The organization a path's `{slug}` names, with the caller's rights there checked before the
-/// handler runs: [`AdminOf`] needs its admin role, [`MemberOf`] any active membership.
-pub struct Scoped<const ADMIN: bool>(pub Access);
-pub type AdminOf = Scoped<true>;
-pub type MemberOf = Scoped<false>;
-
-impl<const ADMIN: bool> axum::extract::FromRequestParts<AppState> for Scoped<ADMIN> {
-    type Rejection = AdminError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        st: &AppState,
-    ) -> Result<Self> {
-        let caller = parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| Error::unauthorized("sign in first"))?;
-        let params = axum::extract::RawPathParams::from_request_parts(parts, st)
-            .await
-            .map_err(|e| Error::Internal(anyhow::anyhow!("path parameters: {e}")))?;
-        let slug = params
-            .iter()
-            .find(|(name, _)| *name == "slug")
-            .map(|(_, v)| v.to_owned())
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no {{slug}} in the route")))?;
-        let need = if ADMIN { Need::Admin } else { Need::Member };
-        Ok(Scoped(
-            access(st, &caller, &slug, need, &parts.headers).await?,
-        ))
-    }
-}
-
-/// Checks the caller's rights in the organization a path names. A person who is not an active
-/// member gets the same 403 whether or not the organization exists.
-pub async fn access(
-    st: &AppState,
-    caller: &Caller,
-    slug: &str,
-    need: Need,
-    headers: &axum::http::HeaderMap,
-) -> Result<Access> {
-    let (org, me, admin) = match caller {
-        Caller::Provider { .. } => (org(st, slug).await?, None, true),
-        Caller::Person { account, .. } => {
-            let found = st
-                .store
-                .memberships_of(account)
-                .await?
-                .into_iter()
-                .find(|m| m.org.slug == slug && m.active);
-            let needed = match need {
-                Need::Member => "member (or admin)",
-                Need::Admin => "admin",
-            };
-            let Some(m) = found else {
-                return Err(Error::forbidden(format!(
-                    "this needs the {needed} role in organization {slug:?}, and you are not an active member of it"
-                ))
-                .into());
-            };
-            if need == Need::Admin && m.role != "admin" {
-                return Err(Error::forbidden(format!(
-                    "this needs the admin role in organization {slug:?}; your role there is {}",
-                    m.role
-                ))
-                .into());
-            }
-            let admin = m.role == "admin";
-            // Activity is per membership, noted at most once a minute: reads stay reads.
-            let now = st.clock.now();
-            if m.last_active_at.is_none_or(|t| now - t > 60_000_000) {
-                st.store.touch_membership(&m.member_id, now).await?;
-            }
-            (m.org, Some(m.member_id), admin)
-        }
-    };
-    let tenant = Tenant {
-        org_id: org.id.clone(),
-        org_slug: org.slug.clone(),
-        actor: caller.actor(),
-        request_id: request_id(headers),
-    };
-    Ok(Access {
-        caller: caller.clone(),
-        org,
-        tenant,
-        me,
-        admin,
-    })
-}
-
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-fn org_json(o: &Org) -> Value {
-    json!({"id": o.id, "slug": o.slug, "name": o.name, "createdAt": crate::service::render::timestamp(o.created_at)})
 }
 
 /// Every organization for a provider admin; a person's own, with their role and status.
@@ -465,15 +195,6 @@ async fn list_orgs(
             .collect(),
     };
     Ok(Json(json!({"items": orgs})))
-}
-
-/// One of a person's memberships, as their organization list shows it.
-pub fn membership_json(m: &crate::store::MembershipOf) -> Value {
-    let mut v = org_json(&m.org);
-    v["memberId"] = json!(m.member_id);
-    v["role"] = json!(m.role);
-    v["status"] = json!(if m.active { "active" } else { "inactive" });
-    v
 }
 
 #[derive(Deserialize)]
@@ -527,73 +248,7 @@ async fn create_org(
     Ok((StatusCode::CREATED, Json(org_json(&org))))
 }
 
-async fn org(st: &AppState, slug: &str) -> Result<Org> {
-    Ok(st
-        .store
-        .org_by_slug(slug)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("no organization {slug:?}")))?)
-}
-
-pub fn check_slug_field(slug: &str) -> Result<()> {
-    crate::service::check_slug(slug).map_err(|m| invalid("slug", m))
-}
-
-/// An organization's display name: the given one (at most 200 characters) or its slug.
-pub fn org_name(name: Option<String>, slug: &str) -> Result<String> {
-    let name = name.map(|n| n.trim().to_owned()).unwrap_or_default();
-    if name.chars().count() > 200 {
-        return Err(invalid("name", "name must be at most 200 characters"));
-    }
-    Ok(if name.is_empty() {
-        slug.to_owned()
-    } else {
-        name
-    })
-}
-
-/// What `Store::enrol` writes for a person: their membership document built from their email
-/// and names (a SCIM User, so an identity provider can take it over later).
-pub fn enrolment(
-    email: &str,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    found: Option<(String, String)>,
-    join: Vec<(String, String)>,
-    setup: Option<crate::store::SetupLink>,
-) -> Result<crate::store::Enrolment> {
-    let mut user = json!({
-        "userName": email,
-        "emails": [{"value": email, "primary": true}],
-        "active": true,
-    });
-    if given_name.is_some() || family_name.is_some() {
-        user["name"] = json!({"givenName": given_name, "familyName": family_name});
-        let display: Vec<&str> = [&given_name, &family_name]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        user["displayName"] = json!(display.join(" "));
-    }
-    let doc = crate::scim::resource::normalize(Kind::User.schema(), &user)?;
-    Ok(crate::store::Enrolment {
-        email: email.to_owned(),
-        doc,
-        given_name,
-        family_name,
-        found,
-        join,
-        setup,
-    })
-}
-
-fn request_id(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
+use super::extract::request_id;
 
 #[derive(Deserialize)]
 struct Paging {
@@ -782,13 +437,8 @@ pub async fn change_member_as(
         .into());
     }
     if let Some(role) = change.role {
-        if role != "admin" && role != "member" {
-            return Err(invalid(
-                "role",
-                format!("role must be admin or member; got {role:?}"),
-            ));
-        }
-        value.insert(format!("{ORGANIZATION_USER}:role"), json!(role));
+        let role = Role::parse("role", &role)?;
+        value.insert(format!("{ORGANIZATION_USER}:role"), json!(role.as_str()));
     }
     if let Some(active) = change.active {
         value.insert("active".into(), json!(active));
@@ -799,14 +449,7 @@ pub async fn change_member_as(
         ("displayName", "displayName", change.display_name),
     ] {
         if let Some(v) = v {
-            let v = v.trim().to_owned();
-            if v.is_empty() || v.chars().count() > 200 {
-                return Err(invalid(
-                    field,
-                    format!("{field} must be 1 to 200 characters"),
-                ));
-            }
-            value.insert(path.into(), json!(v));
+            value.insert(path.into(), json!(Name::parse(field, &v)?.as_str()));
         }
     }
     if value.is_empty() {
@@ -964,33 +607,10 @@ async fn audit_page(
     ))
 }
 
-pub fn invitation_json(inv: &crate::store::Invitation, now: i64) -> Value {
-    let status = if inv.status == "pending" && inv.expires_at <= now {
-        "expired"
-    } else {
-        inv.status.as_str()
-    };
-    let ts = crate::service::render::timestamp;
-    json!({
-        "id": inv.id,
-        "email": inv.email,
-        "firstName": inv.first_name,
-        "lastName": inv.last_name,
-        "role": inv.role,
-        "groups": inv.groups,
-        "status": status,
-        "expiresAt": ts(inv.expires_at),
-        "acceptedAt": inv.accepted_at.map(ts),
-        "invitedBy": inv.invited_by,
-        "createdAt": ts(inv.created_at),
-        "updatedAt": ts(inv.updated_at),
-    })
-}
-
 fn check_role(role: &Value) -> Result<String> {
     match role.as_str() {
-        Some(r @ ("admin" | "member")) => Ok(r.to_owned()),
-        _ => Err(invalid(
+        Some(r) => Ok(Role::parse("role", r)?.as_str().to_owned()),
+        None => Err(invalid(
             "role",
             format!("role must be admin or member; got {role}"),
         )),
@@ -1038,20 +658,13 @@ pub async fn invitee(
             "each invitation must be a JSON object with email, firstName and lastName",
         ));
     };
-    let email = obj
-        .get("email")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim();
-    if !crate::service::invitations::valid_email(email) {
-        return Err(invalid(
-            "email",
-            format!("{email:?} is not a valid email address"),
-        ));
-    }
+    let email = Email::parse(
+        "email",
+        obj.get("email").and_then(Value::as_str).unwrap_or_default(),
+    )?;
     let name = |key: &'static str| -> Result<String> {
         match obj.get(key).and_then(Value::as_str).map(str::trim) {
-            Some(n) if !n.is_empty() && n.len() <= 200 => Ok(n.to_owned()),
+            Some(n) if !n.is_empty() => Ok(Name::parse(key, n)?.into_string()),
             None | Some("") if !names_required => Ok(String::new()),
             _ => Err(invalid(
                 key,
@@ -1060,7 +673,7 @@ pub async fn invitee(
         }
     };
     Ok(crate::service::invitations::Invitee {
-        email: email.to_owned(),
+        email: email.into_string(),
         first_name: name("firstName")?,
         last_name: name("lastName")?,
         role: match obj.get("role") {
@@ -1205,10 +818,7 @@ async fn import_invitations(
         p.dry_run.unwrap_or(false),
     )
     .await
-    .map_err(|e| AdminError {
-        inner: e,
-        field: Some("file"),
-    })?;
+    .map_err(|e| AdminError(e.on_field("file")))?;
     let mut report = report;
     // Links go only by email.
     for i in &mut report.invited {
@@ -1415,44 +1025,6 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(with_delivery(&st, v))))
 }
 
-/// A person to add, checked: email and optional names.
-pub struct Person {
-    pub email: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-}
-
-impl Person {
-    pub fn check(
-        email: Option<String>,
-        given_name: Option<String>,
-        family_name: Option<String>,
-    ) -> Result<Person> {
-        let email = email.unwrap_or_default().trim().to_owned();
-        if !crate::service::invitations::valid_email(&email) {
-            return Err(invalid(
-                "email",
-                format!("{email:?} is not a valid email address"),
-            ));
-        }
-        let name = |field: &'static str, v: Option<String>| -> Result<Option<String>> {
-            match v.map(|v| v.trim().to_owned()) {
-                Some(v) if v.chars().count() > 200 => Err(invalid(
-                    field,
-                    format!("{field} must be at most 200 characters"),
-                )),
-                Some(v) if v.is_empty() => Ok(None),
-                v => Ok(v),
-            }
-        };
-        Ok(Person {
-            email,
-            given_name: name("givenName", given_name)?,
-            family_name: name("familyName", family_name)?,
-        })
-    }
-}
-
 /// Adds a person to organizations with roles in one transaction, with an account-setup email
 /// when their account has no password yet. The link goes only by email.
 async fn enrol(
@@ -1494,12 +1066,11 @@ async fn enrol(
         .store
         .enrol(&e, now, &audit)
         .await
-        .map_err(|e| match e.status() {
-            StatusCode::CONFLICT => AdminError::from(Error::conflict(format!(
-                "{} is already a member of {}",
-                p.email,
-                names.join(" or ")
-            ))),
+        .map_err(|e| match e.kind() {
+            crate::error::ErrorKind::Conflict(_) => AdminError::from(Error::conflict_of(
+                crate::error::Conflict::Membership,
+                format!("{} is already a member of {}", p.email, names.join(" or ")),
+            )),
             _ => AdminError::from(e),
         })?;
     tracing::info!(actor = %caller.actor(), account = %done.account_id, orgs = done.members.len(), setup = done.setup_sent, "person added");
@@ -1648,10 +1219,10 @@ pub async fn create_group_as(
 
 /// A store refusal about members (unknown ids) names the field; a name clash is a conflict.
 fn field_of(e: Error, field: &'static str) -> AdminError {
-    let bad_request = e.status() == StatusCode::BAD_REQUEST;
-    AdminError {
-        inner: e,
-        field: bad_request.then_some(field),
+    if e.kind() == crate::error::ErrorKind::Invalid {
+        AdminError(e.on_field(field))
+    } else {
+        AdminError(e)
     }
 }
 

@@ -10,7 +10,7 @@
 //!   API itself is never authorized by a cookie.
 //! - `POST /auth/logout` ends the session (a form carrying the CSRF token).
 
-use super::invite::{escape, html_page, internal};
+use super::invite::{internal, message_page};
 use super::AppState;
 use crate::error::Error;
 use crate::service::federation::{self, Refusal, FLOW_COOKIE};
@@ -26,7 +26,6 @@ use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(super::console::home))
         .route("/auth/{provider}/start", get(start))
         .route("/auth/{provider}/callback", get(callback))
         .route("/auth/token", post(token))
@@ -110,13 +109,11 @@ impl FromRequestParts<AppState> for MaybeSession {
 
 /// A refused sign-in, said plainly (and escaped: nothing of the provider's answer is trusted).
 fn refused(status: StatusCode, message: &str) -> Response {
-    html_page(
+    message_page(
         status,
         "Sign-in refused",
-        &format!(
-            "<p>{}</p><p><a href=\"/\">Back to the sign-in page</a></p>",
-            escape(message)
-        ),
+        message,
+        Some(("/", "Back to the sign-in page")),
     )
 }
 
@@ -134,7 +131,7 @@ fn refusal_page(r: Refusal) -> Response {
              sign in with it. Verify your address with the provider (or ask its administrator to \
              send a verified one) and try again.",
         ),
-        Refusal::Internal(e) if e.status() == StatusCode::BAD_GATEWAY => {
+        Refusal::Internal(e) if e.kind() == crate::error::ErrorKind::Upstream => {
             refused(StatusCode::BAD_GATEWAY, &e.to_string())
         }
         Refusal::Internal(e) => internal(e),
@@ -246,7 +243,7 @@ async fn token(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let Some(s) = s.filter(|s| s.csrf_ok(presented)) else {
-        return super::admin::AdminError::from(Error::forbidden(
+        return super::errors::AdminError::from(Error::forbidden(
             "this needs a signed-in browser session and its CSRF token in X-CSRF-Token",
         ))
         .into_response();
@@ -265,7 +262,7 @@ async fn token(
             "expiresIn": ACCESS_TOKEN_MICROS / 1_000_000,
         }))
         .into_response(),
-        Err(e) => super::admin::AdminError::from(e).into_response(),
+        Err(e) => super::errors::AdminError::from(e).into_response(),
     }
 }
 

@@ -27,9 +27,7 @@ type Params = Query<Vec<(String, String)>>;
 /// RFC 7644 §4: discovery endpoints do not filter.
 fn refuse_filter(q: &[(String, String)]) -> Result<()> {
     if q.iter().any(|(k, _)| k.eq_ignore_ascii_case("filter")) {
-        return Err(Error::new(
-            StatusCode::FORBIDDEN,
-            None,
+        return Err(Error::forbidden(
             "discovery endpoints do not support filtering",
         ));
     }

@@ -7,7 +7,9 @@
 //! the right shape is rewritten here: RFC 7644 §3.12 under `/scim/v2` (and everywhere else),
 //! `{error, message, field}` under `/admin/v1`. HTML error pages are left as they are.
 
-use super::admin::{AdminError, PREFIX as ADMIN_PREFIX};
+use super::errors::refusal_body;
+use super::errors::AdminError;
+use super::ADMIN_PREFIX;
 use crate::error::{Error, ScimType, SCIM_CONTENT_TYPE};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -126,11 +128,23 @@ async fn shape_error(resp: Response, admin: bool) -> Response {
         message
     };
     let scim_type = (status == StatusCode::BAD_REQUEST).then_some(ScimType::InvalidSyntax);
-    let err = Error::new(status, scim_type, message);
-    let mut out = if admin {
-        AdminError::from(err).into_response()
-    } else {
-        err.into_response()
+    let mut out = match super::errors::kind_of(status) {
+        Some(kind) if admin => {
+            AdminError::from(Error::new(kind, scim_type, message)).into_response()
+        }
+        Some(kind) => Error::new(kind, scim_type, message).into_response(),
+        None => {
+            let ct = if admin {
+                "application/json"
+            } else {
+                SCIM_CONTENT_TYPE
+            };
+            let body = refusal_body(status, admin, scim_type, &message).to_string();
+            let mut r = (status, body).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            r
+        }
     };
     // Headers the original answer carried (Allow, Retry-After, …) stay, unless the new body
     // set its own.
@@ -149,14 +163,13 @@ async fn shape_error(resp: Response, admin: bool) -> Response {
 /// refuses before hyper parses it (a request line or header section over the limit, too many
 /// open connections). The body has the shape of the API the request's path belongs to.
 pub fn raw_error(status: StatusCode, path: &str, message: &str, close: bool) -> Vec<u8> {
-    let err = Error::new(status, None, message);
-    let (ct, body) = if is_admin_path(path) {
-        let (_, body) = AdminError::from(err).parts();
-        ("application/json", body.to_string())
+    let admin = is_admin_path(path);
+    let ct = if admin {
+        "application/json"
     } else {
-        let (_, body) = err.body();
-        (SCIM_CONTENT_TYPE, body.to_string())
+        SCIM_CONTENT_TYPE
     };
+    let body = refusal_body(status, admin, None, message).to_string();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nx-content-type-options: nosniff\r\n",
         status.as_u16(),

@@ -5,8 +5,43 @@ use crate::error::{Error, ScimType};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::Value;
+
+/// The token in `Authorization: Bearer <token>` (the scheme in any case), or empty. With
+/// `bare`, a header with no scheme at all is the token itself (Okta sends it that way).
+pub fn bearer(headers: &HeaderMap, bare: bool) -> &str {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        Some(_) => "",
+        None if bare => value,
+        None => "",
+    }
+}
+
+/// The request's id: the client's `X-Request-Id`, or the one the request-id layer made.
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The request-id header, read and set by the router's layers.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// 413 for a request body over [`super::MAX_BODY_BYTES`].
+pub fn body_too_large() -> Error {
+    Error::too_large(format!(
+        "the request body is larger than the limit of {} bytes",
+        super::MAX_BODY_BYTES
+    ))
+}
 
 /// A JSON request body (`application/scim+json` or `application/json`; lenient about others).
 pub struct ScimJson(pub Value);
@@ -17,14 +52,7 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
     async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    None,
-                    format!(
-                        "the request body is larger than the limit of {} bytes",
-                        super::MAX_BODY_BYTES
-                    ),
-                )
+                body_too_large()
             } else {
                 Error::bad(
                     ScimType::InvalidSyntax,

@@ -4,7 +4,7 @@
 //! invitation (unknown, expired, revoked, already used) gets the same 404 page.
 
 use super::AppState;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::service::credentials::{self, Accepted, NewPassword};
 use crate::store::{Invitation, Org};
 use axum::extract::{Path, State};
@@ -14,7 +14,6 @@ use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
 
-pub use crate::service::invitations::escape;
 use crate::service::people::MIN_PASSWORD;
 
 pub fn router() -> Router<AppState> {
@@ -68,17 +67,15 @@ fn new_link(st: &AppState, ttl: i64) -> NewLink {
     }
 }
 
-/// A whole page around `body` (already escaped HTML).
-pub fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
-    let doc = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><link rel=\"stylesheet\" href=\"{css}\">\
-         </head><body><h1>{title}</h1>{body}</body></html>\n",
-        title = escape(title),
-        // No inline style: the pages' CSP allows stylesheets from this server only.
-        css = super::edge::PAGE_CSS_PATH,
-    );
+/// A page a link opens, outside the console (`templates/link_*.html`, escaping on).
+fn respond(status: StatusCode, page: &impl askama::Template) -> Response {
+    let doc = match page.render() {
+        Ok(doc) => doc,
+        Err(e) => {
+            tracing::error!(error = %e, "a page template failed to render");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     let mut resp = (status, Html(doc)).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -91,13 +88,70 @@ pub fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
     resp
 }
 
+/// No inline style on these pages: their CSP allows stylesheets from this server only.
+const CSS: &str = super::edge::PAGE_CSS_PATH;
+
+#[derive(askama::Template)]
+#[template(path = "link_message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    css: &'a str,
+    text: &'a str,
+    link: Option<(&'a str, &'a str)>,
+}
+
+/// A page that says one thing, with an optional link on (`(href, text)`).
+pub fn message_page(
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+) -> Response {
+    respond(
+        status,
+        &MessagePage {
+            title,
+            css: CSS,
+            text,
+            link,
+        },
+    )
+}
+
+#[derive(askama::Template)]
+#[template(path = "link_join.html")]
+struct JoinPage<'a> {
+    title: &'a str,
+    css: &'a str,
+    org: &'a str,
+    email: &'a str,
+    has_password: bool,
+    given: &'a str,
+    family: &'a str,
+    min_password: usize,
+    error: Option<&'a str>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "link_setup.html")]
+struct SetupPage<'a> {
+    title: &'a str,
+    css: &'a str,
+    email: &'a str,
+    given: &'a str,
+    family: &'a str,
+    min_password: usize,
+    error: Option<&'a str>,
+}
+
 /// The one answer for every link that leads to no open invitation: it tells nothing about why.
 fn gone() -> Response {
-    html_page(
+    message_page(
         StatusCode::NOT_FOUND,
         "Invitation not found",
-        "<p>This invitation link is not valid. It may have expired or been used already. \
-         Ask the person who invited you for a new invitation.</p>",
+        "This invitation link is not valid. It may have expired or been used already. \
+         Ask the person who invited you for a new invitation.",
+        None,
     )
 }
 
@@ -108,29 +162,26 @@ async fn open(st: &AppState, secret: &str) -> Result<Option<(Invitation, Org)>, 
         .await
 }
 
-fn form(inv: &Invitation, org: &Org, has_password: bool, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    let fields = if has_password {
-        "<p>You already have an account: enter its password to join.</p>\
-         <label>Password <input type=\"password\" name=\"password\" required autocomplete=\"current-password\"></label>"
-            .to_owned()
-    } else {
-        format!(
-            "<label>Given name <input name=\"given_name\" required value=\"{}\" autocomplete=\"given-name\"></label>\
-             <label>Family name <input name=\"family_name\" required value=\"{}\" autocomplete=\"family-name\"></label>\
-             <label>Password (at least {MIN_PASSWORD} characters) <input type=\"password\" name=\"password\" required \
-             minlength=\"{MIN_PASSWORD}\" autocomplete=\"new-password\"></label>",
-            escape(&inv.first_name),
-            escape(&inv.last_name),
-        )
-    };
-    format!(
-        "<p>You are invited to join <strong>{org}</strong> as <strong>{email}</strong>.</p>{error}\
-         <form method=\"post\">{fields}<button type=\"submit\">Join {org}</button></form>",
-        org = escape(&org.name),
-        email = escape(&inv.email),
+fn join_page(
+    status: StatusCode,
+    inv: &Invitation,
+    org: &Org,
+    has_password: bool,
+    error: Option<&str>,
+) -> Response {
+    respond(
+        status,
+        &JoinPage {
+            title: &format!("Join {}", org.name),
+            css: CSS,
+            org: &org.name,
+            email: &inv.email,
+            has_password,
+            given: &inv.first_name,
+            family: &inv.last_name,
+            min_password: MIN_PASSWORD,
+            error,
+        },
     )
 }
 
@@ -144,10 +195,11 @@ async fn has_password(st: &AppState, email: &str) -> Result<bool, Error> {
 
 pub fn internal(e: Error) -> Response {
     tracing::error!(error = ?e, "invitation page failed");
-    html_page(
+    message_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
-        "<p>The invitation could not be processed. Try again in a moment.</p>",
+        "The invitation could not be processed. Try again in a moment.",
+        None,
     )
 }
 
@@ -158,11 +210,7 @@ async fn page(State(st): State<AppState>, Path(secret): Path<String>) -> Respons
         Err(e) => return internal(e),
     };
     match has_password(&st, &inv.email).await {
-        Ok(has) => html_page(
-            StatusCode::OK,
-            &format!("Join {}", org.name),
-            &form(&inv, &org, has, None),
-        ),
+        Ok(has) => join_page(StatusCode::OK, &inv, &org, has, None),
         Err(e) => internal(e),
     }
 }
@@ -182,13 +230,14 @@ async fn accept(
 ) -> Response {
     match try_accept(&st, &secret, &ip.0, f).await {
         Ok(resp) => resp,
-        Err(e) if e.status() == StatusCode::NOT_FOUND => gone(),
-        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => busy(),
-        Err(e) if e.status() == StatusCode::CONFLICT => html_page(
+        Err(e) if e.kind() == ErrorKind::NotFound => gone(),
+        Err(e) if e.kind() == ErrorKind::Unavailable => busy(),
+        Err(e) if matches!(e.kind(), ErrorKind::Conflict(_)) => message_page(
             StatusCode::CONFLICT,
             "Already a member",
-            "<p>You already have a membership in this organization, so this invitation is closed. \
-             If your membership is switched off, ask an administrator of the organization.</p>",
+            "You already have a membership in this organization, so this invitation is closed. \
+             If your membership is switched off, ask an administrator of the organization.",
+            None,
         ),
         Err(e) => internal(e),
     }
@@ -204,11 +253,7 @@ async fn try_accept(
         return Ok(gone());
     };
     let refuse = |has: bool, message: &str| {
-        html_page(
-            StatusCode::BAD_REQUEST,
-            &format!("Join {}", org.name),
-            &form(&inv, &org, has, Some(message)),
-        )
+        join_page(StatusCode::BAD_REQUEST, &inv, &org, has, Some(message))
     };
     let outcome = credentials::accept_by_link(
         &st.store,
@@ -224,16 +269,14 @@ async fn try_accept(
     Ok(match outcome {
         Accepted::Joined(_) => {
             tracing::info!(org = %org.slug, invitation = %inv.id, "invitation accepted");
-            html_page(
+            message_page(
                 StatusCode::OK,
                 &format!("Welcome to {}", org.name),
-                &format!(
-                    "<p>You are now a member of <strong>{}</strong>.</p>\
-                     <p><a href=\"/o/{}/users\">Open {} in the console</a></p>",
-                    escape(&org.name),
-                    escape(&org.slug),
-                    escape(&org.name)
-                ),
+                &format!("You are now a member of {}.", org.name),
+                Some((
+                    &format!("/o/{}/users", org.slug),
+                    &format!("Open {} in the console", org.name),
+                )),
             )
         }
         Accepted::Gone => gone(),
@@ -251,27 +294,27 @@ async fn try_accept(
 
 /// The one answer for every setup link that is not open.
 fn setup_gone() -> Response {
-    html_page(
+    message_page(
         StatusCode::NOT_FOUND,
         "Link not valid",
-        "<p>This link is not valid. It may have expired or been used already. \
-         Ask an administrator of your organization for a new one.</p>",
+        "This link is not valid. It may have expired or been used already. \
+         Ask an administrator of your organization for a new one.",
+        None,
     )
 }
 
-fn setup_form(acct: &crate::store::Account, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    format!(
-        "<p>Choose a password for <strong>{email}</strong>.</p>{error}<form method=\"post\">\
-         <label>Given name <input name=\"given_name\" required value=\"{given}\" autocomplete=\"given-name\"></label>\
-         <label>Family name <input name=\"family_name\" required value=\"{family}\" autocomplete=\"family-name\"></label>\
-         <label>Password (at least {MIN_PASSWORD} characters) <input type=\"password\" name=\"password\" required \
-         minlength=\"{MIN_PASSWORD}\" autocomplete=\"new-password\"></label><button type=\"submit\">Save</button></form>",
-        email = escape(&acct.email),
-        given = escape(acct.given_name.as_deref().unwrap_or_default()),
-        family = escape(acct.family_name.as_deref().unwrap_or_default()),
+fn setup_form(status: StatusCode, acct: &crate::store::Account, error: Option<&str>) -> Response {
+    respond(
+        status,
+        &SetupPage {
+            title: "Set up your account",
+            css: CSS,
+            email: &acct.email,
+            given: acct.given_name.as_deref().unwrap_or_default(),
+            family: acct.family_name.as_deref().unwrap_or_default(),
+            min_password: MIN_PASSWORD,
+            error,
+        },
     )
 }
 
@@ -281,11 +324,7 @@ async fn setup_page(State(st): State<AppState>, Path(secret): Path<String>) -> R
         .open_setup(&crate::token::digest(&secret), st.clock.now())
         .await
     {
-        Ok(Some(acct)) => html_page(
-            StatusCode::OK,
-            "Set up your account",
-            &setup_form(&acct, None),
-        ),
+        Ok(Some(acct)) => setup_form(StatusCode::OK, &acct, None),
         Ok(None) => setup_gone(),
         Err(e) => internal(e),
     }
@@ -313,11 +352,7 @@ async fn setup(
             Ok(Some(mut acct)) => {
                 acct.given_name = Some(form.given_name);
                 acct.family_name = Some(form.family_name);
-                html_page(
-                    StatusCode::BAD_REQUEST,
-                    "Set up your account",
-                    &setup_form(&acct, Some(&problem)),
-                )
+                setup_form(StatusCode::BAD_REQUEST, &acct, Some(&problem))
             }
             Ok(None) => setup_gone(),
             Err(e) => internal(e),
@@ -326,24 +361,26 @@ async fn setup(
     match credentials::set_password_by_link(&st.store, &st.hasher, &st.clock, &secret, form).await {
         Ok(account) => {
             tracing::info!(account = %account, "account set up");
-            html_page(
+            message_page(
                 StatusCode::OK,
                 "Your account is ready",
-                "<p>Your password is set.</p><p><a href=\"/\">Sign in to the console</a></p>",
+                "Your password is set.",
+                Some(("/", "Sign in to the console")),
             )
         }
-        Err(e) if e.status() == StatusCode::NOT_FOUND => setup_gone(),
-        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => busy(),
+        Err(e) if e.kind() == ErrorKind::NotFound => setup_gone(),
+        Err(e) if e.kind() == ErrorKind::Unavailable => busy(),
         Err(e) => internal(e),
     }
 }
 
 /// Every password slot is taken: try again shortly (nothing was used up).
 pub fn busy() -> Response {
-    let mut resp = html_page(
+    let mut resp = message_page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Busy",
-        "<p>The server is busy checking other passwords. Nothing was changed: try again in a moment.</p>",
+        "The server is busy checking other passwords. Nothing was changed: try again in a moment.",
+        None,
     );
     resp.headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
@@ -355,11 +392,27 @@ pub fn busy() -> Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">O'Neil & co</a>"),
-            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+    async fn text(r: Response) -> String {
+        let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn link_pages_escape_what_they_show() {
+        let r = message_page(
+            StatusCode::OK,
+            "Welcome to <Acme>",
+            "You are now a member of O'Neil & <b>co</b>.",
+            Some(("/o/a\"b/users", "Open")),
         );
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let page = text(r).await;
+        assert!(
+            page.contains("<h1>Welcome to &#60;Acme&#62;</h1>")
+                || page.contains("<h1>Welcome to &lt;Acme&gt;</h1>"),
+            "{page}"
+        );
+        assert!(!page.contains("<b>co</b>"), "{page}");
+        assert!(!page.contains("a\"b"), "{page}");
     }
 }

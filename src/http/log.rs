@@ -5,11 +5,10 @@
 //! holds: the body bytes are shared with the handler, never copied or parsed on this path.
 
 use super::{AppState, MAX_BODY_BYTES};
-use crate::error::Error;
 use crate::service::request_log::{read_summary as read_summary_of, Captured, MAX_RESPONSE_HELD};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
@@ -70,12 +69,7 @@ pub async fn capture(State(st): State<Capture>, req: Request, next: Next) -> Res
     };
     let Some(request_body) = request_body else {
         // The same refusal the body extractor gives, before anything is read past the limit.
-        return Error::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            None,
-            format!("the request body is larger than the limit of {MAX_BODY_BYTES} bytes"),
-        )
-        .into_response();
+        return super::extract::body_too_large().into_response();
     };
     let method = parts.method.as_str().to_owned();
     // The path as the client sent it (this layer runs inside the `/scim/v2` nest).
@@ -93,7 +87,7 @@ pub async fn capture(State(st): State<Capture>, req: Request, next: Next) -> Res
             .map(str::to_owned)
     };
     let user_agent = header("user-agent");
-    let request_id = header("x-request-id");
+    let request_id = super::extract::request_id(&parts.headers);
     let client_ip = super::client_ip(st.trust_forwarded_for, &parts.headers, &parts.extensions);
     let resp = next
         .run(Request::from_parts(parts, Body::from(request_body.clone())))

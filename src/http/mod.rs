@@ -1,18 +1,21 @@
 //! The HTTP surface: routes, authentication, SCIM bodies and headers. Handlers hold no SQL and
 //! no protocol rules; they translate between HTTP and the provisioning service.
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod conn;
 pub mod console;
 mod discovery;
 pub mod edge;
+pub mod errors;
 pub mod extract;
 pub mod invite;
 mod log;
 pub mod people;
 mod provisioning;
 mod resources;
+pub mod views;
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -31,12 +34,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub const SCIM_PREFIX: &str = "/scim/v2";
+/// Where the admin API lives.
+pub const ADMIN_PREFIX: &str = "/admin/v1";
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Most resources in one page (`count` is capped here; `filter.maxResults`).
-pub const MAX_RESULTS: i64 = 1000;
-/// Page size when the client names none.
-pub const DEFAULT_COUNT: i64 = 100;
+pub use crate::scim::search::{DEFAULT_COUNT, MAX_RESULTS};
 /// Longest a request may run before the timeout layer answers 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -344,12 +346,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(track))
         .layer(middleware::from_fn(edge::finish))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
+            let id = extract::request_id(req.headers()).unwrap_or_default();
             let route = req
                 .extensions()
                 .get::<axum::extract::MatchedPath>()
@@ -458,11 +455,7 @@ async fn not_found(uri: axum::http::Uri) -> Error {
 }
 
 async fn method_not_allowed() -> Error {
-    Error::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        None,
-        "this endpoint does not support that method",
-    )
+    Error::method_not_allowed("this endpoint does not support that method")
 }
 
 /// RFC 7644 §2: `Authorization: Bearer <token>`; Okta may send the bare token.
@@ -471,17 +464,8 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, Error> {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .unwrap_or_default();
-    let token = match header.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        Some(_) => "",
-        None => header,
-    };
+    let token = extract::bearer(req.headers(), true).to_owned();
+    let token = token.as_str();
     if token.is_empty() {
         return Err(Error::unauthorized(
             "a provisioning token is required: Authorization: Bearer <token>",
@@ -539,22 +523,15 @@ async fn authenticate(
         if let Verdict::Limited(secs) = limits.check(&st.store, &tok.id, now).await? {
             crate::metrics::rate_limited(&tok.org_slug);
             tracing::info!(org = %tok.org_slug, token = %tok.id, "provisioning token over its rate limit");
-            let mut resp = Error::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
+            let resp = Error::rate_limited(
+                secs,
                 format!("this provisioning token made more requests than its limit of {} per second; retry after {secs} s", limits.per_second()),
             )
             .into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             return Ok(tagged(resp));
         }
     }
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = extract::request_id(req.headers());
     req.extensions_mut().insert(Tenant {
         org_id: tok.organization_id,
         org_slug: tok.org_slug,

@@ -2,12 +2,13 @@
 //! signing up (a new account and a new organization). Passwords are set only through links sent
 //! by email (invitation, account setup), so an account's password proves its address.
 
-use super::admin::{
-    check_slug_field, enrolment, invalid, membership_json, org_name, AdminError, Caller, Person,
-};
+use super::access::Caller;
+use super::errors::{invalid, AdminError};
+use super::views::{invitation_json, membership_json};
 use super::{AppState, ClientIp};
 use crate::error::Error;
 use crate::service::credentials;
+use crate::service::enrolment::{check_slug_field, enrolment, org_name, Person};
 use crate::service::people::{self, Attempt, ACCESS_TOKEN_MICROS};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -309,10 +310,7 @@ pub async fn signup(
                 "the body must be a JSON object with email, givenName, familyName and organization {slug, name}",
             ));
         };
-        let request_id = headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let request_id = super::extract::request_id(&headers);
         Ok(sign_up(&st, &ip.0, request_id, b)
             .await?
             .map(|()| check_your_mail()))
@@ -448,7 +446,7 @@ pub async fn request_reset(
 ) -> Result<std::result::Result<(), i64>> {
     {
         let email = email.trim().to_owned();
-        if !crate::service::invitations::valid_email(&email) {
+        if !crate::domain::valid_email(&email) {
             return Err(invalid(
                 "email",
                 format!("{email:?} is not a valid email address"),
@@ -492,7 +490,7 @@ pub async fn my_invitations(
         .await?
         .iter()
         .map(|(inv, org)| {
-            let mut v = super::admin::invitation_json(inv, now);
+            let mut v = invitation_json(inv, now);
             v["organization"] = json!({"slug": org.slug, "name": org.name});
             v
         })

@@ -3,7 +3,8 @@
 //! SCIM request log, and a connection test that makes the requests an identity provider's
 //! "Test Connection" makes.
 
-use super::admin::{invalid, AdminError, AdminOf, Scoped};
+use super::access::{Access, AdminOf, Scoped};
+use super::errors::{invalid, AdminError};
 use super::AppState;
 use crate::error::Error;
 use crate::service::tokens;
@@ -58,7 +59,7 @@ fn token_json(t: &TokenInfo, now: i64) -> Value {
     })
 }
 
-fn audit(a: &super::admin::Access) -> crate::store::Audit {
+fn audit(a: &Access) -> crate::store::Audit {
     a.tenant.audit()
 }
 
@@ -138,7 +139,7 @@ pub fn scim_base_url(st: &AppState) -> String {
 /// expiry checked, the change audited; the secret is returned once.
 pub async fn create_token_as(
     st: &AppState,
-    a: &super::admin::Access,
+    a: &Access,
     name: &str,
     expires_in_days: Option<i64>,
 ) -> Result<(TokenInfo, String)> {
@@ -150,7 +151,7 @@ pub async fn create_token_as(
 /// Rotates a token of the organization: a new one beside it, the secret returned once.
 pub async fn rotate_token_as(
     st: &AppState,
-    a: &super::admin::Access,
+    a: &Access,
     id: &str,
     expires_in_days: Option<i64>,
 ) -> Result<(TokenInfo, String)> {
@@ -160,11 +161,7 @@ pub async fn rotate_token_as(
 
 /// Revokes a token of the organization; this replica stops taking it at once, others within
 /// the token cache's lifetime.
-pub async fn revoke_token_as(
-    st: &AppState,
-    a: &super::admin::Access,
-    id: &str,
-) -> Result<TokenInfo> {
+pub async fn revoke_token_as(st: &AppState, a: &Access, id: &str) -> Result<TokenInfo> {
     let t = tokens::revoke(&st.store, &st.clock, &a.org, id, &audit(a)).await?;
     st.forget_token(&t.id);
     Ok(t)
@@ -338,7 +335,7 @@ async fn summary(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<
 }
 
 /// The last 24 hours of the organization's request log, as the admin API shows it.
-pub async fn summary_as(st: &AppState, a: &super::admin::Access) -> Result<Value> {
+pub async fn summary_as(st: &AppState, a: &Access) -> Result<Value> {
     let since = st.clock.now() - DAY_MICROS;
     let s = st
         .store
@@ -430,11 +427,7 @@ async fn test_connection(
 }
 
 /// The connection test (see [`test_connection`]), for the admin API and the console.
-pub async fn test_connection_as(
-    st: &AppState,
-    a: &super::admin::Access,
-    token: Option<String>,
-) -> Result<Value> {
+pub async fn test_connection_as(st: &AppState, a: &Access, token: Option<String>) -> Result<Value> {
     let (token, temporary) = match token.map(|t| t.trim().to_owned()) {
         Some(t) => {
             // Only this organization's tokens: another organization's is refused like an

@@ -2,14 +2,14 @@
 //! `/Bulk` (§3.7).
 
 use super::extract::{BaseUrl, IfMatch, IfNoneMatch, ScimJson};
-use super::{scim_json, scim_text, AppState, DEFAULT_COUNT, MAX_RESULTS};
+use super::{scim_json, scim_text, AppState};
 use crate::error::{Error, Result, ScimType};
-use crate::scim::filter::{self, parse_attr_path};
 use crate::scim::resource::Projection;
-use crate::scim::schema::{Kind, LIST_RESPONSE, SEARCH_REQUEST};
+use crate::scim::schema::{Kind, LIST_RESPONSE};
+use crate::scim::search::{encode_cursor, param, ListQuery, SearchParams};
 use crate::service::render::{etag, group_text, render_many};
 use crate::service::Tenant;
-use crate::store::{ListQuery, Record, Sort, SortOrder};
+use crate::store::Record;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -44,238 +44,12 @@ pub fn router() -> Router<AppState> {
 
 type Params = Query<Vec<(String, String)>>;
 
-/// A query parameter, named case-insensitively.
-fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    q.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 fn projection(kind: Kind, q: &[(String, String)]) -> Result<Projection> {
     Projection::parse(
         kind.schema(),
         param(q, "attributes"),
         param(q, "excludedAttributes"),
     )
-}
-
-/// List parameters from a query string or a SearchRequest body, before they are checked.
-#[derive(Default)]
-struct SearchParams {
-    filter: Option<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
-    start_index: Option<i64>,
-    count: Option<i64>,
-    /// RFC 9865: present (even empty) asks for cursor paging.
-    cursor: Option<String>,
-    attributes: Vec<String>,
-    excluded: Vec<String>,
-}
-
-fn int_param(name: &str, v: &str) -> Result<i64> {
-    v.trim().parse::<i64>().map_err(|_| {
-        Error::bad(
-            ScimType::InvalidValue,
-            format!("{name} must be an integer; got {v:?}"),
-        )
-    })
-}
-
-fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-impl SearchParams {
-    fn from_query(q: &[(String, String)]) -> Result<Self> {
-        Ok(SearchParams {
-            filter: param(q, "filter").map(str::to_owned),
-            sort_by: param(q, "sortBy").map(str::to_owned),
-            sort_order: param(q, "sortOrder").map(str::to_owned),
-            start_index: param(q, "startIndex")
-                .map(|v| int_param("startIndex", v))
-                .transpose()?,
-            count: param(q, "count")
-                .map(|v| int_param("count", v))
-                .transpose()?,
-            cursor: param(q, "cursor").map(str::to_owned),
-            attributes: param(q, "attributes").map(split_list).unwrap_or_default(),
-            excluded: param(q, "excludedAttributes")
-                .map(split_list)
-                .unwrap_or_default(),
-        })
-    }
-
-    /// RFC 7644 §3.4.3: the body of a POST to `/.search`.
-    fn from_body(body: &Value) -> Result<Self> {
-        let Value::Object(o) = body else {
-            return Err(Error::bad(
-                ScimType::InvalidSyntax,
-                "a SearchRequest must be a JSON object",
-            ));
-        };
-        let get = |k: &str| {
-            o.iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v)
-        };
-        if let Some(schemas) = get("schemas") {
-            let ok = schemas
-                .as_array()
-                .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(SEARCH_REQUEST)));
-            if !ok {
-                return Err(Error::bad(
-                    ScimType::InvalidValue,
-                    format!("schemas must contain {SEARCH_REQUEST}"),
-                ));
-            }
-        }
-        let string = |k: &str| -> Result<Option<String>> {
-            match get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(Error::bad(
-                    ScimType::InvalidValue,
-                    format!("{k} must be a string"),
-                )),
-            }
-        };
-        let int = |k: &str| -> Result<Option<i64>> {
-            match get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
-                    Error::bad(ScimType::InvalidValue, format!("{k} must be an integer"))
-                }),
-                Some(Value::String(s)) => int_param(k, s).map(Some),
-                Some(_) => Err(Error::bad(
-                    ScimType::InvalidValue,
-                    format!("{k} must be an integer"),
-                )),
-            }
-        };
-        let list = |k: &str| -> Result<Vec<String>> {
-            match get(k) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::String(s)) => Ok(split_list(s)),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_str().map(str::to_owned).ok_or_else(|| {
-                            Error::bad(ScimType::InvalidValue, format!("{k} must list strings"))
-                        })
-                    })
-                    .collect(),
-                Some(_) => Err(Error::bad(
-                    ScimType::InvalidValue,
-                    format!("{k} must be an array of strings"),
-                )),
-            }
-        };
-        Ok(SearchParams {
-            filter: string("filter")?,
-            sort_by: string("sortBy")?,
-            sort_order: string("sortOrder")?,
-            start_index: int("startIndex")?,
-            count: int("count")?,
-            cursor: string("cursor")?,
-            attributes: list("attributes")?,
-            excluded: list("excludedAttributes")?,
-        })
-    }
-
-    /// Checks and bounds the parameters (RFC 7644 §3.4.2.2–§3.4.2.4).
-    fn query(&self) -> Result<ListQuery> {
-        let filter = match self.filter.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(f) => Some(filter::parse(f)?),
-        };
-        let sort = match self.sort_by.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(by) => Some(Sort {
-                by: parse_attr_path(by).ok_or_else(|| {
-                    Error::bad(
-                        ScimType::InvalidValue,
-                        format!("sortBy {by:?} is not an attribute path"),
-                    )
-                })?,
-                order: match self
-                    .sort_order
-                    .as_deref()
-                    .map(str::to_ascii_lowercase)
-                    .as_deref()
-                {
-                    None | Some("") | Some("ascending") => SortOrder::Ascending,
-                    Some("descending") => SortOrder::Descending,
-                    Some(o) => {
-                        return Err(Error::bad(
-                            ScimType::InvalidValue,
-                            format!("sortOrder must be ascending or descending; got {o:?}"),
-                        ))
-                    }
-                },
-            }),
-        };
-        let after = match self.cursor.as_deref() {
-            None => None,
-            Some(c) => {
-                if self.start_index.is_some() {
-                    return Err(Error::bad(
-                        ScimType::InvalidValue,
-                        "startIndex and cursor are mutually exclusive (RFC 9865)",
-                    ));
-                }
-                if sort.is_some() {
-                    return Err(Error::bad(
-                        ScimType::InvalidValue,
-                        "cursor paging follows the default order; sortBy needs startIndex paging",
-                    ));
-                }
-                decode_cursor(c)?
-            }
-        };
-        Ok(ListQuery {
-            filter,
-            sort,
-            // "A value less than 1 SHALL be interpreted as 1"; a negative count as 0.
-            start_index: self.start_index.unwrap_or(1).max(1),
-            count: self.count.unwrap_or(DEFAULT_COUNT).clamp(0, MAX_RESULTS),
-            after,
-        })
-    }
-
-    fn projection(&self, kind: Kind) -> Result<Projection> {
-        Projection::from_lists(kind.schema(), &self.attributes, &self.excluded)
-    }
-}
-
-/// A cursor is the position of the last record of a page, opaque to clients.
-fn encode_cursor(rec: &Record) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{}:{}", rec.created_at, rec.id))
-}
-
-/// `""` starts at the beginning; anything scimd did not issue is `invalidCursor` (RFC 9865).
-fn decode_cursor(c: &str) -> Result<Option<(i64, String)>> {
-    use base64::Engine;
-    if c.is_empty() {
-        return Ok(None);
-    }
-    let invalid = || {
-        Error::bad(
-            ScimType::InvalidCursor,
-            format!("cursor {c:?} was not issued by this server"),
-        )
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (ts, id) = text.split_once(':').ok_or_else(invalid)?;
-    Ok(Some((ts.parse().map_err(|_| invalid())?, id.to_owned())))
 }
 
 fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Response {
@@ -315,7 +89,7 @@ async fn run_search(
     });
     if page.records.len() as i64 == q.count && q.count > 0 {
         if let Some(last) = page.records.last() {
-            body["nextCursor"] = Value::String(encode_cursor(last));
+            body["nextCursor"] = Value::String(encode_cursor(last.created_at, &last.id));
         }
     }
     Ok(scim_json(StatusCode::OK, &body))

@@ -239,7 +239,7 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath, Error> {
                 ));
             }
             let filter = parse_in(&input[open + 1..close], true).map_err(|e| match e {
-                Error::Scim { detail, .. } => Error::bad(
+                Error::Refused { detail, .. } => Error::bad(
                     ScimType::InvalidPath,
                     format!("invalid value filter in path {input:?}: {detail}"),
                 ),

@@ -6,3 +6,4 @@ pub mod filter;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod search;

@@ -787,7 +787,7 @@ mod tests {
     }
 
     fn scim_type(e: &Error) -> Option<ScimType> {
-        assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(e.kind(), crate::error::ErrorKind::Invalid, "{e}");
         e.scim_type()
     }
 

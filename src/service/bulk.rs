@@ -15,9 +15,8 @@
 
 use super::render::etag;
 use super::{IfMatch, Provisioning, Tenant};
-use crate::error::{excerpt, Error, Result, ScimType};
+use crate::error::{excerpt, Conflict, Error, ErrorKind, Result, ScimType};
 use crate::scim::schema::Kind;
-use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap};
 
@@ -48,11 +47,12 @@ enum Action {
 const METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
 
 impl Action {
-    fn success(&self) -> StatusCode {
+    /// The status of a successful operation's answer (RFC 7644 §3.7.3).
+    fn success(&self) -> u16 {
         match self {
-            Action::Create => StatusCode::CREATED,
-            Action::Replace(_) | Action::Patch(_) => StatusCode::OK,
-            Action::Delete(_) => StatusCode::NO_CONTENT,
+            Action::Create => 201,
+            Action::Replace(_) | Action::Patch(_) => 200,
+            Action::Delete(_) => 204,
         }
     }
     fn target(&self) -> Option<&str> {
@@ -302,10 +302,7 @@ fn parse(body: &Value) -> Result<Request> {
         ));
     };
     if items.len() > MAX_BULK_OPERATIONS {
-        return Err(Error::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            None,
-            format!(
+        return Err(Error::too_large(format!(
                 "a bulk request may carry at most {MAX_BULK_OPERATIONS} operations (bulk.maxOperations); this one has {}",
                 items.len()
             ),
@@ -433,7 +430,7 @@ fn error_body(e: &Error) -> Failure {
 }
 
 /// A failure as the status and error body of an operation's answer.
-type Failure = (StatusCode, Value);
+type Failure = (u16, Value);
 
 /// What became of one operation.
 struct Outcome {
@@ -564,7 +561,7 @@ fn unresolved(
         "no operation in this request has that bulkId"
     };
     Some(Error::new(
-        StatusCode::CONFLICT,
+        ErrorKind::Conflict(Conflict::State),
         Some(ScimType::InvalidValue),
         format!(
             "cannot resolve the reference {REF_PREFIX}{}: {why}",
@@ -594,7 +591,7 @@ fn circular_error(i: usize, cycle: &[Option<usize>], ops: &[Op]) -> Error {
         n => format!(" and {n} more"),
     };
     Error::new(
-        StatusCode::CONFLICT,
+        ErrorKind::Conflict(Conflict::State),
         Some(ScimType::InvalidValue),
         format!(
             "circular bulkId reference ({}{more}): these operations reference each other, so none can run first; create the resources first and link them in a later request",
@@ -623,16 +620,14 @@ fn entry(op: &Op, outcome: Outcome, base: &str) -> Value {
             if let Some(v) = version {
                 out.insert("version".into(), Value::String(etag(v)));
             }
-            op.plan
-                .as_ref()
-                .map_or(StatusCode::OK, |p| p.action.success())
+            op.plan.as_ref().map_or(200, |p| p.action.success())
         }
         Err((status, body)) => {
             out.insert("response".into(), body);
             status
         }
     };
-    out.insert("status".into(), Value::String(status.as_u16().to_string()));
+    out.insert("status".into(), Value::String(status.to_string()));
     Value::Object(out)
 }
 

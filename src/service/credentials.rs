@@ -260,7 +260,7 @@ pub async fn set_password_as_operator(
     email: &str,
     password: &str,
 ) -> Result<String> {
-    if !super::invitations::valid_email(email) {
+    if !crate::domain::valid_email(email) {
         return Err(Error::bad(
             crate::error::ScimType::InvalidValue,
             format!("{email:?} is not a valid email address"),

@@ -259,7 +259,7 @@ pub fn plan(rows: &[Row], known: &Known) -> Plan {
             Ok(None) => continue, // counted toward the limit, but names nobody
             Ok(Some(cells)) => cells,
         };
-        if !super::invitations::valid_email(email) {
+        if !crate::domain::valid_email(email) {
             out.skipped.push(Skipped {
                 line,
                 reason: Skip::InvalidEmail(email.clone()),

@@ -18,7 +18,6 @@
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::store::{DynStore, Flow};
-use axum::http::StatusCode;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata,
 };
@@ -365,12 +364,10 @@ impl Federation {
         };
         let _ = token.access_token();
         match email {
-            Some(email) if verified && crate::service::invitations::valid_email(&email) => {
-                Ok(Verified {
-                    subject: claims.subject().as_str().to_owned(),
-                    email,
-                })
-            }
+            Some(email) if verified && crate::domain::valid_email(&email) => Ok(Verified {
+                subject: claims.subject().as_str().to_owned(),
+                email,
+            }),
             _ => Err(Refusal::Unverified),
         }
     }
@@ -424,7 +421,7 @@ impl Federation {
             .iter()
             .find(|e| e["primary"] == true && e["verified"] == true)
             .and_then(|e| e["email"].as_str())
-            .filter(|e| crate::service::invitations::valid_email(e))
+            .filter(|e| crate::domain::valid_email(e))
             .ok_or(Refusal::Unverified)?;
         Ok(Verified {
             subject,
@@ -569,9 +566,7 @@ fn internal(e: impl std::fmt::Display) -> Refusal {
 
 fn unreachable_provider(p: &ProviderConfig, e: impl std::fmt::Display) -> Refusal {
     tracing::error!(provider = p.name(), error = %e, "the provider could not be reached");
-    Refusal::Internal(Error::new(
-        StatusCode::BAD_GATEWAY,
-        None,
+    Refusal::Internal(Error::upstream(
         "the sign-in provider could not be reached; try again later",
     ))
 }

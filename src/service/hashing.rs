@@ -10,7 +10,6 @@
 //! not on requests in flight.
 
 use crate::error::{Error, Result};
-use axum::http::StatusCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -26,11 +25,7 @@ pub struct Hasher {
 
 /// The refusal when every slot is taken and the queue is full.
 pub fn busy() -> Error {
-    Error::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        None,
-        "too many password checks are running at once; retry in a moment",
-    )
+    Error::unavailable("too many password checks are running at once; retry in a moment")
 }
 
 impl Hasher {
@@ -163,7 +158,7 @@ mod tests {
         }
         // ...the next is refused.
         let refused = h.slot().await.err().unwrap();
-        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.kind(), crate::error::ErrorKind::Unavailable);
         drop(held);
         waiter.await.unwrap().unwrap();
         assert_eq!(h.runs(), 0, "no work ran");

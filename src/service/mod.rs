@@ -1,9 +1,11 @@
 //! The organization rules for provisioning: what a SCIM request means for the organization's
 //! memberships and teams. Handlers call this; it calls the pure `scim` layer and the store.
 
+pub mod access;
 pub mod bulk;
 pub mod credentials;
 pub mod csv_import;
+pub mod enrolment;
 pub mod federation;
 pub mod hashing;
 pub mod invitations;

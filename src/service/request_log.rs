@@ -12,7 +12,7 @@
 use super::redact;
 use crate::clock::Clock;
 use crate::store::{DynStore, LogEntry};
-use axum::body::Bytes;
+use bytes::Bytes;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

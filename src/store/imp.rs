@@ -9,10 +9,10 @@ use super::sqlite_read::{self, ReadPool};
 use super::sqlite_write::{self, Writer};
 use super::PoolStats;
 use super::{
-    columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
-    Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry, LogFilter, LogSummary,
-    MemberDetail, MemberOp, MembershipOf, NewCookieSession, NewInvitation, Org, Page, Record,
-    SetupLink, Store, TokenInfo, UpdateFn,
+    columns, new_id, shard, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change,
+    Enrolled, Enrolment, Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry,
+    LogFilter, LogSummary, MemberDetail, MemberOp, MembershipOf, NewCookieSession, NewInvitation,
+    Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn, COUNT_UPSERT,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -322,7 +322,7 @@ impl Abandoned {
         if out
             .as_ref()
             .err()
-            .is_none_or(|e| e.status() != axum::http::StatusCode::SERVICE_UNAVAILABLE)
+            .is_none_or(|e| e.kind() != crate::error::ErrorKind::Unavailable)
         {
             drop(self.0.take());
         }
@@ -679,17 +679,6 @@ fn read_columns(kind: Kind, groups: &str) -> String {
     }
 }
 
-/// Counter shards per organization and kind: concurrent creates pick one at random, so with 32
-/// of them two of 32 concurrent writers rarely wait for the same row lock (Postgres).
-const COUNT_SHARDS: u32 = 32;
-
-pub(crate) fn shard() -> i64 {
-    i64::from(rand::random::<u32>() % COUNT_SHARDS)
-}
-
-pub(crate) const COUNT_UPSERT: &str = "insert into resource_count (organization_id, kind, shard, n, changes) values ($1, $2, $3, $4, 1) \
-     on conflict (organization_id, kind, shard) do update set n = resource_count.n + excluded.n, changes = resource_count.changes + 1";
-
 /// An organization's total and change count for a kind (summed over its shards), as a subquery
 /// that a page query joins, so both come from the page's own snapshot.
 const COUNT_SUM: &str = "select cast(coalesce(sum(n), 0) as bigint) as c_total, cast(coalesce(sum(changes), 0) as bigint) as c_changes \
@@ -702,26 +691,12 @@ fn table(kind: Kind) -> &'static str {
     }
 }
 
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
 /// `$from, $from+1, …` for `n` values.
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// 409 for a change that would leave an organization without an active admin.
-pub(crate) fn last_admin() -> Error {
-    Error::new(
-        axum::http::StatusCode::CONFLICT,
-        None,
-        "this is the organization's last active admin: it cannot be removed, deactivated or demoted \
-         until another member is an active admin",
-    )
 }
 
 fn unknown_members(missing: &[&String]) -> Error {
@@ -1173,7 +1148,7 @@ macro_rules! store_impl {
                 .await?
                 .try_get("n")?;
                 if others == 0 {
-                    return Err(last_admin());
+                    return Err(Error::last_admin());
                 }
                 Ok(())
             }

@@ -9,13 +9,30 @@ mod sqlite_read;
 mod sqlite_write;
 
 use crate::error::{Error, Result};
-use crate::scim::filter::Filter;
 use crate::scim::schema::Kind;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
 pub use imp::{PgStore, SqliteStore};
+
+// Shared by both databases' write paths (`imp` for Postgres, `sqlite_write` for SQLite).
+
+/// Counter shards per organization and kind: concurrent creates pick one at random, so with 32
+/// of them two of 32 concurrent writers rarely wait for the same row lock (Postgres).
+const COUNT_SHARDS: u32 = 32;
+
+pub(crate) fn shard() -> i64 {
+    i64::from(rand::random::<u32>() % COUNT_SHARDS)
+}
+
+pub(crate) const COUNT_UPSERT: &str = "insert into resource_count (organization_id, kind, shard, n, changes) values ($1, $2, $3, $4, 1) \
+     on conflict (organization_id, kind, shard) do update set n = resource_count.n + excluded.n, changes = resource_count.changes + 1";
+
+/// A new resource id: a UUIDv7, so ids sort roughly by creation time.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 #[derive(Debug, Clone)]
 pub struct Org {
@@ -204,28 +221,7 @@ pub struct AcceptAccount {
 /// (If-Match, mutability, PATCH errors) but does no I/O.
 pub type UpdateFn<'a> = &'a (dyn Fn(&Record) -> Result<Change> + Send + Sync);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortOrder {
-    Ascending,
-    Descending,
-}
-
-#[derive(Debug, Clone)]
-pub struct Sort {
-    pub by: crate::scim::filter::AttrPath,
-    pub order: SortOrder,
-}
-
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub filter: Option<Filter>,
-    pub sort: Option<Sort>,
-    /// 1-based (RFC 7644 §3.4.2.4).
-    pub start_index: i64,
-    pub count: i64,
-    /// Cursor paging (RFC 9865): only records after this (created_at, id) in the default order.
-    pub after: Option<(i64, String)>,
-}
+pub use crate::scim::search::{ListQuery, Sort, SortOrder};
 
 #[derive(Debug, Clone)]
 pub struct Page {

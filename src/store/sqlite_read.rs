@@ -14,7 +14,6 @@
 use super::sql::{sqlite_path, Arg};
 use super::{Record, TokenInfo};
 use crate::error::{Error, Result};
-use axum::http::StatusCode;
 use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -83,11 +82,7 @@ fn interrupted(e: &ReadError) -> bool {
 }
 
 pub fn too_late() -> Error {
-    Error::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        None,
-        "the request took too long and was abandoned; retry it",
-    )
+    Error::unavailable("the request took too long and was abandoned; retry it")
 }
 
 fn internal(e: ReadError) -> Error {

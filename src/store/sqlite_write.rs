@@ -193,14 +193,14 @@ pub fn insert_user(
                 "insert into account (id, email, email_norm, created_at, updated_at) values (?1, ?2, ?3, ?4, ?4) \
                  on conflict (email_norm) do nothing",
             )
-            .and_then(|mut s| s.execute(params![super::imp::new_id(), email, norm, now]))
+            .and_then(|mut s| s.execute(params![super::new_id(), email, norm, now]))
             .map_err(internal)?;
             db.prepare_cached("select id from account where email_norm = ?1")
                 .and_then(|mut s| s.query_row([&norm], |r| r.get::<_, String>(0)))
                 .map_err(internal)?
         }
         None => {
-            let account = super::imp::new_id();
+            let account = super::new_id();
             db.prepare_cached(
                 "insert into account (id, created_at, updated_at) values (?1, ?2, ?2)",
             )
@@ -277,7 +277,7 @@ fn add_emails(db: &Connection, id: &str, emails: &[String], now: i64) -> Result<
 }
 
 fn count(db: &Connection, org: &str, kind: Kind, delta: i64, shard: i64) -> Result<()> {
-    db.prepare_cached(&super::imp::COUNT_UPSERT.replace('$', "?"))
+    db.prepare_cached(&super::COUNT_UPSERT.replace('$', "?"))
         .and_then(|mut s| s.execute(params![org, kind.name(), shard, delta]))
         .map_err(internal)?;
     Ok(())
@@ -297,7 +297,7 @@ fn record_audit(
     )
     .and_then(|mut s| {
         s.execute(params![
-            super::imp::new_id(),
+            super::new_id(),
             org,
             audit.actor,
             action,
@@ -409,7 +409,7 @@ pub fn delete(
             .and_then(|mut s| s.query_row([org, id], |r| r.get(0)))
             .map_err(internal)?;
         if others == 0 {
-            return Err(super::imp::last_admin());
+            return Err(Error::last_admin());
         }
     }
     if kind == Kind::User {

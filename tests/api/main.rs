@@ -20,6 +20,7 @@ mod fault;
 mod federation;
 mod groups;
 mod invitations;
+mod layout;
 mod limits;
 mod migrations;
 mod observability;

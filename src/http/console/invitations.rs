@@ -71,9 +71,8 @@ async fn view(st: &AppState, o: &InOrg) -> Result<InvitationsPage, crate::error:
         .into_iter()
         .take(SHOWN)
         .map(|i| InvitationRow {
-            status: admin::invitation_json(&i, now)["status"]
+            status: crate::domain::InvitationStatus::of(&i.status, i.expires_at, now)
                 .as_str()
-                .unwrap_or_default()
                 .to_owned(),
             expires: day(i.expires_at),
             groups: i

@@ -23,8 +23,9 @@ mod invitations;
 mod provisioning;
 mod users;
 
-use super::admin::{self, AdminError, Caller, Need};
+use super::access::{self, Caller, Need};
 use super::auth::{redirect, set_cookie, MaybeSession};
+use super::errors::AdminError;
 use super::{AppState, ClientIp};
 use crate::service::sessions;
 use askama::Template;
@@ -37,6 +38,7 @@ use axum::Router;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(home))
         .route("/signin", get(signin_page).post(signin))
         .route("/signup", get(signup_page).post(signup))
         .route("/forgot", get(forgot_page).post(forgot))
@@ -197,7 +199,7 @@ impl FromRequestParts<AppState> for Signed {
 /// `access`: a person who is not (or no longer) an active member gets the refusal page.
 pub struct InOrg {
     pub signed: Signed,
-    pub access: admin::Access,
+    pub access: access::Access,
 }
 
 impl InOrg {
@@ -207,7 +209,7 @@ impl InOrg {
         slug: &str,
         headers: &HeaderMap,
     ) -> Result<InOrg, Response> {
-        match admin::access(st, &signed.caller, slug, Need::Member, headers).await {
+        match access::access(st, &signed.caller, slug, Need::Member, headers).await {
             Ok(access) => Ok(InOrg { signed, access }),
             Err(e) => {
                 let (status, text) = refusal(&e);
@@ -419,7 +421,7 @@ async fn signin(
     crate::metrics::sign_in(match &outcome {
         Ok(Ok(_)) => "success",
         Ok(Err(_)) => "limited",
-        Err(e) if e.parts().0 == StatusCode::UNAUTHORIZED => "wrong",
+        Err(e) if e.kind() == crate::error::ErrorKind::Unauthorized => "wrong",
         Err(e) if e.parts().0.is_client_error() => "invalid",
         Err(_) => "error",
     });
@@ -555,10 +557,7 @@ async fn signup(
             name: Some(form.org_name.clone()),
         }),
     };
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = super::extract::request_id(&headers);
     match super::people::sign_up(&st, &ip.0, request_id, request).await {
         Ok(Ok(())) => signup_view(&st, StatusCode::OK, SignupForm::default(), None, true),
         Ok(Err(wait)) => {

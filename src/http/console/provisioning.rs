@@ -9,7 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 use super::{capitalise, message, page, refusal, Chrome, FormFields, InOrg, Signed};
-use crate::http::admin::{invalid, AdminError};
+use crate::http::errors::{invalid, AdminError};
 use crate::http::provisioning as api;
 use crate::http::AppState;
 use crate::service::render::timestamp;

@@ -204,14 +204,14 @@ fn filter_text(q: &str, status: &str, role: &str) -> Option<String> {
 /// For a whole address, the search again on the members' other addresses: asked only when no
 /// `userName` matched, each lookup on its own index (an `or` of the two scans every member).
 fn address_fallback(q: &str, status: &str, role: &str) -> Option<String> {
-    crate::service::invitations::valid_email(q)
+    crate::domain::valid_email(q)
         .then(|| filter_on(q, status, role, "emails.value"))
         .flatten()
 }
 
 fn filter_on(q: &str, status: &str, role: &str, address: &str) -> Option<String> {
     let mut parts = Vec::new();
-    if crate::service::invitations::valid_email(q) {
+    if crate::domain::valid_email(q) {
         // A whole address: an indexed lookup, as fast as a SCIM client's `userName eq`.
         let v = Value::String(q.to_owned());
         parts.push(format!("{address} eq {v}"));
@@ -896,7 +896,7 @@ async fn invite(
             )
             .await
             .map(|_| ())
-            .map_err(admin::AdminError::from),
+            .map_err(crate::http::errors::AdminError::from),
             Err(e) => Err(e),
         };
         view.results.push(match outcome {
