@@ -44,7 +44,8 @@ for backend in "${backends[@]}"; do
             if [[ $mode == on ]]; then
                 q="select count(*) from request_log group by organization_id order by 1 desc limit 1"
                 if [[ $backend == sqlite ]]; then
-                    rows=$(sqlite3 "$tmp/$mode$round.db" "$q")
+                    # On SQLite the log has a file of its own beside the main one.
+                    rows=$(sqlite3 "$tmp/$mode$round-requests.db" "$q")
                 else
                     rows=$(psql "$url" -tA -c "$q")
                 fi

@@ -5,6 +5,7 @@
 mod imp;
 mod pages;
 pub mod sql;
+mod sqlite_log;
 mod sqlite_read;
 mod sqlite_write;
 
@@ -608,6 +609,10 @@ pub struct PoolStats {
     pub open: usize,
     pub max: usize,
 }
+
+/// On SQLite, the file that holds the SCIM request log for the main database file `main`
+/// (`scimd.db` → `scimd-requests.db`, beside it; see `sqlite_log`).
+pub use sqlite_log::path_beside as request_log_file;
 
 /// Opens the database a URL names (`sqlite:…` or `postgres://…`) and applies pending migrations.
 pub async fn connect(url: &str) -> Result<DynStore> {

@@ -22,6 +22,7 @@ both!(
     test_connection_makes_the_identity_providers_requests,
     the_log_can_be_turned_off,
     bad_log_queries_are_refused_clearly,
+    on_sqlite_the_log_has_a_file_of_its_own,
 );
 
 const MINUTE: i64 = 60 * 1_000_000;
@@ -35,6 +36,22 @@ async fn flush(app: &TestApp) {
         .flush()
         .await
         .unwrap();
+}
+
+/// A count over the request log's tables, with SQL of the test's own: in the main database on
+/// Postgres, in the log's own file beside the main one on SQLite.
+async fn log_count(app: &TestApp, sql: &str) -> i64 {
+    use sqlx::Connection;
+    match app.url.strip_prefix("sqlite:") {
+        Some(main) => {
+            let file = scimd::store::request_log_file(std::path::Path::new(main));
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", file.display()))
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+        }
+        None => crate::tenancy::sql_count(app, sql).await,
+    }
 }
 
 /// A settings change that stops the background writer, so a test decides when entries are
@@ -587,9 +604,9 @@ async fn passwords_never_reach_the_log(mut app: TestApp) {
     app.get(&format!("/Users?filter=password%20eq%20%22{SECRET}%22"))
         .await;
     flush(&app).await;
-    let rows = crate::tenancy::sql_count(&app, "select count(*) from request_log").await;
+    let rows = log_count(&app, "select count(*) from request_log").await;
     assert!(rows >= 8, "every request was logged: {rows}");
-    let leaked = crate::tenancy::sql_count(
+    let leaked = log_count(
         &app,
         &format!(
             "select count(*) from request_log where coalesce(request_body, '') like '%{SECRET}%' \
@@ -599,7 +616,7 @@ async fn passwords_never_reach_the_log(mut app: TestApp) {
     )
     .await;
     assert_eq!(leaked, 0, "the password reached the stored log");
-    let token_leaked = crate::tenancy::sql_count(
+    let token_leaked = log_count(
         &app,
         &format!(
             "select count(*) from request_log where coalesce(request_body, '') || coalesce(response_body, '') \
@@ -609,7 +626,7 @@ async fn passwords_never_reach_the_log(mut app: TestApp) {
     )
     .await;
     assert_eq!(token_leaked, 0);
-    let redacted = crate::tenancy::sql_count(
+    let redacted = log_count(
         &app,
         "select count(*) from request_log where request_body like '%[redacted]%'",
     )
@@ -684,7 +701,7 @@ async fn the_log_stays_within_its_bounds(mut app: TestApp) {
     let count = |org: String| {
         let app = &app;
         async move {
-            crate::tenancy::sql_count(
+            log_count(
                 app,
                 &format!("select count(*) from request_log where organization_id = '{org}'"),
             )
@@ -812,10 +829,7 @@ async fn the_log_can_be_turned_off(mut app: TestApp) {
     app.user("off@example.com").await;
     assert_eq!(app.get("/Users").await.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        crate::tenancy::sql_count(&app, "select count(*) from request_log").await,
-        0
-    );
+    assert_eq!(log_count(&app, "select count(*) from request_log").await, 0);
     let provider = admin_token(&app).await;
     let r = admin(&app, &provider, Method::GET, "/orgs/acme/request-log", None).await;
     assert_eq!(r.body["enabled"], false);
@@ -876,4 +890,34 @@ async fn bad_log_queries_are_refused_clearly(app: TestApp) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = admin(&app, &provider, Method::GET, "/orgs/nope/request-log", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+async fn on_sqlite_the_log_has_a_file_of_its_own(mut app: TestApp) {
+    app.configure(manual);
+    app.get("/Users?filter=userName%20eq%20%22apart%40example.com%22")
+        .await;
+    flush(&app).await;
+    assert_eq!(
+        log_count(
+            &app,
+            "select count(*) from request_log where user_name = 'apart@example.com'"
+        )
+        .await,
+        1,
+        "the request was logged where the log is read from"
+    );
+    if app.url.starts_with("sqlite:") {
+        // The main file, whose one write lock every User write needs, holds no log at all.
+        assert_eq!(
+            crate::tenancy::sql_count(
+                &app,
+                "select count(*) from sqlite_master where name like 'request_log%'"
+            )
+            .await,
+            0
+        );
+    }
+    let provider = admin_token(&app).await;
+    let items = log_items(&app, &provider, "acme", "?subject=apart%40example.com").await;
+    assert_eq!(items.len(), 1, "the admin API reads the same log");
 }
