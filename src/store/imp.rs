@@ -1431,6 +1431,27 @@ macro_rules! store_impl {
                     .collect()
             }
 
+            async fn token_page(&self, org_id: &str, revoked_since: i64, start_index: i64, count: i64) -> Result<(i64, Vec<TokenInfo>)> {
+                const WHERE: &str = "where t.organization_id = $1 and (t.revoked_at is null or t.revoked_at >= $2)";
+                let total: i64 = sqlx::query(&format!("select count(*) as n from provisioning_token t {WHERE}"))
+                    .bind(org_id)
+                    .bind(revoked_since)
+                    .fetch_one(&self.read)
+                    .await?
+                    .try_get("n")?;
+                let rows = sqlx::query(&format!(
+                    "select t.*, o.slug as org_slug from provisioning_token t join organization o on o.id = t.organization_id \
+                     {WHERE} order by t.created_at, t.id limit $3 offset $4"
+                ))
+                .bind(org_id)
+                .bind(revoked_since)
+                .bind(count)
+                .bind(start_index - 1)
+                .fetch_all(&self.read)
+                .await?;
+                Ok((total, rows.iter().map(Self::token).collect::<Result<_>>()?))
+            }
+
             async fn revoke_token(&self, id: &str, now: i64) -> Result<bool> {
                 let mut tx = self.write.begin().await?;
                 let org: Option<String> = sqlx::query(

@@ -23,6 +23,7 @@ both!(
     the_log_can_be_turned_off,
     bad_log_queries_are_refused_clearly,
     on_sqlite_the_log_has_a_file_of_its_own,
+    the_token_list_is_paged_and_old_revocations_drop_out,
 );
 
 const MINUTE: i64 = 60 * 1_000_000;
@@ -920,4 +921,85 @@ async fn on_sqlite_the_log_has_a_file_of_its_own(mut app: TestApp) {
     let provider = admin_token(&app).await;
     let items = log_items(&app, &provider, "acme", "?subject=apart%40example.com").await;
     assert_eq!(items.len(), 1, "the admin API reads the same log");
+}
+
+async fn the_token_list_is_paged_and_old_revocations_drop_out(app: TestApp) {
+    // A provider admin token: a person's access token would not outlive the days skipped here.
+    let boss = admin_token(&app).await;
+    let mut made = Vec::new();
+    for name in ["t1", "t2", "t3"] {
+        let r = admin(
+            &app,
+            &boss,
+            Method::POST,
+            "/orgs/acme/tokens",
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        made.push(r.body["id"].as_str().unwrap().to_owned());
+        app.clock.advance(MINUTE);
+    }
+    let page = |query: &'static str| {
+        let (app, boss) = (&app, &boss);
+        async move {
+            let r = admin(
+                app,
+                boss,
+                Method::GET,
+                &format!("/orgs/acme/tokens{query}"),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.body);
+            let names: Vec<String> = r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect();
+            (r.body["totalResults"].as_i64().unwrap(), names)
+        }
+    };
+    // The test app's own token comes first (oldest first), then the three.
+    let (total, all) = page("").await;
+    assert_eq!(total, 4);
+    assert_eq!(all[1..], ["t1", "t2", "t3"]);
+    assert_eq!(page("?count=2").await, (4, all[..2].to_vec()));
+    assert_eq!(page("?startIndex=3&count=2").await, (4, all[2..].to_vec()));
+    assert_eq!(page("?startIndex=9").await, (4, vec![]));
+    let r = admin(
+        &app,
+        &boss,
+        Method::POST,
+        &format!("/orgs/acme/tokens/{}/revoke", made[1]),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Revoked, it stays listed while the request log can still name it (7 days by default)…
+    app.clock.advance(6 * 24 * 60 * MINUTE);
+    assert_eq!(page("").await.0, 4);
+    // …and then drops out of the list.
+    app.clock.advance(2 * 24 * 60 * MINUTE);
+    let (total, names) = page("").await;
+    assert_eq!(total, 3);
+    assert!(!names.contains(&"t2".to_owned()), "{names:?}");
+    for (query, field) in [
+        ("?count=201", "count"),
+        ("?count=-1", "count"),
+        ("?startIndex=0", "startIndex"),
+        ("?startIndex=x", "startIndex"),
+    ] {
+        let r = admin(
+            &app,
+            &boss,
+            Method::GET,
+            &format!("/orgs/acme/tokens{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
+        assert_eq!(r.body["field"], field, "{query}: {}", r.body);
+    }
 }
