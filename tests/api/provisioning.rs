@@ -85,6 +85,15 @@ async fn admin_tokens(app: &TestApp, who: &str, slug: &str) -> Vec<Value> {
     r.body["items"].as_array().unwrap().clone()
 }
 
+/// Each `(query, field)` on `path` is a 400 naming the field.
+async fn refused_queries(app: &TestApp, who: &str, path: &str, cases: &[(&str, &str)]) {
+    for (query, field) in cases {
+        let r = admin(app, who, Method::GET, &format!("{path}{query}"), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
+        assert_eq!(r.body["field"], *field, "{query}: {}", r.body);
+    }
+}
+
 async fn admins_create_rotate_and_revoke_tokens(app: TestApp) {
     let provider = admin_token(&app).await;
     let boss = acme_admin(&app, &provider, "boss@example.com").await;
@@ -851,25 +860,20 @@ async fn the_log_can_be_turned_off(mut app: TestApp) {
 
 async fn bad_log_queries_are_refused_clearly(app: TestApp) {
     let provider = admin_token(&app).await;
-    for (query, field) in [
-        ("?count=201", "count"),
-        ("?count=x", "count"),
-        ("?startIndex=0", "startIndex"),
-        ("?status=99", "status"),
-        ("?errors=maybe", "errors"),
-        ("?method=TRACE", "method"),
-    ] {
-        let r = admin(
-            &app,
-            &provider,
-            Method::GET,
-            &format!("/orgs/acme/request-log{query}"),
-            None,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
-        assert_eq!(r.body["field"], field, "{query}: {}", r.body);
-    }
+    refused_queries(
+        &app,
+        &provider,
+        "/orgs/acme/request-log",
+        &[
+            ("?count=201", "count"),
+            ("?count=x", "count"),
+            ("?startIndex=0", "startIndex"),
+            ("?status=99", "status"),
+            ("?errors=maybe", "errors"),
+            ("?method=TRACE", "method"),
+        ],
+    )
+    .await;
     let long = "x".repeat(257);
     let r = admin(
         &app,
@@ -985,21 +989,16 @@ async fn the_token_list_is_paged_and_old_revocations_drop_out(app: TestApp) {
     let (total, names) = page("").await;
     assert_eq!(total, 3);
     assert!(!names.contains(&"t2".to_owned()), "{names:?}");
-    for (query, field) in [
-        ("?count=201", "count"),
-        ("?count=-1", "count"),
-        ("?startIndex=0", "startIndex"),
-        ("?startIndex=x", "startIndex"),
-    ] {
-        let r = admin(
-            &app,
-            &boss,
-            Method::GET,
-            &format!("/orgs/acme/tokens{query}"),
-            None,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
-        assert_eq!(r.body["field"], field, "{query}: {}", r.body);
-    }
+    refused_queries(
+        &app,
+        &boss,
+        "/orgs/acme/tokens",
+        &[
+            ("?count=201", "count"),
+            ("?count=-1", "count"),
+            ("?startIndex=0", "startIndex"),
+            ("?startIndex=x", "startIndex"),
+        ],
+    )
+    .await;
 }
