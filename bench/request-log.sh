@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SCIM request log's cost, with one command:
-#   bash bench/request-log.sh [scimd-bench options, e.g. --sizes 10000 --seconds 5]
+#   bash bench/request-log.sh [--backends sqlite,postgres] [scimd-bench options, e.g. --sizes 10000 --seconds 5]
 # Runs `userName eq` lookups and PATCH at concurrency 32 against a scimd with the request log
 # off and on, back to back (off, on, off, on), on a new SQLite file and on a new Postgres
 # database each time; prints each run's figures, the on/off ratio of each figure (mean of the
@@ -9,6 +9,14 @@
 # names the server (default: the test server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+backends=(sqlite postgres)
+if [[ ${1:-} == --backends ]]; then
+    IFS=, read -r -a backends <<< "${2:?--backends needs a list, e.g. sqlite or sqlite,postgres}"
+    shift 2
+fi
+for b in "${backends[@]}"; do
+    [[ $b == sqlite || $b == postgres ]] || { echo "unknown backend $b (sqlite, postgres)" >&2; exit 2; }
+done
 cargo build --release --workspace --locked
 pg=${SCIMD_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 bin=${SCIMD_BIN:-target/release/scimd}
@@ -19,7 +27,7 @@ trap 'rm -rf "$tmp"' EXIT
 fresh() {
     psql "$pg/postgres" -q -c "set client_min_messages = warning" -c "drop database if exists $1 with (force)" -c "create database $1"
 }
-for backend in sqlite postgres; do
+for backend in "${backends[@]}"; do
     for round in 1 2; do
         for mode in off on; do
             if [[ $backend == sqlite ]]; then
@@ -36,7 +44,8 @@ for backend in sqlite postgres; do
             if [[ $mode == on ]]; then
                 q="select count(*) from request_log group by organization_id order by 1 desc limit 1"
                 if [[ $backend == sqlite ]]; then
-                    rows=$(sqlite3 "$tmp/$mode$round.db" "$q")
+                    # On SQLite the log has a file of its own beside the main one.
+                    rows=$(sqlite3 "$tmp/$mode$round-requests.db" "$q")
                 else
                     rows=$(psql "$url" -tA -c "$q")
                 fi
@@ -49,11 +58,13 @@ for backend in sqlite postgres; do
         done
     done
 done
-psql "$pg/postgres" -q -c "set client_min_messages = warning" -c "drop database if exists scimd_bench_log with (force)"
-python3 - "$tmp" <<'PY'
+if [[ " ${backends[*]} " == *" postgres "* ]]; then
+    psql "$pg/postgres" -q -c "set client_min_messages = warning" -c "drop database if exists scimd_bench_log with (force)"
+fi
+python3 - "$tmp" "${backends[@]}" <<'PY'
 import json, sys, glob, os
 tmp = sys.argv[1]
-for backend in ("sqlite", "postgres"):
+for backend in sys.argv[2:]:
     runs = {m: [json.load(open(f)) for f in sorted(glob.glob(f"{tmp}/{backend}-{m}-*.json"))] for m in ("off", "on")}
     print(f"== {backend}: request log on / off (mean of {len(runs['on'])} runs each)")
     for key in runs["off"][0]:

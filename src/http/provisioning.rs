@@ -23,6 +23,8 @@ type Result<T> = std::result::Result<T, AdminError>;
 
 /// Most request-log entries in one page.
 pub const MAX_LOG_PAGE: i64 = 200;
+/// Most tokens in one page of the token list.
+pub const MAX_TOKEN_PAGE: i64 = 200;
 /// The commonest errors the summary lists.
 const TOP_ERRORS: i64 = 5;
 const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
@@ -80,16 +82,52 @@ async fn connection(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Js
     })))
 }
 
-async fn list_tokens(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<Value>> {
+/// `GET /orgs/{slug}/tokens?startIndex=1&count=50`: the organization's tokens, oldest first.
+/// A revoked token stays listed for `--request-log-days` after its revocation (as long as the
+/// request log can name it), then drops out of the list.
+async fn list_tokens(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    let start_index = whole(&q, "startIndex", 1, i64::from(i32::MAX), 1)?;
+    let count = whole(&q, "count", 0, MAX_TOKEN_PAGE, 50)?;
     let now = st.clock.now();
-    let items: Vec<Value> = st
+    let revoked_since = now - st.config.request_log.days * DAY_MICROS;
+    let (total, tokens) = st
         .store
-        .list_tokens(&a.org.id)
-        .await?
-        .iter()
-        .map(|t| token_json(t, now))
-        .collect();
-    Ok(Json(json!({"items": items})))
+        .token_page(&a.org.id, revoked_since, start_index, count)
+        .await?;
+    let items: Vec<Value> = tokens.iter().map(|t| token_json(t, now)).collect();
+    Ok(Json(json!({
+        "totalResults": total,
+        "startIndex": start_index,
+        "items": items,
+    })))
+}
+
+/// The whole number `field` of a query, from `lo` to `hi`; `default` when absent.
+fn whole(
+    q: &HashMap<String, String>,
+    field: &'static str,
+    lo: i64,
+    hi: i64,
+    default: i64,
+) -> Result<i64> {
+    match q.get(field) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (lo..=hi).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    field,
+                    format!("{field} must be a whole number from {lo} to {hi}; got {v:?}"),
+                )
+            }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -252,22 +290,8 @@ async fn request_log(
 /// The request log's query (`errors`, `method`, `status`, `subject`, `startIndex`, `count`),
 /// checked: the filter, the start index and the page size.
 pub fn log_query(q: &HashMap<String, String>) -> Result<(LogFilter, i64, i64)> {
-    let int = |field: &'static str, lo: i64, hi: i64, default: i64| -> Result<i64> {
-        match q.get(field) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (lo..=hi).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        field,
-                        format!("{field} must be a whole number from {lo} to {hi}; got {v:?}"),
-                    )
-                }),
-        }
-    };
+    let int =
+        |field: &'static str, lo: i64, hi: i64, default: i64| whole(q, field, lo, hi, default);
     let start_index = int("startIndex", 1, i64::from(i32::MAX), 1)?;
     let count = int("count", 0, MAX_LOG_PAGE, 50)?;
     let status = match q.get("status") {

@@ -5,6 +5,7 @@
 
 use super::pages::{PageMemo, Position};
 use super::sql::{compile_filter, compile_order, Arg, Dialect, Sql};
+use super::sqlite_log::LogDb;
 use super::sqlite_read::{self, ReadPool};
 use super::sqlite_write::{self, Writer};
 use super::PoolStats;
@@ -50,6 +51,8 @@ pub struct SqliteStore {
     auth: ReadPool,
     /// User creates, PATCH/PUT and deletes, committed in groups (see `sqlite_write`).
     writer: Writer,
+    /// The request log, in a file of its own (see `sqlite_log`).
+    log: LogDb,
     pages: PageMemo,
 }
 
@@ -94,6 +97,7 @@ impl SqliteStore {
             write: write.clone(),
             reads: ReadPool::new(path.clone(), SQLITE_READERS),
             auth: ReadPool::new(path.clone(), AUTH_CONNECTIONS as usize),
+            log: LogDb::open(&path).await?,
             writer: Writer::start(path, write.clone())?,
             pages: PageMemo::default(),
         })
@@ -146,12 +150,18 @@ fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
 }
 
 impl SqliteStore {
-    /// Request-log batches go through the group-committing writer: taking sqlx's write
-    /// connection for them would stop every User write while they run.
+    /// Request-log batches go to the log's own file (`sqlite_log`): in this one they would hold
+    /// the write lock every User write waits for.
     async fn log_write(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
-        self.writer
-            .run(move |db| sqlite_write::request_log(db, &entries, keep, before))
-            .await
+        self.log.write(entries, keep, before).await
+    }
+
+    async fn log_prune(&self, before: i64) -> Result<u64> {
+        self.log.prune(before).await
+    }
+
+    fn log_read(&self) -> &Pool<Sqlite> {
+        &self.log.read
     }
 
     async fn page(&self, text: &str, args: &[Arg]) -> Result<(Vec<Record>, Option<(i64, i64)>)> {
@@ -202,6 +212,14 @@ impl SqliteStore {
 impl PgStore {
     async fn log_write(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
         self.log_write_sqlx(&entries, keep, before).await
+    }
+
+    async fn log_prune(&self, before: i64) -> Result<u64> {
+        self.log_prune_sqlx(before).await
+    }
+
+    fn log_read(&self) -> &Pool<Postgres> {
+        &self.read
     }
 
     async fn token_by_digest_sqlx(
@@ -928,6 +946,29 @@ macro_rules! store_impl {
                 Ok(pruned)
             }
 
+            /// Deletes request-log entries past the age bound through sqlx (Postgres; SQLite's log has
+            /// a file of its own, see `sqlite_log`).
+            #[allow(dead_code)]
+            async fn log_prune_sqlx(&self, before: i64) -> Result<u64> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query("delete from request_log where created_at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    // Rare (hourly) and whole: recount rather than track per organization.
+                    sqlx::query(
+                        "update request_log_count set n = (select count(*) from request_log r \
+                         where r.organization_id = request_log_count.organization_id)",
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(done)
+            }
+
             /// Adds member rows after checking every id is a User of the organization.
             async fn add_members(tx: &mut sqlx::Transaction<'_, $db>, org: &str, group: &str, ids: &[String], now: i64) -> Result<()> {
                 let mut ids: Vec<&String> = ids.iter().collect();
@@ -1365,6 +1406,27 @@ macro_rules! store_impl {
                     .collect()
             }
 
+            async fn token_page(&self, org_id: &str, revoked_since: i64, start_index: i64, count: i64) -> Result<(i64, Vec<TokenInfo>)> {
+                const WHERE: &str = "where t.organization_id = $1 and (t.revoked_at is null or t.revoked_at >= $2)";
+                let total: i64 = sqlx::query(&format!("select count(*) as n from provisioning_token t {WHERE}"))
+                    .bind(org_id)
+                    .bind(revoked_since)
+                    .fetch_one(&self.read)
+                    .await?
+                    .try_get("n")?;
+                let rows = sqlx::query(&format!(
+                    "select t.*, o.slug as org_slug from provisioning_token t join organization o on o.id = t.organization_id \
+                     {WHERE} order by t.created_at, t.id limit $3 offset $4"
+                ))
+                .bind(org_id)
+                .bind(revoked_since)
+                .bind(count)
+                .bind(start_index - 1)
+                .fetch_all(&self.read)
+                .await?;
+                Ok((total, rows.iter().map(Self::token).collect::<Result<_>>()?))
+            }
+
             async fn revoke_token(&self, id: &str, now: i64) -> Result<bool> {
                 let mut tx = self.write.begin().await?;
                 let org: Option<String> = sqlx::query(
@@ -1482,23 +1544,7 @@ macro_rules! store_impl {
             }
 
             async fn prune_request_log(&self, before: i64) -> Result<u64> {
-                let mut tx = self.write.begin().await?;
-                let done = sqlx::query("delete from request_log where created_at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if done > 0 {
-                    // Rare (hourly) and whole: recount rather than track per organization.
-                    sqlx::query(
-                        "update request_log_count set n = (select count(*) from request_log r \
-                         where r.organization_id = request_log_count.organization_id)",
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(done)
+                self.log_prune(before).await
             }
 
 
@@ -1517,7 +1563,7 @@ macro_rules! store_impl {
                     .bind(&method)
                     .bind(status)
                     .bind(&subject)
-                    .fetch_one(&self.read)
+                    .fetch_one(self.log_read())
                     .await?
                     .try_get("n")?;
                 let rows = sqlx::query(&format!(
@@ -1530,7 +1576,7 @@ macro_rules! store_impl {
                 .bind(&subject)
                 .bind(count)
                 .bind(start_index - 1)
-                .fetch_all(&self.read)
+                .fetch_all(self.log_read())
                 .await?;
                 Ok((total, rows.iter().map(Self::log_entry).collect::<Result<_>>()?))
             }
@@ -1539,7 +1585,7 @@ macro_rules! store_impl {
                 sqlx::query("select * from request_log where organization_id = $1 and id = $2")
                     .bind(org)
                     .bind(id)
-                    .fetch_optional(&self.read)
+                    .fetch_optional(self.log_read())
                     .await?
                     .as_ref()
                     .map(Self::log_entry)
@@ -1554,7 +1600,7 @@ macro_rules! store_impl {
                 )
                 .bind(org)
                 .bind(since)
-                .fetch_all(&self.read)
+                .fetch_all(self.log_read())
                 .await?;
                 for r in rows {
                     out.by_status.push((r.try_get("status")?, r.try_get("n")?));
@@ -1567,7 +1613,7 @@ macro_rules! store_impl {
                 .bind(org)
                 .bind(since)
                 .bind(top)
-                .fetch_all(&self.read)
+                .fetch_all(self.log_read())
                 .await?;
                 for r in rows {
                     out.top_errors.push((r.try_get("status")?, r.try_get("scim_type")?, r.try_get("detail")?, r.try_get("n")?));

@@ -5,6 +5,7 @@
 mod imp;
 mod pages;
 pub mod sql;
+mod sqlite_log;
 mod sqlite_read;
 mod sqlite_write;
 
@@ -255,6 +256,15 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<TokenInfo>;
     async fn list_tokens(&self, org_id: &str) -> Result<Vec<TokenInfo>>;
+    /// A page of the organization's tokens, oldest first, leaving out those revoked before
+    /// `revoked_since`; and how many there are without the page.
+    async fn token_page(
+        &self,
+        org_id: &str,
+        revoked_since: i64,
+        start_index: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<TokenInfo>)>;
     /// Revokes a token by id alone (the operator's CLI), recording it in its organization's
     /// audit log as `operator`; false when no unrevoked token has that id.
     async fn revoke_token(&self, id: &str, now: i64) -> Result<bool>;
@@ -604,6 +614,10 @@ pub struct PoolStats {
     pub open: usize,
     pub max: usize,
 }
+
+/// On SQLite, the file that holds the SCIM request log for the main database file `main`
+/// (`scimd.db` → `scimd-requests.db`, beside it; see `sqlite_log`).
+pub use sqlite_log::path_beside as request_log_file;
 
 /// Opens the database a URL names (`sqlite:…` or `postgres://…`) and applies pending migrations.
 pub async fn connect(url: &str) -> Result<DynStore> {

@@ -423,8 +423,8 @@ pub fn delete(
 }
 
 /// Writes a batch of request-log entries and keeps each of their organizations within its
-/// bound (see `Store::write_request_log`), as one job of the group commit: the log shares the
-/// writer's transactions instead of taking the write lock on its own.
+/// bound (see `Store::write_request_log`), inside the caller's transaction on the request log's
+/// own file (`sqlite_log`).
 pub fn request_log(
     db: &Connection,
     entries: &[super::LogEntry],

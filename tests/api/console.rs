@@ -15,6 +15,7 @@ both!(
     signed_out_pages_lead_to_sign_in,
     a_sign_in_form_from_another_site_is_refused,
     every_change_needs_the_session_csrf_token,
+    the_provisioning_forms_need_the_session_csrf_token,
     a_member_changes_nothing_in_the_console,
     another_organizations_people_are_out_of_reach,
     a_csv_without_an_email_column_is_refused_whole,
@@ -418,4 +419,75 @@ async fn a_whole_address_finds_a_member_by_any_of_their_addresses(app: TestApp) 
             text(&r)
         );
     }
+}
+
+/// The organization's tokens as the admin API lists them: `(name, status)`, sorted.
+async fn tokens_of(app: &TestApp, provider: &str) -> Vec<(String, String)> {
+    let r = admin(app, provider, Method::GET, "/orgs/acme/tokens", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut v: Vec<(String, String)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+async fn the_provisioning_forms_need_the_session_csrf_token(app: TestApp) {
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "ada@acme.test", "admin").await;
+    let s = sign_in(&app, "ada@acme.test").await;
+    let other = sign_in(&app, "ada@acme.test").await;
+    let listed = admin(&app, &provider, Method::GET, "/orgs/acme/tokens", None).await;
+    let id = listed.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let before = tokens_of(&app, &provider).await;
+    let forms = [
+        (
+            "/o/acme/provisioning/tokens".to_owned(),
+            "name=Sneaky&days=30",
+        ),
+        (format!("/o/acme/provisioning/tokens/{id}/rotate"), ""),
+        (
+            format!("/o/acme/provisioning/tokens/{id}/revoke"),
+            "confirm=yes",
+        ),
+        ("/o/acme/provisioning/test".to_owned(), ""),
+    ];
+    for (path, fields) in &forms {
+        // No token, a wrong one, and another session's.
+        for csrf in [None, Some("wrong"), Some(other.csrf.as_str())] {
+            let form = match csrf {
+                Some(c) => format!("{fields}&csrf={c}"),
+                None => (*fields).to_owned(),
+            };
+            let r = page(&app, Method::POST, path, &s.cookie, &form).await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{path} {form}: {}",
+                text(&r)
+            );
+            assert!(
+                text(&r).contains("nothing was done"),
+                "{path}: {}",
+                text(&r)
+            );
+        }
+    }
+    // Nothing was created, rotated, revoked, or made and revoked by a connection test.
+    assert_eq!(tokens_of(&app, &provider).await, before);
+    // The same form with the session's token does what it says.
+    let form = format!("name=Sneaky&days=30&csrf={}", s.csrf);
+    let r = page(&app, Method::POST, &forms[0].0, &s.cookie, &form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert!(tokens_of(&app, &provider)
+        .await
+        .contains(&("Sneaky".to_owned(), "active".to_owned())));
 }

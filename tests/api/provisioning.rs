@@ -22,6 +22,8 @@ both!(
     test_connection_makes_the_identity_providers_requests,
     the_log_can_be_turned_off,
     bad_log_queries_are_refused_clearly,
+    on_sqlite_the_log_has_a_file_of_its_own,
+    the_token_list_is_paged_and_old_revocations_drop_out,
 );
 
 const MINUTE: i64 = 60 * 1_000_000;
@@ -35,6 +37,22 @@ async fn flush(app: &TestApp) {
         .flush()
         .await
         .unwrap();
+}
+
+/// A count over the request log's tables, with SQL of the test's own: in the main database on
+/// Postgres, in the log's own file beside the main one on SQLite.
+async fn log_count(app: &TestApp, sql: &str) -> i64 {
+    use sqlx::Connection;
+    match app.url.strip_prefix("sqlite:") {
+        Some(main) => {
+            let file = scimd::store::request_log_file(std::path::Path::new(main));
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite:{}", file.display()))
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+        }
+        None => crate::tenancy::sql_count(app, sql).await,
+    }
 }
 
 /// A settings change that stops the background writer, so a test decides when entries are
@@ -65,6 +83,15 @@ async fn admin_tokens(app: &TestApp, who: &str, slug: &str) -> Vec<Value> {
     let r = admin(app, who, Method::GET, &format!("/orgs/{slug}/tokens"), None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.body["items"].as_array().unwrap().clone()
+}
+
+/// Each `(query, field)` on `path` is a 400 naming the field.
+async fn refused_queries(app: &TestApp, who: &str, path: &str, cases: &[(&str, &str)]) {
+    for (query, field) in cases {
+        let r = admin(app, who, Method::GET, &format!("{path}{query}"), None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
+        assert_eq!(r.body["field"], *field, "{query}: {}", r.body);
+    }
 }
 
 async fn admins_create_rotate_and_revoke_tokens(app: TestApp) {
@@ -587,9 +614,9 @@ async fn passwords_never_reach_the_log(mut app: TestApp) {
     app.get(&format!("/Users?filter=password%20eq%20%22{SECRET}%22"))
         .await;
     flush(&app).await;
-    let rows = crate::tenancy::sql_count(&app, "select count(*) from request_log").await;
+    let rows = log_count(&app, "select count(*) from request_log").await;
     assert!(rows >= 8, "every request was logged: {rows}");
-    let leaked = crate::tenancy::sql_count(
+    let leaked = log_count(
         &app,
         &format!(
             "select count(*) from request_log where coalesce(request_body, '') like '%{SECRET}%' \
@@ -599,7 +626,7 @@ async fn passwords_never_reach_the_log(mut app: TestApp) {
     )
     .await;
     assert_eq!(leaked, 0, "the password reached the stored log");
-    let token_leaked = crate::tenancy::sql_count(
+    let token_leaked = log_count(
         &app,
         &format!(
             "select count(*) from request_log where coalesce(request_body, '') || coalesce(response_body, '') \
@@ -609,7 +636,7 @@ async fn passwords_never_reach_the_log(mut app: TestApp) {
     )
     .await;
     assert_eq!(token_leaked, 0);
-    let redacted = crate::tenancy::sql_count(
+    let redacted = log_count(
         &app,
         "select count(*) from request_log where request_body like '%[redacted]%'",
     )
@@ -684,7 +711,7 @@ async fn the_log_stays_within_its_bounds(mut app: TestApp) {
     let count = |org: String| {
         let app = &app;
         async move {
-            crate::tenancy::sql_count(
+            log_count(
                 app,
                 &format!("select count(*) from request_log where organization_id = '{org}'"),
             )
@@ -812,10 +839,7 @@ async fn the_log_can_be_turned_off(mut app: TestApp) {
     app.user("off@example.com").await;
     assert_eq!(app.get("/Users").await.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        crate::tenancy::sql_count(&app, "select count(*) from request_log").await,
-        0
-    );
+    assert_eq!(log_count(&app, "select count(*) from request_log").await, 0);
     let provider = admin_token(&app).await;
     let r = admin(&app, &provider, Method::GET, "/orgs/acme/request-log", None).await;
     assert_eq!(r.body["enabled"], false);
@@ -836,25 +860,20 @@ async fn the_log_can_be_turned_off(mut app: TestApp) {
 
 async fn bad_log_queries_are_refused_clearly(app: TestApp) {
     let provider = admin_token(&app).await;
-    for (query, field) in [
-        ("?count=201", "count"),
-        ("?count=x", "count"),
-        ("?startIndex=0", "startIndex"),
-        ("?status=99", "status"),
-        ("?errors=maybe", "errors"),
-        ("?method=TRACE", "method"),
-    ] {
-        let r = admin(
-            &app,
-            &provider,
-            Method::GET,
-            &format!("/orgs/acme/request-log{query}"),
-            None,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
-        assert_eq!(r.body["field"], field, "{query}: {}", r.body);
-    }
+    refused_queries(
+        &app,
+        &provider,
+        "/orgs/acme/request-log",
+        &[
+            ("?count=201", "count"),
+            ("?count=x", "count"),
+            ("?startIndex=0", "startIndex"),
+            ("?status=99", "status"),
+            ("?errors=maybe", "errors"),
+            ("?method=TRACE", "method"),
+        ],
+    )
+    .await;
     let long = "x".repeat(257);
     let r = admin(
         &app,
@@ -876,4 +895,110 @@ async fn bad_log_queries_are_refused_clearly(app: TestApp) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = admin(&app, &provider, Method::GET, "/orgs/nope/request-log", None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+async fn on_sqlite_the_log_has_a_file_of_its_own(mut app: TestApp) {
+    app.configure(manual);
+    app.get("/Users?filter=userName%20eq%20%22apart%40example.com%22")
+        .await;
+    flush(&app).await;
+    assert_eq!(
+        log_count(
+            &app,
+            "select count(*) from request_log where user_name = 'apart@example.com'"
+        )
+        .await,
+        1,
+        "the request was logged where the log is read from"
+    );
+    if app.url.starts_with("sqlite:") {
+        // The main file, whose one write lock every User write needs, holds no log at all.
+        assert_eq!(
+            crate::tenancy::sql_count(
+                &app,
+                "select count(*) from sqlite_master where name like 'request_log%'"
+            )
+            .await,
+            0
+        );
+    }
+    let provider = admin_token(&app).await;
+    let items = log_items(&app, &provider, "acme", "?subject=apart%40example.com").await;
+    assert_eq!(items.len(), 1, "the admin API reads the same log");
+}
+
+async fn the_token_list_is_paged_and_old_revocations_drop_out(app: TestApp) {
+    // A provider admin token: a person's access token would not outlive the days skipped here.
+    let boss = admin_token(&app).await;
+    let mut made = Vec::new();
+    for name in ["t1", "t2", "t3"] {
+        let r = admin(
+            &app,
+            &boss,
+            Method::POST,
+            "/orgs/acme/tokens",
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        made.push(r.body["id"].as_str().unwrap().to_owned());
+        app.clock.advance(MINUTE);
+    }
+    let page = |query: &'static str| {
+        let (app, boss) = (&app, &boss);
+        async move {
+            let r = admin(
+                app,
+                boss,
+                Method::GET,
+                &format!("/orgs/acme/tokens{query}"),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.body);
+            let names: Vec<String> = r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect();
+            (r.body["totalResults"].as_i64().unwrap(), names)
+        }
+    };
+    // The test app's own token comes first (oldest first), then the three.
+    let (total, all) = page("").await;
+    assert_eq!(total, 4);
+    assert_eq!(all[1..], ["t1", "t2", "t3"]);
+    assert_eq!(page("?count=2").await, (4, all[..2].to_vec()));
+    assert_eq!(page("?startIndex=3&count=2").await, (4, all[2..].to_vec()));
+    assert_eq!(page("?startIndex=9").await, (4, vec![]));
+    let r = admin(
+        &app,
+        &boss,
+        Method::POST,
+        &format!("/orgs/acme/tokens/{}/revoke", made[1]),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Revoked, it stays listed while the request log can still name it (7 days by default)…
+    app.clock.advance(6 * 24 * 60 * MINUTE);
+    assert_eq!(page("").await.0, 4);
+    // …and then drops out of the list.
+    app.clock.advance(2 * 24 * 60 * MINUTE);
+    let (total, names) = page("").await;
+    assert_eq!(total, 3);
+    assert!(!names.contains(&"t2".to_owned()), "{names:?}");
+    refused_queries(
+        &app,
+        &boss,
+        "/orgs/acme/tokens",
+        &[
+            ("?count=201", "count"),
+            ("?count=-1", "count"),
+            ("?startIndex=0", "startIndex"),
+            ("?startIndex=x", "startIndex"),
+        ],
+    )
+    .await;
 }
