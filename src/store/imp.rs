@@ -9,10 +9,10 @@ use super::sqlite_read::{self, ReadPool};
 use super::sqlite_write::{self, Writer};
 use super::PoolStats;
 use super::{
-    columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
-    Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry, LogFilter, LogSummary,
-    MemberDetail, MemberOp, MembershipOf, NewCookieSession, NewInvitation, Org, Page, Record,
-    SetupLink, Store, TokenInfo, UpdateFn,
+    columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, AuditFilter, Change, Enrolled,
+    Enrolment, Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry, LogFilter,
+    LogSummary, MemberDetail, MemberOp, MembershipOf, NewCookieSession, NewInvitation, Org, Page,
+    Record, SetupLink, Store, TokenInfo, UpdateFn,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -1745,17 +1745,30 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn audit_events(&self, org: &str, start_index: i64, count: i64) -> Result<(i64, Vec<AuditEvent>)> {
-                let total: i64 = sqlx::query("select count(*) as n from audit_event where organization_id = $1")
+            async fn audit_log(&self, org: &str, f: &AuditFilter, newest_first: bool, start_index: i64, count: i64) -> Result<(i64, Vec<AuditEvent>)> {
+                // An empty string does not filter (no stored actor, action or target is empty).
+                const WHERE: &str = "where organization_id = $1 and ($2 = '' or actor = $2) \
+                     and ($3 = '' or action = $3) and ($4 = '' or target = $4)";
+                let actor = f.actor.clone().unwrap_or_default();
+                let action = f.action.clone().unwrap_or_default();
+                let target = f.target.clone().unwrap_or_default();
+                let total: i64 = sqlx::query(&format!("select count(*) as n from audit_event {WHERE}"))
                     .bind(org)
+                    .bind(&actor)
+                    .bind(&action)
+                    .bind(&target)
                     .fetch_one(&self.read)
                     .await?
                     .try_get("n")?;
-                let rows = sqlx::query(
-                    "select id, actor, action, target, request_id, created_at from audit_event where organization_id = $1 \
-                     order by created_at, id limit $2 offset $3",
-                )
+                let order = if newest_first { "created_at desc, id desc" } else { "created_at, id" };
+                let rows = sqlx::query(&format!(
+                    "select id, actor, action, target, request_id, created_at from audit_event {WHERE} \
+                     order by {order} limit $5 offset $6",
+                ))
                 .bind(org)
+                .bind(&actor)
+                .bind(&action)
+                .bind(&target)
                 .bind(count)
                 .bind(start_index - 1)
                 .fetch_all(&self.read)

@@ -136,6 +136,17 @@ pub struct AuditEvent {
     pub created_at: i64,
 }
 
+/// Which audit-log entries to list; `None` fields do not filter. Each matches exactly.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// `account:<id>`, `token:<id>` or `admin:<id>`.
+    pub actor: Option<String>,
+    /// e.g. `User.update`.
+    pub action: Option<String>,
+    /// The resource id the entry concerns.
+    pub target: Option<String>,
+}
+
 /// A provider admin token, as stored (never the token itself).
 #[derive(Debug, Clone)]
 pub struct AdminToken {
@@ -355,6 +366,19 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_events(
         &self,
         org: &str,
+        start_index: i64,
+        count: i64,
+    ) -> Result<(i64, Vec<AuditEvent>)> {
+        self.audit_log(org, &AuditFilter::default(), false, start_index, count)
+            .await
+    }
+    /// A page of the organization's audit log that `filter` selects, oldest first (or newest
+    /// first), and how many entries match.
+    async fn audit_log(
+        &self,
+        org: &str,
+        filter: &AuditFilter,
+        newest_first: bool,
         start_index: i64,
         count: i64,
     ) -> Result<(i64, Vec<AuditEvent>)>;

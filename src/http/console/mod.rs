@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 mod assets;
+mod audit;
 mod groups;
 mod invitations;
 mod provisioning;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(groups::router())
         .merge(invitations::router())
         .merge(provisioning::router())
+        .merge(audit::router())
 }
 
 /// What every page's frame shows: who is signed in, the organization in view and its sections.
