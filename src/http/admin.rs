@@ -1589,21 +1589,23 @@ impl Person {
                 format!("{email:?} is not a valid email address"),
             ));
         }
-        let name = |field: &'static str, v: Option<String>| -> Result<Option<String>> {
-            match v.map(|v| v.trim().to_owned()) {
-                Some(v) if v.chars().count() > 200 => Err(invalid(
-                    field,
-                    format!("{field} must be at most 200 characters"),
-                )),
-                Some(v) if v.is_empty() => Ok(None),
-                v => Ok(v),
-            }
-        };
         Ok(Person {
             email,
-            given_name: name("givenName", given_name)?,
-            family_name: name("familyName", family_name)?,
+            given_name: optional_name("givenName", given_name)?,
+            family_name: optional_name("familyName", family_name)?,
         })
+    }
+}
+
+/// A person's given or family name, checked: at most 200 characters, trimmed; empty is none.
+pub fn optional_name(field: &'static str, v: Option<String>) -> Result<Option<String>> {
+    match v.map(|v| v.trim().to_owned()) {
+        Some(v) if v.chars().count() > 200 => Err(invalid(
+            field,
+            format!("{field} must be at most 200 characters"),
+        )),
+        Some(v) if v.is_empty() => Ok(None),
+        v => Ok(v),
     }
 }
 

@@ -508,6 +508,26 @@ pub trait Store: Send + Sync + 'static {
     async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>>;
     /// The account a provider identity is linked to.
     async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>>;
+    /// The provider identities linked to an account, oldest first.
+    async fn identities_of(&self, account_id: &str) -> Result<Vec<LinkedIdentity>>;
+    /// Unlinks a provider identity from an account, in one transaction that holds the account's
+    /// row (so two unlinks at once cannot remove both last ways in): 404 when the account has no
+    /// such link, 409 when it is the account's last way to sign in (no password, no other link).
+    async fn unlink_identity(
+        &self,
+        account_id: &str,
+        provider: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// Sets an account's own names (`None` clears one).
+    async fn set_account_names(
+        &self,
+        account_id: &str,
+        given_name: Option<&str>,
+        family_name: Option<&str>,
+        now: i64,
+    ) -> Result<()>;
     /// Links a provider identity to an account unless it is linked already; returns the account
     /// it is linked to (the first link wins, so concurrent first sign-ins agree).
     async fn link_identity(
@@ -532,6 +552,17 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         idle: i64,
     ) -> Result<Option<(String, String)>>;
+}
+
+/// A sign-in provider's identity linked to an account.
+#[derive(Debug, Clone)]
+pub struct LinkedIdentity {
+    pub provider: String,
+    pub subject: String,
+    /// The verified address it was first linked by.
+    pub email: String,
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
 }
 
 /// A sign-in at a provider, between the redirect there and the callback.

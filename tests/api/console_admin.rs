@@ -1,6 +1,7 @@
-//! The console's Audit log page, changing a pending invitation, and "Add user", as an attacker
-//! would try them: a member, another organization's ids, forms without the session's CSRF
-//! token. Each goes through the admin API's own function, so the API is checked beside it.
+//! The console's Audit log page, changing a pending invitation, "Add user" and My profile, as
+//! an attacker would try them: a member, another organization's or account's ids, forms without
+//! the session's CSRF token. Each goes through the admin API's own function, so the API is
+//! checked beside it.
 
 use crate::admin::{admin, admin_token};
 use crate::both;
@@ -15,6 +16,7 @@ both!(
     the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page,
     a_pending_invitations_role_and_groups_change_in_the_console,
     add_user_adds_an_existing_account_or_mails_a_new_one_a_setup_link,
+    my_profile_edits_names_and_unlinks_providers_but_never_the_last_way_in,
 );
 
 const DAY: i64 = 24 * 3600 * 1_000_000;
@@ -537,4 +539,132 @@ async fn add_user_adds_an_existing_account_or_mails_a_new_one_a_setup_link(app: 
     assert_eq!(member_role(&app, &provider, "kim@acme.test").await, None);
     let r = admin(&app, &provider, Method::GET, "/orgs/globex/members", None).await;
     assert!(!r.body.to_string().contains("kim@acme.test"), "{}", r.body);
+}
+
+/// A browser session for an account that has no password (it signs in with a provider).
+async fn provider_session(app: &TestApp, account: &str) -> crate::console::Session {
+    let started = scimd::service::sessions::start(
+        &app.store,
+        &app.clock,
+        account,
+        "google",
+        app.state.config.session_idle,
+    )
+    .await
+    .unwrap();
+    let cookie = format!("{}={}", scimd::service::sessions::COOKIE, started.secret);
+    let home = page(app, Method::GET, "/", &cookie, "").await;
+    let csrf = home.headers["x-csrf-token"].to_str().unwrap().to_owned();
+    crate::console::Session { cookie, csrf }
+}
+
+async fn link(app: &TestApp, provider: &str, subject: &str, account: &str, email: &str) {
+    app.store
+        .link_identity(provider, subject, account, email, app.clock.now())
+        .await
+        .unwrap();
+}
+
+async fn linked(app: &TestApp, account: &str) -> Vec<String> {
+    app.store
+        .identities_of(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| format!("{}:{}", i.provider, i.subject))
+        .collect()
+}
+
+async fn my_profile_edits_names_and_unlinks_providers_but_never_the_last_way_in(app: TestApp) {
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "ada@acme.test", "admin").await;
+    let ada_id = app
+        .store
+        .account_by_email("ada@acme.test")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let ada = sign_in(&app, "ada@acme.test").await;
+
+    // Names: CSRF first, then the 200-character bound beside the field, then saved.
+    let r = page(
+        &app,
+        Method::POST,
+        "/me/names",
+        &ada.cookie,
+        "given_name=Ada&family_name=L",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", text(&r));
+    let form = format!(
+        "given_name={}&family_name=L&csrf={}",
+        "a".repeat(201),
+        ada.csrf
+    );
+    let r = page(&app, Method::POST, "/me/names", &ada.cookie, &form).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", text(&r));
+    assert!(text(&r).contains("id=\"given-error\""), "{}", text(&r));
+    let form = format!("given_name=Ada&family_name=Lovelace&csrf={}", ada.csrf);
+    let r = page(&app, Method::POST, "/me/names", &ada.cookie, &form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert!(text(&r).contains("Your name is saved."), "{}", text(&r));
+    let acct = app.store.account(&ada_id).await.unwrap().unwrap();
+    assert_eq!(acct.given_name.as_deref(), Some("Ada"));
+    assert_eq!(acct.family_name.as_deref(), Some("Lovelace"));
+
+    // Ada has a password: she may unlink every provider.
+    link(&app, "google", "g-ada", &ada_id, "ada@acme.test").await;
+    let r = page(&app, Method::GET, "/me", &ada.cookie, "").await;
+    assert!(text(&r).contains("id=\"linked-providers\""), "{}", text(&r));
+    let unlink = |s: &crate::console::Session, p: &str, sub: &str, csrf: bool| {
+        let form = format!(
+            "provider={p}&subject={sub}{}",
+            if csrf {
+                format!("&csrf={}", s.csrf)
+            } else {
+                String::new()
+            }
+        );
+        let (app, cookie) = (&app, s.cookie.clone());
+        async move { page(app, Method::POST, "/me/identities/unlink", &cookie, &form).await }
+    };
+    let r = unlink(&ada, "google", "g-ada", false).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", text(&r));
+    assert_eq!(linked(&app, &ada_id).await, ["google:g-ada"]);
+    let r = unlink(&ada, "google", "g-ada", true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert!(linked(&app, &ada_id).await.is_empty());
+
+    // Eve has no password: her last provider stays.
+    let r = admin(
+        &app,
+        &provider,
+        Method::POST,
+        "/orgs/acme/members",
+        Some(json!({"email": "eve@acme.test"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let eve_id = app
+        .store
+        .account_by_email("eve@acme.test")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    link(&app, "google", "g-eve", &eve_id, "eve@acme.test").await;
+    link(&app, "github", "h-eve", &eve_id, "eve@acme.test").await;
+    let eve = provider_session(&app, &eve_id).await;
+    // Another account's link is not hers to remove.
+    link(&app, "google", "g-ada2", &ada_id, "ada@acme.test").await;
+    let r = unlink(&eve, "google", "g-ada2", true).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", text(&r));
+    assert_eq!(linked(&app, &ada_id).await, ["google:g-ada2"]);
+    let r = unlink(&eve, "github", "h-eve", true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let r = unlink(&eve, "google", "g-eve", true).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", text(&r));
+    assert!(text(&r).contains("only way to sign in"), "{}", text(&r));
+    assert_eq!(linked(&app, &eve_id).await, ["google:g-eve"]);
 }
