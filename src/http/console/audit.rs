@@ -140,13 +140,10 @@ async fn audit_page(
     Query(form): Query<AuditForm>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
     let mut view = AuditPage {
         chrome: o.chrome("audit"),

@@ -109,13 +109,10 @@ async fn invitations_page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     match view(&st, &o).await {
         Ok(v) => page(StatusCode::OK, &v),
         Err(e) => crate::http::invite::internal(e),
@@ -233,13 +230,10 @@ async fn edit_page(
     Path((slug, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     match edit_view(&st, &o, &id, None).await {
         Ok(Some(v)) => page(StatusCode::OK, &v),
         Ok(None) => not_found(&o),

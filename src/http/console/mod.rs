@@ -156,6 +156,16 @@ impl Signed {
         }
     }
 
+    /// A form posted to one's own pages (`/me/…`), once its CSRF token is checked.
+    pub fn form(&self, headers: &HeaderMap, body: &Bytes) -> Result<FormFields, Response> {
+        let f = FormFields::parse(body);
+        if self.csrf_ok(headers, f.get("csrf")) {
+            Ok(f)
+        } else {
+            Err(bad_csrf(self.chrome("me")))
+        }
+    }
+
     /// Whether a state-changing request carries this session's CSRF token, as `X-CSRF-Token`
     /// (htmx) or as the form's `csrf` field.
     pub fn csrf_ok(&self, headers: &HeaderMap, field: Option<&str>) -> bool {
@@ -234,6 +244,21 @@ impl InOrg {
             admin: self.access.admin,
         });
         c
+    }
+
+    /// An admin page's checks: the organization and the caller's membership, then the admin
+    /// role (a member gets the refusal every admin page gives).
+    pub async fn admin_page(
+        st: &AppState,
+        signed: Signed,
+        slug: &str,
+        headers: &HeaderMap,
+    ) -> Result<InOrg, Response> {
+        let o = InOrg::load(st, signed, slug, headers).await?;
+        match o.admin_only() {
+            Some(refused) => Err(refused),
+            None => Ok(o),
+        }
     }
 
     /// The refusal page for an action that needs the admin role here.
@@ -782,10 +807,10 @@ async fn change_names(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    if !signed.csrf_ok(&headers, f.get("csrf")) {
-        return bad_csrf(signed.chrome("me"));
-    }
+    let f = match signed.form(&headers, &body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
     let saved = super::people::set_names_as(
         &st,
         &signed.session.account,
@@ -818,10 +843,10 @@ async fn unlink(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    if !signed.csrf_ok(&headers, f.get("csrf")) {
-        return bad_csrf(signed.chrome("me"));
-    }
+    let f = match signed.form(&headers, &body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
     let provider = f.text("provider");
     let done =
         super::people::unlink_as(&st, &signed.session.account, &provider, &f.text("subject")).await;
@@ -849,10 +874,10 @@ async fn change_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    if !signed.csrf_ok(&headers, f.get("csrf")) {
-        return bad_csrf(signed.chrome("me"));
-    }
+    let f = match signed.form(&headers, &body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
     let changed = super::people::change_password_as(
         &st,
         &signed.session.account,
@@ -891,9 +916,8 @@ async fn sign_out_everywhere(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    if !signed.csrf_ok(&headers, f.get("csrf")) {
-        return bad_csrf(signed.chrome("me"));
+    if let Err(resp) = signed.form(&headers, &body) {
+        return resp;
     }
     match st
         .store

@@ -793,13 +793,10 @@ async fn invite_page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let groups = match group_choices(&st, &o, &[]).await {
         Ok(g) => g,
         Err(e) => return super::super::invite::internal(e),
@@ -1157,13 +1154,10 @@ async fn add_page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     page(StatusCode::OK, &add_view(&o, AddForm::default()))
 }
 
