@@ -530,6 +530,9 @@ struct AuditQuery {
     #[serde(rename = "startIndex")]
     start_index: Option<i64>,
     count: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
 }
 
 /// `GET /audit?org=SLUG`: the same log as `/orgs/{slug}/audit`. A person who is an admin of
@@ -540,7 +543,7 @@ async fn audit_of(
     Query(q): Query<AuditQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let slug = match (q.org, &caller) {
+    let slug = match (q.org.clone(), &caller) {
         (Some(slug), _) => slug,
         (None, Caller::Person { account, .. }) => {
             let admin_of: Vec<String> = st
@@ -568,33 +571,40 @@ async fn audit_of(
             ))
         }
     };
-    let paging = Paging {
-        start_index: q.start_index,
-        count: q.count,
-    };
-    audit_page(&st, &caller, &slug, &paging, &headers).await
+    audit_page(&st, &caller, &slug, q, &headers).await
 }
 
 async fn audit(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
-    Query(p): Query<Paging>,
+    Query(q): Query<AuditQuery>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    audit_page(&st, &caller, &slug, &p, &headers).await
+    if q.org.is_some() {
+        return Err(invalid(
+            "org",
+            "the path names the organization; org belongs to GET /admin/v1/audit",
+        ));
+    }
+    audit_page(&st, &caller, &slug, q, &headers).await
 }
 
 async fn audit_page(
     st: &AppState,
     caller: &Caller,
     slug: &str,
-    p: &Paging,
+    q: AuditQuery,
     headers: &axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
-    let t = access(st, caller, slug, Need::Admin, headers).await?.tenant;
-    let (start_index, count) = p.bounds();
-    let (total, events) = st.store.audit_events(&t.org_id, start_index, count).await?;
+    let a = access(st, caller, slug, Need::Admin, headers).await?;
+    let (start_index, count) = Paging {
+        start_index: q.start_index,
+        count: q.count,
+    }
+    .bounds();
+    let filter = audit_filter(st, q.actor, q.action, q.target).await?;
+    let (total, events) = audit_as(st, &a, &filter, false, start_index, count).await?;
     let items: Vec<Value> = events
         .iter()
         .map(|e| {
@@ -605,6 +615,77 @@ async fn audit_page(
     Ok(Json(
         json!({"totalResults": total, "startIndex": start_index, "items": items}),
     ))
+}
+
+/// Longest actor, action or target an audit-log filter takes.
+pub const MAX_AUDIT_FILTER: usize = 256;
+
+/// The audit log's filters, checked: each at most [`MAX_AUDIT_FILTER`] characters, empty for
+/// none. An actor may be given as a person's email address, which stands for `account:<id>`
+/// (an address without an account matches nothing).
+pub async fn audit_filter(
+    st: &AppState,
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+) -> Result<crate::store::AuditFilter> {
+    let check = |field: &'static str, v: Option<String>| -> Result<Option<String>> {
+        match v.map(|v| v.trim().to_owned()) {
+            Some(v) if v.chars().count() > MAX_AUDIT_FILTER => Err(invalid(
+                field,
+                format!("{field} must be at most {MAX_AUDIT_FILTER} characters"),
+            )),
+            Some(v) if v.is_empty() => Ok(None),
+            v => Ok(v),
+        }
+    };
+    let actor = match check("actor", actor)? {
+        Some(a) if a.contains('@') => {
+            if !crate::domain::valid_email(&a) {
+                return Err(invalid(
+                    "actor",
+                    format!("{a:?} is not a valid email address"),
+                ));
+            }
+            // `account:` alone is no stored actor: an unknown address finds nothing.
+            let id = st
+                .store
+                .account_by_email(&a)
+                .await?
+                .map(|acct| acct.id)
+                .unwrap_or_default();
+            Some(format!("account:{id}"))
+        }
+        Some(a) if !["account:", "token:", "admin:"].iter().any(|p| a.starts_with(*p)) => {
+            return Err(invalid(
+                "actor",
+                format!("actor must be an email address, account:<id>, token:<id> or admin:<id>; got {a:?}"),
+            ))
+        }
+        a => a,
+    };
+    Ok(crate::store::AuditFilter {
+        actor,
+        action: check("action", action)?,
+        target: check("target", target)?,
+    })
+}
+
+/// A page of the organization's audit log: for the admin API and the console alike, after the
+/// caller's admin role there is checked.
+pub async fn audit_as(
+    st: &AppState,
+    a: &Access,
+    filter: &crate::store::AuditFilter,
+    newest_first: bool,
+    start_index: i64,
+    count: i64,
+) -> Result<(i64, Vec<crate::store::AuditEvent>)> {
+    need_admin(a)?;
+    Ok(st
+        .store
+        .audit_log(&a.org.id, filter, newest_first, start_index, count)
+        .await?)
 }
 
 fn check_role(role: &Value) -> Result<String> {
@@ -851,7 +932,6 @@ async fn change_invitation(
     headers: axum::http::HeaderMap,
     body: Option<Json<Value>>,
 ) -> Result<Json<Value>> {
-    let org = a.org;
     let Some(Json(Value::Object(body))) = body else {
         return Err(invalid(
             "role",
@@ -864,10 +944,28 @@ async fn change_invitation(
             "an invitation's email cannot be changed: revoke it and invite the new address",
         ));
     }
+    let inv =
+        change_invitation_as(&st, &a, &headers, &id, body.get("role"), body.get("groups")).await?;
+    Ok(Json(invitation_json(&inv, st.clock.now())))
+}
+
+/// Changes a pending invitation's role and/or groups (each a group of the organization): for the
+/// admin API and the console alike. An expired invitation is refused like an accepted or revoked
+/// one (resending it makes it pending again); the change is audited as `Invitation.update`.
+pub async fn change_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+    role: Option<&Value>,
+    groups: Option<&Value>,
+) -> Result<crate::store::Invitation> {
+    need_admin(a)?;
+    let org = &a.org;
     let change = crate::store::InvitationChange {
-        role: body.get("role").map(check_role).transpose()?,
-        groups: match body.get("groups") {
-            Some(g) => Some(check_groups(&st, &org.id, g).await?),
+        role: role.map(check_role).transpose()?,
+        groups: match groups {
+            Some(g) => Some(check_groups(st, &org.id, g).await?),
             None => None,
         },
         ..Default::default()
@@ -878,9 +976,18 @@ async fn change_invitation(
             "nothing to change: give role and/or groups",
         ));
     }
-    let inv =
-        invitation_change(&st, &org, &a.caller, &headers, &id, &change, None, "update").await?;
-    Ok(Json(invitation_json(&inv, st.clock.now())))
+    let current = st
+        .store
+        .get_invitation(&org.id, id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
+    if current.status == "pending" && current.expires_at <= st.clock.now() {
+        return Err(Error::conflict(
+            "the invitation is expired; only a pending invitation can be changed (resend it first)",
+        )
+        .into());
+    }
+    invitation_change(st, org, &a.caller, headers, id, &change, None, "update").await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1015,14 +1122,56 @@ async fn add_member(
             "the body must be a JSON object with an email",
         ));
     };
-    let role = check_role(&json!(m.role.as_deref().unwrap_or("member")))?;
-    let person = Person::check(m.email, m.given_name, m.family_name)?;
-    let done = enrol(&st, &a.caller, &headers, &person, vec![(a.org, role)]).await?;
-    let (_, id) = &done.members[0];
+    let id = add_member_as(
+        &st,
+        &a,
+        &headers,
+        m.role.as_deref(),
+        m.email,
+        m.given_name,
+        m.family_name,
+    )
+    .await?;
     // The same answer whether or not the address already had an account or a password: that
     // is the person's business, not this organization's.
-    let v = one_member(&st, &a.tenant, id).await?;
+    let v = one_member(&st, &a.tenant, &id).await?;
     Ok((StatusCode::CREATED, Json(with_delivery(&st, v))))
+}
+
+/// Adds a person by email with a role (`member` when none is given): for the admin API and the
+/// console alike, after the caller's admin role is checked. An existing account becomes a member
+/// at once; a new one gets an account-setup email. The new member's id.
+pub async fn add_member_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    role: Option<&str>,
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+) -> Result<String> {
+    need_admin(a)?;
+    let role = check_role(&json!(role.unwrap_or("member")))?;
+    let person = Person::check(email, given_name, family_name)?;
+    let done = enrol(st, &a.caller, headers, &person, vec![(a.org.clone(), role)]).await?;
+    done.members
+        .into_iter()
+        .next()
+        .map(|(_, id)| id)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("enrolment made no membership")).into())
+}
+
+/// Refuses a caller without the admin role in the organization `a` is for. The extractors
+/// check it for the API's routes; functions the console calls too check it again themselves.
+fn need_admin(a: &Access) -> Result<()> {
+    if a.admin {
+        return Ok(());
+    }
+    Err(Error::forbidden(format!(
+        "this needs the admin role in organization {:?}; your role there is member",
+        a.org.slug
+    ))
+    .into())
 }
 
 /// Adds a person to organizations with roles in one transaction, with an account-setup email

@@ -140,6 +140,10 @@ impl AdminError {
     pub fn kind(&self) -> ErrorKind {
         self.0.kind()
     }
+    /// The input at fault, when one is.
+    pub fn field(&self) -> Option<&'static str> {
+        self.0.field()
+    }
     /// Names the input at fault.
     pub fn on_field(self, field: &'static str) -> Self {
         AdminError(self.0.on_field(field))

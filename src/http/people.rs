@@ -520,3 +520,30 @@ pub async fn accept_invitation(
         })),
     ))
 }
+
+/// Sets one's own given and family names (each at most 200 characters; empty clears it). The
+/// console's My profile; an organization's copy of the names (its member) is its own.
+pub async fn set_names_as(
+    st: &AppState,
+    account: &str,
+    given_name: Option<String>,
+    family_name: Option<String>,
+) -> Result<()> {
+    let given = crate::service::enrolment::optional_name("givenName", given_name)?;
+    let family = crate::service::enrolment::optional_name("familyName", family_name)?;
+    st.store
+        .set_account_names(account, given.as_deref(), family.as_deref(), st.clock.now())
+        .await?;
+    Ok(())
+}
+
+/// Unlinks one of one's own sign-in provider identities; never the last way to sign in (no
+/// password and no other link). Signing in with the provider again links it again: it vouches
+/// for the address.
+pub async fn unlink_as(st: &AppState, account: &str, provider: &str, subject: &str) -> Result<()> {
+    st.store
+        .unlink_identity(account, provider, subject, st.clock.now())
+        .await?;
+    tracing::info!(account, provider, "provider identity unlinked");
+    Ok(())
+}

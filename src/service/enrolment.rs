@@ -20,15 +20,17 @@ impl Person {
         family_name: Option<String>,
     ) -> Result<Person> {
         let email = Email::parse("email", email.as_deref().unwrap_or_default())?.into_string();
-        let name = |field: &'static str, v: Option<String>| -> Result<Option<String>> {
-            Ok(Name::optional(field, v.as_deref())?.map(Name::into_string))
-        };
         Ok(Person {
             email,
-            given_name: name("givenName", given_name)?,
-            family_name: name("familyName", family_name)?,
+            given_name: optional_name("givenName", given_name)?,
+            family_name: optional_name("familyName", family_name)?,
         })
     }
+}
+
+/// A person's given or family name, checked: at most 200 characters, trimmed; empty is none.
+pub fn optional_name(field: &'static str, v: Option<String>) -> Result<Option<String>> {
+    Ok(Name::optional(field, v.as_deref())?.map(Name::into_string))
 }
 
 /// A slug for a new organization, refused naming the `slug` field.

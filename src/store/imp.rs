@@ -10,8 +10,8 @@ use super::sqlite_read::{self, ReadPool};
 use super::sqlite_write::{self, Writer};
 use super::PoolStats;
 use super::{
-    columns, new_id, shard, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change,
-    Enrolled, Enrolment, Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry,
+    columns, new_id, shard, AcceptAccount, Account, AdminToken, Audit, AuditEvent, AuditFilter,
+    Change, Enrolled, Enrolment, Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry,
     LogFilter, LogSummary, MemberDetail, MemberOp, MembershipOf, NewCookieSession, NewInvitation,
     Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn, COUNT_UPSERT,
 };
@@ -1766,17 +1766,30 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn audit_events(&self, org: &str, start_index: i64, count: i64) -> Result<(i64, Vec<AuditEvent>)> {
-                let total: i64 = sqlx::query("select count(*) as n from audit_event where organization_id = $1")
+            async fn audit_log(&self, org: &str, f: &AuditFilter, newest_first: bool, start_index: i64, count: i64) -> Result<(i64, Vec<AuditEvent>)> {
+                // An empty string does not filter (no stored actor, action or target is empty).
+                const WHERE: &str = "where organization_id = $1 and ($2 = '' or actor = $2) \
+                     and ($3 = '' or action = $3) and ($4 = '' or target = $4)";
+                let actor = f.actor.clone().unwrap_or_default();
+                let action = f.action.clone().unwrap_or_default();
+                let target = f.target.clone().unwrap_or_default();
+                let total: i64 = sqlx::query(&format!("select count(*) as n from audit_event {WHERE}"))
                     .bind(org)
+                    .bind(&actor)
+                    .bind(&action)
+                    .bind(&target)
                     .fetch_one(&self.read)
                     .await?
                     .try_get("n")?;
-                let rows = sqlx::query(
-                    "select id, actor, action, target, request_id, created_at from audit_event where organization_id = $1 \
-                     order by created_at, id limit $2 offset $3",
-                )
+                let order = if newest_first { "created_at desc, id desc" } else { "created_at, id" };
+                let rows = sqlx::query(&format!(
+                    "select id, actor, action, target, request_id, created_at from audit_event {WHERE} \
+                     order by {order} limit $5 offset $6",
+                ))
                 .bind(org)
+                .bind(&actor)
+                .bind(&action)
+                .bind(&target)
                 .bind(count)
                 .bind(start_index - 1)
                 .fetch_all(&self.read)
@@ -2568,6 +2581,79 @@ macro_rules! store_impl {
                     .map(|r| r.try_get("account_id"))
                     .transpose()
                     .map_err(Error::from)
+            }
+
+            async fn identities_of(&self, account_id: &str) -> Result<Vec<super::LinkedIdentity>> {
+                let rows = sqlx::query(
+                    "select provider, subject, email, last_used_at, created_at from federated_identity \
+                     where account_id = $1 order by created_at, provider, subject",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(super::LinkedIdentity {
+                        provider: r.try_get("provider")?,
+                        subject: r.try_get("subject")?,
+                        email: r.try_get("email")?,
+                        last_used_at: r.try_get("last_used_at")?,
+                        created_at: r.try_get("created_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn unlink_identity(&self, account_id: &str, provider: &str, subject: &str, now: i64) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                // Writing the account's row first holds it until commit: of two unlinks of one
+                // account at once, the second sees what the first left.
+                let Some(row) = sqlx::query("update account set updated_at = $2 where id = $1 returning password_hash")
+                    .bind(account_id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Err(Error::not_found("no such account"));
+                };
+                let has_password = row.try_get::<Option<String>, _>("password_hash")?.is_some();
+                let linked: Vec<(String, String)> = sqlx::query("select provider, subject from federated_identity where account_id = $1")
+                    .bind(account_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get("provider")?, r.try_get("subject")?)))
+                    .collect::<Result<_>>()?;
+                if !linked.iter().any(|(p, s)| p == provider && s == subject) {
+                    return Err(Error::not_found("that sign-in is not linked to your account"));
+                }
+                if !has_password && linked.len() == 1 {
+                    return Err(Error::conflict(
+                        "this is your only way to sign in: set a password first (Forgot password mails a link), then unlink it",
+                    ));
+                }
+                sqlx::query("delete from federated_identity where account_id = $1 and provider = $2 and subject = $3")
+                    .bind(account_id)
+                    .bind(provider)
+                    .bind(subject)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_account_names(&self, account_id: &str, given_name: Option<&str>, family_name: Option<&str>, now: i64) -> Result<()> {
+                let done = sqlx::query("update account set given_name = $2, family_name = $3, updated_at = $4 where id = $1")
+                    .bind(account_id)
+                    .bind(given_name)
+                    .bind(family_name)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(Error::not_found("no such account"));
+                }
+                Ok(())
             }
 
             async fn link_identity(&self, provider: &str, subject: &str, account_id: &str, email: &str, now: i64) -> Result<String> {

@@ -154,6 +154,17 @@ pub struct AuditEvent {
     pub created_at: i64,
 }
 
+/// Which audit-log entries to list; `None` fields do not filter. Each matches exactly.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// `account:<id>`, `token:<id>` or `admin:<id>`.
+    pub actor: Option<String>,
+    /// e.g. `User.update`.
+    pub action: Option<String>,
+    /// The resource id the entry concerns.
+    pub target: Option<String>,
+}
+
 /// A provider admin token, as stored (never the token itself).
 #[derive(Debug, Clone)]
 pub struct AdminToken {
@@ -363,6 +374,19 @@ pub trait Store: Send + Sync + 'static {
         org: &str,
         start_index: i64,
         count: i64,
+    ) -> Result<(i64, Vec<AuditEvent>)> {
+        self.audit_log(org, &AuditFilter::default(), false, start_index, count)
+            .await
+    }
+    /// A page of the organization's audit log that `filter` selects, oldest first (or newest
+    /// first), and how many entries match.
+    async fn audit_log(
+        &self,
+        org: &str,
+        filter: &AuditFilter,
+        newest_first: bool,
+        start_index: i64,
+        count: i64,
     ) -> Result<(i64, Vec<AuditEvent>)>;
 
     /// Creates an invitation and enqueues its email in one transaction. 409 when the email
@@ -490,6 +514,26 @@ pub trait Store: Send + Sync + 'static {
     async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>>;
     /// The account a provider identity is linked to.
     async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>>;
+    /// The provider identities linked to an account, oldest first.
+    async fn identities_of(&self, account_id: &str) -> Result<Vec<LinkedIdentity>>;
+    /// Unlinks a provider identity from an account, in one transaction that holds the account's
+    /// row (so two unlinks at once cannot remove both last ways in): 404 when the account has no
+    /// such link, 409 when it is the account's last way to sign in (no password, no other link).
+    async fn unlink_identity(
+        &self,
+        account_id: &str,
+        provider: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// Sets an account's own names (`None` clears one).
+    async fn set_account_names(
+        &self,
+        account_id: &str,
+        given_name: Option<&str>,
+        family_name: Option<&str>,
+        now: i64,
+    ) -> Result<()>;
     /// Links a provider identity to an account unless it is linked already; returns the account
     /// it is linked to (the first link wins, so concurrent first sign-ins agree).
     async fn link_identity(
@@ -514,6 +558,17 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         idle: i64,
     ) -> Result<Option<(String, String)>>;
+}
+
+/// A sign-in provider's identity linked to an account.
+#[derive(Debug, Clone)]
+pub struct LinkedIdentity {
+    pub provider: String,
+    pub subject: String,
+    /// The verified address it was first linked by.
+    pub email: String,
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
 }
 
 /// A sign-in at a provider, between the redirect there and the callback.

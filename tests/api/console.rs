@@ -24,16 +24,16 @@ both!(
     a_whole_address_finds_a_member_by_any_of_their_addresses,
 );
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A browser session: its cookie and its CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// Adds a person to acme with a role and a password; their member id.
-async fn person(app: &TestApp, provider: &str, email: &str, role: &str) -> String {
+pub(crate) async fn person(app: &TestApp, provider: &str, email: &str, role: &str) -> String {
     let r = admin(
         app,
         provider,
@@ -58,7 +58,13 @@ fn set_cookie(r: &Resp, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
-async fn page(app: &TestApp, method: Method, path: &str, cookie: &str, form: &str) -> Resp {
+pub(crate) async fn page(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    cookie: &str,
+    form: &str,
+) -> Resp {
     let req = Request::builder()
         .method(method)
         .uri(path)
@@ -69,12 +75,12 @@ async fn page(app: &TestApp, method: Method, path: &str, cookie: &str, form: &st
     app.raw(req).await
 }
 
-fn text(r: &Resp) -> String {
+pub(crate) fn text(r: &Resp) -> String {
     r.body.as_str().map(str::to_owned).unwrap_or_default()
 }
 
 /// Signs in through the sign-in page, as a browser does.
-async fn sign_in(app: &TestApp, email: &str) -> Session {
+pub(crate) async fn sign_in(app: &TestApp, email: &str) -> Session {
     let form_page = page(app, Method::GET, "/signin", "", "").await;
     let form_cookie = set_cookie(&form_page, "scimd_form").unwrap();
     let token = form_cookie.split_once('=').unwrap().1.to_owned();
@@ -101,7 +107,7 @@ async fn sign_in(app: &TestApp, email: &str) -> Session {
     Session { cookie, csrf }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

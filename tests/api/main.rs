@@ -10,6 +10,7 @@ mod auth;
 mod bulk;
 mod connections;
 mod console;
+mod console_admin;
 mod csv_import;
 mod deadline;
 mod differential;

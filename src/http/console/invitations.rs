@@ -6,7 +6,7 @@
 // would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use super::users::{day, list_all, PAGE_SIZE};
+use super::users::{day, group_choices, list_all, PAGE_SIZE};
 use super::{capitalise, page, refusal, Chrome, InOrg, Signed};
 use crate::http::admin;
 use crate::http::AppState;
@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/o/{slug}/invitations", get(invitations_page))
         .route("/o/{slug}/invitations/{id}", post(act))
+        .route("/o/{slug}/invitations/{id}/edit", get(edit_page).post(edit))
 }
 
 struct InvitationRow {
@@ -107,13 +108,10 @@ async fn invitations_page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     match view(&st, &o).await {
         Ok(v) => page(StatusCode::OK, &v),
         Err(e) => crate::http::invite::internal(e),
@@ -153,5 +151,148 @@ async fn act(
             page(StatusCode::OK, &v)
         }
         Err(e) => crate::http::invite::internal(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "invitation_edit.html")]
+struct EditPage {
+    chrome: Chrome,
+    title: String,
+    slug: String,
+    id: String,
+    email: String,
+    role: String,
+    /// `(id, name, checked)` for each group of the organization.
+    groups: Vec<(String, String, bool)>,
+    /// Why the invitation cannot be changed (no longer pending), instead of the form.
+    closed: Option<String>,
+    error: Option<String>,
+    /// The field the error concerns, so the message sits beside it.
+    field: String,
+}
+
+/// The form for one invitation, as it is now (or, after a refused post, as it was posted).
+async fn edit_view(
+    st: &AppState,
+    o: &InOrg,
+    id: &str,
+    posted: Option<(String, Vec<String>)>,
+) -> Result<Option<EditPage>, crate::error::Error> {
+    let Some(inv) = st.store.get_invitation(&o.access.org.id, id).await? else {
+        return Ok(None);
+    };
+    let status = crate::domain::InvitationStatus::of(&inv.status, inv.expires_at, st.clock.now())
+        .as_str()
+        .to_owned();
+    let (role, checked) = posted.unwrap_or((inv.role, inv.groups));
+    Ok(Some(EditPage {
+        chrome: o.chrome("invitations"),
+        title: format!("Change the invitation to {}", inv.email),
+        slug: o.access.org.slug.clone(),
+        id: inv.id,
+        email: inv.email,
+        role,
+        groups: group_choices(st, o, &checked).await?,
+        closed: (status != "pending").then(|| {
+            format!(
+                "This invitation is {status}: only a pending invitation can be changed.{}",
+                if status == "expired" {
+                    " Resend it first."
+                } else {
+                    ""
+                }
+            )
+        }),
+        error: None,
+        field: String::new(),
+    }))
+}
+
+fn not_found(o: &InOrg) -> Response {
+    super::message(
+        o.chrome("invitations"),
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such invitation in this organization.",
+        Some((
+            &format!("/o/{}/invitations", o.access.org.slug),
+            "Back to Invitations",
+        )),
+    )
+}
+
+async fn edit_page(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    match edit_view(&st, &o, &id, None).await {
+        Ok(Some(v)) => page(StatusCode::OK, &v),
+        Ok(None) => not_found(&o),
+        Err(e) => crate::http::invite::internal(e),
+    }
+}
+
+/// Saves a pending invitation's role and groups through the admin API's own
+/// `change_invitation_as`; back to the Invitations page with the outcome, or the form again with
+/// the refusal beside the field it concerns.
+async fn edit(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path((slug, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let role = f.text("role");
+    let groups = f.all("groups");
+    // Every box unticked is no groups: the form always sends the whole list.
+    let changed = admin::change_invitation_as(
+        &st,
+        &o.access,
+        &headers,
+        &id,
+        Some(&Value::from(role.clone())),
+        Some(&Value::from(groups.clone())),
+    )
+    .await;
+    match changed {
+        Ok(inv) => match view(&st, &o).await {
+            Ok(mut v) => {
+                v.notice = Some(format!(
+                    "The invitation to {} now gives the {} role{}.",
+                    inv.email,
+                    inv.role,
+                    match inv.groups.len() {
+                        0 => " and no groups".to_owned(),
+                        1 => " and 1 group".to_owned(),
+                        n => format!(" and {n} groups"),
+                    }
+                ));
+                page(StatusCode::OK, &v)
+            }
+            Err(e) => crate::http::invite::internal(e),
+        },
+        Err(e) => {
+            let (status, text) = refusal(&e);
+            match edit_view(&st, &o, &id, Some((role, groups))).await {
+                Ok(Some(mut v)) => {
+                    v.field = e.field().unwrap_or_default().to_owned();
+                    v.error = Some(capitalise(&text));
+                    page(status, &v)
+                }
+                Ok(None) => not_found(&o),
+                Err(e) => crate::http::invite::internal(e),
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 mod assets;
+mod audit;
 mod groups;
 mod invitations;
 mod provisioning;
@@ -44,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/forgot", get(forgot_page).post(forgot))
         .route("/me", get(profile_page))
         .route("/me/password", axum::routing::post(change_password))
+        .route("/me/names", axum::routing::post(change_names))
+        .route("/me/identities/unlink", axum::routing::post(unlink))
         .route(
             "/me/sign-out-everywhere",
             axum::routing::post(sign_out_everywhere),
@@ -53,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .merge(groups::router())
         .merge(invitations::router())
         .merge(provisioning::router())
+        .merge(audit::router())
 }
 
 /// What every page's frame shows: who is signed in, the organization in view and its sections.
@@ -154,6 +158,16 @@ impl Signed {
         }
     }
 
+    /// A form posted to one's own pages (`/me/…`), once its CSRF token is checked.
+    pub fn form(&self, headers: &HeaderMap, body: &Bytes) -> Result<FormFields, Response> {
+        let f = FormFields::parse(body);
+        if self.csrf_ok(headers, f.get("csrf")) {
+            Ok(f)
+        } else {
+            Err(bad_csrf(self.chrome("me")))
+        }
+    }
+
     /// Whether a state-changing request carries this session's CSRF token, as `X-CSRF-Token`
     /// (htmx) or as the form's `csrf` field.
     pub fn csrf_ok(&self, headers: &HeaderMap, field: Option<&str>) -> bool {
@@ -232,6 +246,21 @@ impl InOrg {
             admin: self.access.admin,
         });
         c
+    }
+
+    /// An admin page's checks: the organization and the caller's membership, then the admin
+    /// role (a member gets the refusal every admin page gives).
+    pub async fn admin_page(
+        st: &AppState,
+        signed: Signed,
+        slug: &str,
+        headers: &HeaderMap,
+    ) -> Result<InOrg, Response> {
+        let o = InOrg::load(st, signed, slug, headers).await?;
+        match o.admin_only() {
+            Some(refused) => Err(refused),
+            None => Ok(o),
+        }
     }
 
     /// The refusal page for an action that needs the admin role here.
@@ -697,29 +726,142 @@ struct ProfilePage {
     chrome: Chrome,
     title: &'static str,
     name: String,
+    given_name: String,
+    family_name: String,
+    identities: Vec<IdentityRow>,
+    has_password: bool,
     notice: Option<String>,
     ok: bool,
+    /// The field a refusal concerns (`given_name`, `family_name`), so it sits beside it.
+    field: &'static str,
 }
 
-fn profile_view(s: &Signed, status: StatusCode, notice: Option<String>, ok: bool) -> Response {
-    let name = match &s.caller {
-        Caller::Person { name, .. } => name.clone(),
-        Caller::Provider { .. } => String::new(),
+struct IdentityRow {
+    provider: String,
+    label: String,
+    subject: String,
+    email: String,
+    last_used: String,
+}
+
+/// My profile as it is now, with an outcome (`ok` false for a refusal) when there is one.
+async fn profile_view(
+    st: &AppState,
+    s: &Signed,
+    status: StatusCode,
+    notice: Option<String>,
+    ok: bool,
+    field: &'static str,
+) -> Response {
+    let account = &s.session.account;
+    let (acct, identities) = match (
+        st.store.account(account).await,
+        st.store.identities_of(account).await,
+    ) {
+        (Ok(Some(a)), Ok(i)) => (a, i),
+        (Ok(None), _) => return redirect("/"),
+        (Err(e), _) | (_, Err(e)) => return super::invite::internal(e),
     };
+    let label = |name: &str| {
+        st.federation
+            .provider(name)
+            .map_or_else(|| name.to_owned(), |p| p.label.clone())
+    };
+    let given_name = acct.given_name.unwrap_or_default();
+    let family_name = acct.family_name.unwrap_or_default();
     page(
         status,
         &ProfilePage {
             chrome: s.chrome("me"),
             title: "My profile",
-            name,
+            name: format!("{given_name} {family_name}").trim().to_owned(),
+            given_name,
+            family_name,
+            identities: identities
+                .into_iter()
+                .map(|i| IdentityRow {
+                    label: label(&i.provider),
+                    provider: i.provider,
+                    subject: i.subject,
+                    email: i.email,
+                    last_used: i.last_used_at.map_or_else(|| "never".into(), users::day),
+                })
+                .collect(),
+            has_password: acct.password_hash.is_some(),
             notice,
             ok,
+            field,
         },
     )
 }
 
-async fn profile_page(signed: Signed) -> Response {
-    profile_view(&signed, StatusCode::OK, None, true)
+async fn profile_page(State(st): State<AppState>, signed: Signed) -> Response {
+    profile_view(&st, &signed, StatusCode::OK, None, true, "").await
+}
+
+/// One's own names, through `people::set_names_as`.
+async fn change_names(
+    State(st): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = match signed.form(&headers, &body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let saved = super::people::set_names_as(
+        &st,
+        &signed.session.account,
+        Some(f.text("given_name")),
+        Some(f.text("family_name")),
+    )
+    .await;
+    match saved {
+        Ok(()) => {
+            let note = Some("Your name is saved.".to_owned());
+            profile_view(&st, &signed, StatusCode::OK, note, true, "").await
+        }
+        Err(e) => {
+            let (status, text) = refusal(&e);
+            let field = match e.field() {
+                Some("givenName") => "given_name",
+                Some("familyName") => "family_name",
+                _ => "",
+            };
+            profile_view(&st, &signed, status, Some(capitalise(&text)), false, field).await
+        }
+    }
+}
+
+/// Unlinks one of one's own sign-in providers, through `people::unlink_as` (never the last way
+/// to sign in).
+async fn unlink(
+    State(st): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = match signed.form(&headers, &body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let provider = f.text("provider");
+    let done =
+        super::people::unlink_as(&st, &signed.session.account, &provider, &f.text("subject")).await;
+    match done {
+        Ok(()) => {
+            let note = Some(format!(
+                "{provider} is unlinked. Signing in with it again links it again, as it vouches \
+                 for your address."
+            ));
+            profile_view(&st, &signed, StatusCode::OK, note, true, "").await
+        }
+        Err(e) => {
+            let (status, text) = refusal(&e);
+            profile_view(&st, &signed, status, Some(capitalise(&text)), false, "").await
+        }
+    }
 }
 
 /// The admin API's password change: the current password (counted like a sign-in), then every
@@ -731,10 +873,10 @@ async fn change_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    if !signed.csrf_ok(&headers, f.get("csrf")) {
-        return bad_csrf(signed.chrome("me"));
-    }
+    let f = match signed.form(&headers, &body) {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
     let changed = super::people::change_password_as(
         &st,
         &signed.session.account,
@@ -748,15 +890,20 @@ async fn change_password(
             &st,
             "Your password is changed, and every session has ended. Sign in with the new one.",
         ),
-        Ok(Err(wait)) => profile_view(
-            &signed,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(format!("Too many attempts. Try again in {wait} seconds.")),
-            false,
-        ),
+        Ok(Err(wait)) => {
+            profile_view(
+                &st,
+                &signed,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(format!("Too many attempts. Try again in {wait} seconds.")),
+                false,
+                "",
+            )
+            .await
+        }
         Err(e) => {
             let (status, text) = refusal(&e);
-            profile_view(&signed, status, Some(capitalise(&text)), false)
+            profile_view(&st, &signed, status, Some(capitalise(&text)), false, "").await
         }
     }
 }
@@ -768,9 +915,8 @@ async fn sign_out_everywhere(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    if !signed.csrf_ok(&headers, f.get("csrf")) {
-        return bad_csrf(signed.chrome("me"));
+    if let Err(resp) = signed.form(&headers, &body) {
+        return resp;
     }
     match st
         .store

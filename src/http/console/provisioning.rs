@@ -47,21 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/o/{slug}/provisioning/log/{id}", get(entry_page))
 }
 
-/// The page an admin reaches, or the refusal every other person gets.
-async fn admin_in(
-    st: &AppState,
-    signed: Signed,
-    slug: &str,
-    headers: &HeaderMap,
-) -> Result<InOrg, Response> {
-    let o = InOrg::load(st, signed, slug, headers).await?;
-    match o.admin_only() {
-        Some(refused) => Err(refused),
-        None => Ok(o),
-    }
-}
-
-/// As [`admin_in`], for a form: its CSRF token checked too.
+/// As [`InOrg::admin_page`], for a form: its CSRF token checked too.
 async fn admin_form(
     st: &AppState,
     signed: Signed,
@@ -207,7 +193,7 @@ async fn provisioning_page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match admin_in(&st, signed, &slug, &headers).await {
+    match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => after(&st, &o, |_| {}).await,
         Err(resp) => resp,
     }
@@ -500,7 +486,7 @@ async fn log_page(
     Query(raw): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match admin_in(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
@@ -640,7 +626,7 @@ async fn entry_page(
     Path((slug, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match admin_in(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };

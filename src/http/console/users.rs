@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/o/{slug}/users/{id}/active", post(change_active))
         .route("/o/{slug}/users/remove/confirm", post(confirm_remove))
         .route("/o/{slug}/users/remove", post(remove))
+        .route("/o/{slug}/users/add", get(add_page).post(add))
         .route("/o/{slug}/invite", get(invite_page).post(invite))
         .route("/o/{slug}/invite/example.csv", get(example_csv))
         .route(
@@ -755,7 +756,7 @@ struct InvitePage {
     delivery_note: Option<String>,
 }
 
-async fn group_choices(
+pub async fn group_choices(
     st: &AppState,
     o: &InOrg,
     checked: &[String],
@@ -792,13 +793,10 @@ async fn invite_page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
         Ok(o) => o,
         Err(resp) => return resp,
     };
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
     let groups = match group_choices(&st, &o, &[]).await {
         Ok(g) => g,
         Err(e) => return super::super::invite::internal(e),
@@ -1111,5 +1109,115 @@ mod tests {
         );
         assert_eq!(address_fallback("ada", "", ""), None);
         crate::scim::filter::parse(&filter_text("a", "active", "admin").unwrap()).unwrap();
+    }
+}
+
+#[derive(Default)]
+struct AddForm {
+    email: String,
+    given_name: String,
+    family_name: String,
+    role: String,
+}
+
+#[derive(Template)]
+#[template(path = "add_user.html")]
+struct AddPage {
+    chrome: Chrome,
+    title: String,
+    slug: String,
+    form: AddForm,
+    notice: Option<String>,
+    delivery_note: Option<String>,
+    error: Option<String>,
+    /// The field the error concerns (`email`, `given_name`, `family_name`, `role`), so the
+    /// message sits beside it; empty for the page.
+    field: &'static str,
+}
+
+fn add_view(o: &InOrg, form: AddForm) -> AddPage {
+    AddPage {
+        chrome: o.chrome("users"),
+        title: format!("Add a user to {}", o.access.org.name),
+        slug: o.access.org.slug.clone(),
+        form,
+        notice: None,
+        delivery_note: None,
+        error: None,
+        field: "",
+    }
+}
+
+async fn add_page(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
+        Ok(o) => o,
+        Err(resp) => return resp,
+    };
+    page(StatusCode::OK, &add_view(&o, AddForm::default()))
+}
+
+/// "Add user": the admin API's own `add_member_as` (`POST /admin/v1/orgs/{slug}/members`). The
+/// answer is the same whether or not the address had an account, as the API's is.
+async fn add(
+    State(st): State<AppState>,
+    signed: Signed,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let form = AddForm {
+        email: f.text("email").trim().to_owned(),
+        given_name: f.text("given_name"),
+        family_name: f.text("family_name"),
+        role: f.text("role"),
+    };
+    let added = admin::add_member_as(
+        &st,
+        &o.access,
+        &headers,
+        (!form.role.is_empty()).then_some(form.role.as_str()),
+        Some(form.email.clone()),
+        Some(form.given_name.clone()),
+        Some(form.family_name.clone()),
+    )
+    .await;
+    match added {
+        Ok(_) => {
+            let mut v = add_view(&o, AddForm::default());
+            v.notice =
+                Some(format!(
+                "{} is now a {} of {}. Someone new to this server gets an email to set up their \
+                 account.",
+                form.email,
+                if form.role == "admin" { "admin" } else { "member" },
+                o.access.org.name
+            ));
+            v.delivery_note = delivery_note(&st);
+            page(StatusCode::OK, &v)
+        }
+        Err(e) => {
+            let (status, text) = refusal(&e);
+            let mut v = add_view(&o, form);
+            v.field = match (e.field(), status) {
+                (Some("givenName"), _) => "given_name",
+                (Some("familyName"), _) => "family_name",
+                (Some("role"), _) => "role",
+                // "Already a member" is about the address.
+                (Some("email"), _) => "email",
+                (None, s) if s == StatusCode::CONFLICT => "email",
+                _ => "",
+            };
+            v.error = Some(capitalise(&text));
+            page(status, &v)
+        }
     }
 }
