@@ -12,10 +12,10 @@ use super::sqlite_read::{self, ReadPool};
 use super::sqlite_write::{self, Writer};
 use super::PoolStats;
 use super::{
-    columns, AcceptAccount, MEMBER_COUNT_CAP, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
+    columns, AcceptAccount, Account, AdminToken, Audit, AuditEvent, Change, Enrolled, Enrolment,
     Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry, LogFilter, LogSummary,
-    MemberDetail, MemberOp, MemberPage, MemberQuery, MembershipOf, NewCookieSession, NewInvitation, Org, Page, Record,
-    SetupLink, Store, TokenInfo, UpdateFn,
+    MemberDetail, MemberOp, MemberPage, MemberQuery, MembershipOf, NewCookieSession, NewInvitation,
+    Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn, MEMBER_COUNT_CAP,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;

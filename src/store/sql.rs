@@ -880,8 +880,10 @@ fn member_driver_rows(sql: &mut Sql, needle: Option<&Needle>, group: Option<&str
     match (needle, group) {
         (Some(n), _) => {
             // Every organization's members share the index; the join keeps this one's.
-            sql.push("select membership_id as id from membership_search where membership_search match ")
-                .bind(Arg::Text(n.fts_phrase()));
+            sql.push(
+                "select membership_id as id from membership_search where membership_search match ",
+            )
+            .bind(Arg::Text(n.fts_phrase()));
         }
         (None, Some(g)) => {
             sql.push("select membership_id as id from team_member where team_id = ")
@@ -918,7 +920,8 @@ pub fn member_from(
             sql.push(") c cross join membership r where r.id = c.id and ")
         }
     };
-    sql.push("r.organization_id = ").bind(Arg::Text(org.to_owned()));
+    sql.push("r.organization_id = ")
+        .bind(Arg::Text(org.to_owned()));
     if let Some(n) = needle {
         if sql.pg() && n.indexed() {
             // The planner weighs the trigram index against the walk in page order by its
@@ -950,7 +953,8 @@ pub fn member_from(
         None => {}
     }
     if let Some((ts, id)) = after {
-        sql.push(" and (r.created_at, r.id) > (").bind(Arg::Int(*ts));
+        sql.push(" and (r.created_at, r.id) > (")
+            .bind(Arg::Int(*ts));
         sql.push(", ").bind(Arg::Text(id.clone())).push(")");
     }
 }

@@ -470,7 +470,13 @@ fn search(text: &str) -> scimd::store::MemberQuery {
 
 async fn the_search_finds_part_of_a_name_or_an_address_in_any_case_and_literally(app: TestApp) {
     scim_user(&app, "ada", "Ada Lovelace", &["ada@acme.test"]).await;
-    scim_user(&app, "grace", "Grace Hopper", &["Grace.Hopper@Navy.test", "gh@acme.test"]).await;
+    scim_user(
+        &app,
+        "grace",
+        "Grace Hopper",
+        &["Grace.Hopper@Navy.test", "gh@acme.test"],
+    )
+    .await;
     scim_user(&app, "deal", "Deal 100%_off", &["deal@acme.test"]).await;
     scim_user(&app, "decoy", "Decoy 100xxoff", &["decoy@acme.test"]).await;
     scim_user(&app, "dara", "Dara O\"Brien", &["dara@acme.test"]).await;
@@ -489,7 +495,10 @@ async fn the_search_finds_part_of_a_name_or_an_address_in_any_case_and_literally
         ("_", vec!["deal"]),
         ("o\"b", vec!["dara"]),
         ("100", vec!["deal", "decoy"]),
-        ("acme.test", vec!["ada", "grace", "deal", "decoy", "dara", "zoe"]),
+        (
+            "acme.test",
+            vec!["ada", "grace", "deal", "decoy", "dara", "zoe"],
+        ),
         ("nobody", vec![]),
     ] {
         assert_eq!(listed(&app, search(q)).await, want, "search {q:?}");
@@ -502,7 +511,10 @@ async fn the_search_finds_part_of_a_name_or_an_address_in_any_case_and_literally
     assert_eq!(r.status, StatusCode::OK);
     let body = text(&r);
     assert!(body.contains("<p id=\"total\">1 person</p>"), "{body}");
-    assert!(body.contains("Deal 100%_off") && !body.contains("Decoy"), "{body}");
+    assert!(
+        body.contains("Deal 100%_off") && !body.contains("Decoy"),
+        "{body}"
+    );
 }
 
 async fn the_search_follows_every_change_of_name_and_address(app: TestApp) {
@@ -596,29 +608,55 @@ async fn the_group_filter_lists_that_groups_members_and_refuses_another_organiza
     assert_eq!(listed(&app, by_group(&theirs)).await, Vec::<String>::new());
 
     let s = sign_in(&app, "admin@acme.test").await;
-    let r = page(&app, Method::GET, &format!("/o/acme/users?group={team}"), &s.cookie, "").await;
+    let r = page(
+        &app,
+        Method::GET,
+        &format!("/o/acme/users?group={team}"),
+        &s.cookie,
+        "",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let body = text(&r);
     assert!(body.contains("<p id=\"total\">2 people</p>"), "{body}");
     assert!(body.contains("Ann Able") && body.contains("Bob Baker") && !body.contains("Cal Cole"));
     assert!(
-        body.contains(&format!("<option value=\"{team}\" selected>Builders</option>")),
+        body.contains(&format!(
+            "<option value=\"{team}\" selected>Builders</option>"
+        )),
         "the group select offers acme's groups, the chosen one selected: {body}"
     );
-    let r = page(&app, Method::GET, &format!("/o/acme/users?group={theirs}"), &s.cookie, "").await;
+    let r = page(
+        &app,
+        Method::GET,
+        &format!("/o/acme/users?group={theirs}"),
+        &s.cookie,
+        "",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let body = text(&r);
     assert!(body.contains("id=\"group-error\""), "{body}");
     assert!(body.contains("There is no such group in this organization."));
-    assert!(!body.contains(&theirs) && !body.contains("gus@globex.test"), "{body}");
-    assert!(!body.contains("Ann Able"), "no rows under a refused filter: {body}");
+    assert!(
+        !body.contains(&theirs) && !body.contains("gus@globex.test"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("Ann Able"),
+        "no rows under a refused filter: {body}"
+    );
 }
 
 async fn filters_page_by_cursor_without_gaps_or_repeats(app: TestApp) {
     let mut created = Vec::new();
     for i in 0..40 {
         let name = format!("p{i:02}");
-        let display = if i % 2 == 0 { format!("Even {i}") } else { format!("Odd {i}") };
+        let display = if i % 2 == 0 {
+            format!("Even {i}")
+        } else {
+            format!("Odd {i}")
+        };
         let id = scim_user(&app, &name, &display, &[&format!("{name}@acme.test")]).await;
         if i % 3 == 0 {
             let r = app
@@ -631,7 +669,11 @@ async fn filters_page_by_cursor_without_gaps_or_repeats(app: TestApp) {
         }
         created.push((i, id));
     }
-    let members: Vec<&str> = created.iter().filter(|e| e.0 % 5 == 0).map(|e| e.1.as_str()).collect();
+    let members: Vec<&str> = created
+        .iter()
+        .filter(|e| e.0 % 5 == 0)
+        .map(|e| e.1.as_str())
+        .collect();
     let team = id(&app.group("Fives", &members).await);
     let q = |count| scimd::store::MemberQuery {
         count,
@@ -649,15 +691,40 @@ async fn filters_page_by_cursor_without_gaps_or_repeats(app: TestApp) {
         .collect();
     assert_eq!(everyone.len(), 40);
     let names = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
-        everyone.iter().filter(|e| keep(e.0)).map(|e| e.1.clone()).collect()
+        everyone
+            .iter()
+            .filter(|e| keep(e.0))
+            .map(|e| e.1.clone())
+            .collect()
     };
     for count in [1, 3, 7, 50] {
-        let inactive = scimd::store::MemberQuery { active: Some(false), ..q(count) };
-        assert_eq!(listed(&app, inactive).await, names(&|i| i % 3 == 0), "count {count}");
-        let active = scimd::store::MemberQuery { active: Some(true), ..q(count) };
-        assert_eq!(listed(&app, active).await, names(&|i| i % 3 != 0), "count {count}");
-        let even = scimd::store::MemberQuery { search: Some("even".into()), ..q(count) };
-        assert_eq!(listed(&app, even).await, names(&|i| i % 2 == 0), "count {count}");
+        let inactive = scimd::store::MemberQuery {
+            active: Some(false),
+            ..q(count)
+        };
+        assert_eq!(
+            listed(&app, inactive).await,
+            names(&|i| i % 3 == 0),
+            "count {count}"
+        );
+        let active = scimd::store::MemberQuery {
+            active: Some(true),
+            ..q(count)
+        };
+        assert_eq!(
+            listed(&app, active).await,
+            names(&|i| i % 3 != 0),
+            "count {count}"
+        );
+        let even = scimd::store::MemberQuery {
+            search: Some("even".into()),
+            ..q(count)
+        };
+        assert_eq!(
+            listed(&app, even).await,
+            names(&|i| i % 2 == 0),
+            "count {count}"
+        );
         // Two characters: the walk in page order, not the trigram index; whole, or a few
         // members at a time.
         for short_walk in [0, 1, 6, 100] {
@@ -678,17 +745,33 @@ async fn filters_page_by_cursor_without_gaps_or_repeats(app: TestApp) {
             search: Some("odd".into()),
             ..q(count)
         };
-        assert_eq!(listed(&app, fives).await, names(&|i| i % 5 == 0 && i % 2 == 1), "count {count}");
+        assert_eq!(
+            listed(&app, fives).await,
+            names(&|i| i % 5 == 0 && i % 2 == 1),
+            "count {count}"
+        );
         // Nobody has a role assigned: everyone is a member, no one an admin.
-        let admins = scimd::store::MemberQuery { admin: Some(true), ..q(count) };
+        let admins = scimd::store::MemberQuery {
+            admin: Some(true),
+            ..q(count)
+        };
         assert_eq!(listed(&app, admins).await, Vec::<String>::new());
-        let plain = scimd::store::MemberQuery { admin: Some(false), ..q(count) };
+        let plain = scimd::store::MemberQuery {
+            admin: Some(false),
+            ..q(count)
+        };
         assert_eq!(listed(&app, plain).await, names(&|_| true), "count {count}");
     }
     // Totals: a page that is not full counts itself, a full one counts the rest.
     let first = app
         .store
-        .list_members(&app.org.id, &scimd::store::MemberQuery { active: Some(false), ..q(5) })
+        .list_members(
+            &app.org.id,
+            &scimd::store::MemberQuery {
+                active: Some(false),
+                ..q(5)
+            },
+        )
         .await
         .unwrap();
     assert_eq!((first.records.len(), first.total), (5, Some(14)));
@@ -704,7 +787,11 @@ async fn filters_page_by_cursor_without_gaps_or_repeats(app: TestApp) {
     let mut pages = Vec::new();
     let mut after = None;
     loop {
-        let p = app.store.list_members(&app.org.id, &short(after)).await.unwrap();
+        let p = app
+            .store
+            .list_members(&app.org.id, &short(after))
+            .await
+            .unwrap();
         assert_eq!(p.total, None, "a short search is not counted");
         pages.push((
             p.records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),

@@ -280,7 +280,13 @@ async fn users_page(
         Some(r @ ("admin" | "member")) => r.to_owned(),
         _ => String::new(),
     };
-    let group: String = uq.group.unwrap_or_default().trim().chars().take(100).collect();
+    let group: String = uq
+        .group
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
     let after = uq.after.as_deref().and_then(cursor);
     let t = &o.access.tenant;
     let groups = match group_filter_choices(&st, &o, &group).await {
@@ -308,7 +314,11 @@ async fn users_page(
         ),
         group_options: groups,
         group_error: None,
-        first_url: users_url(&slug, [&q, &status, &role, &group].map(String::as_str), None),
+        first_url: users_url(
+            &slug,
+            [&q, &status, &role, &group].map(String::as_str),
+            None,
+        ),
         paged: after.is_some(),
         q,
         status,
