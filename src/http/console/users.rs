@@ -365,8 +365,14 @@ async fn users_page(
     match found {
         Ok((found, rows)) => {
             let n = rows.len() as i64;
+            let filtered = mq.search.is_some()
+                || mq.active.is_some()
+                || mq.admin.is_some()
+                || mq.group.is_some();
             view.total_text = match found.total {
-                Some(total) if total > MEMBER_COUNT_CAP => {
+                // Without a filter the total is exact (the organization's counter), else it
+                // stops counting past the cap.
+                Some(total) if filtered && total > MEMBER_COUNT_CAP => {
                     format!("More than {MEMBER_COUNT_CAP} people")
                 }
                 Some(total) => count_text(total, "person", "people"),
