@@ -4,7 +4,10 @@
 //! `for update`; SQLite serialises every write through a single-connection write pool).
 
 use super::pages::{PageMemo, Position};
-use super::sql::{compile_filter, compile_order, Arg, Dialect, Sql};
+use super::sql::{
+    compile_filter, compile_order, member_driver_count, member_from, member_search_test, Arg,
+    Dialect, MemberDriver, Needle, Sql,
+};
 use super::sqlite_log::LogDb;
 use super::sqlite_read::{self, ReadPool};
 use super::sqlite_write::{self, Writer};
@@ -12,8 +15,9 @@ use super::PoolStats;
 use super::{
     columns, new_id, shard, AcceptAccount, Account, AdminToken, Audit, AuditEvent, AuditFilter,
     Change, Enrolled, Enrolment, Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry,
-    LogFilter, LogSummary, MemberDetail, MemberOp, MembershipOf, NewCookieSession, NewInvitation,
-    Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn, COUNT_UPSERT,
+    LogFilter, LogSummary, MemberDetail, MemberOp, MemberPage, MemberQuery, MembershipOf,
+    NewCookieSession, NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
+    COUNT_UPSERT, MEMBER_COUNT_CAP,
 };
 use crate::error::{Error, Result, ScimType};
 use crate::scim::schema::Kind;
@@ -544,7 +548,7 @@ impl PgStore {
             let done = sqlx::query(
                 "with u as ( \
                      update membership set user_name = $1, user_name_norm = $2, external_id = $3, active = $4, \
-                     doc = $5, version = version + 1, updated_at = $6, \
+                     doc = $5, version = version + 1, updated_at = $6, search = $18, \
                      role = case when $8::text is null then role when $8 = '' then 'member' else $8 end, \
                      role_assigned = case when $8::text is null then role_assigned when $8 = '' then false else true end \
                      where id = $7 and organization_id = $9 and version = $10 returning id), \
@@ -581,6 +585,7 @@ impl PgStore {
             // and address), as the locked path's `revoke_invitations_of` does.
             .bind(columns(Kind::User, &current.doc).active && !c.active)
             .bind(new_id())
+            .bind(&c.search)
             .fetch_optional(&self.write)
             .await?;
             if done.is_some() {
@@ -622,8 +627,8 @@ impl PgStore {
                  select id from new_account union all select id from account where email_norm = $3 limit 1), \
              m as ( \
                  insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
-                 doc, version, created_at, updated_at, role, role_assigned) \
-                 select $5, $6, acct.id, $7, $8, $9, $10, $11, 1, $4, $4, $12, $13 from acct returning id), \
+                 doc, version, created_at, updated_at, role, role_assigned, search) \
+                 select $5, $6, acct.id, $7, $8, $9, $10, $11, 1, $4, $4, $12, $13, $20 from acct returning id), \
              e as ( \
                  insert into membership_email (membership_id, value_norm, created_at, updated_at) \
                  select m.id, v, $4, $4 from m, unnest($14::text[]) v), \
@@ -658,6 +663,7 @@ impl PgStore {
         .bind(&audit.request_id)
         // The person's pending invitation here (at most one) is revoked: they have a membership.
         .bind(new_id())
+        .bind(&c.search)
         .fetch_optional(&self.write)
         .await?;
         Ok(done.is_some())
@@ -1227,7 +1233,7 @@ macro_rules! store_impl {
                     };
                     sqlx::query(
                         "insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
-                         doc, version, created_at, updated_at, role, role_assigned) values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)",
+                         doc, version, created_at, updated_at, role, role_assigned, search) values ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11, $12)",
                     )
                     .bind(id)
                     .bind(org)
@@ -1240,6 +1246,7 @@ macro_rules! store_impl {
                     .bind(now)
                     .bind(role.unwrap_or("member"))
                     .bind(role.is_some())
+                    .bind(&c.search)
                     .execute(&mut **tx)
                     .await?;
                     Self::write_emails(tx, id, &c.emails, now, false).await?;
@@ -1283,7 +1290,7 @@ macro_rules! store_impl {
                     Kind::User => {
                         sqlx::query(
                             "update membership set user_name = $1, user_name_norm = $2, external_id = $3, active = $4, \
-                             doc = $5, version = version + 1, updated_at = $6, \
+                             doc = $5, version = version + 1, updated_at = $6, search = $9, \
                              role = case when $8 is null then role when $8 = '' then 'member' else $8 end, \
                              role_assigned = case when $8 is null then role_assigned when $8 = '' then false else true end where id = $7",
                         )
@@ -1295,6 +1302,7 @@ macro_rules! store_impl {
                         .bind(now)
                         .bind(id)
                         .bind(role)
+                        .bind(&c.search)
                         .execute(&mut **tx)
                         .await?;
                         // Most updates (deactivation, say) leave the emails alone.
@@ -2204,6 +2212,89 @@ macro_rules! store_impl {
                     self.count_rows(&format!("select count(*) as n from {} r{}", table(kind), where_sql.text), &where_sql.args).await?
                 };
                 Ok(Page { total, records })
+            }
+
+            async fn list_members(&self, org: &str, q: &MemberQuery) -> Result<MemberPage> {
+                let needle = q.search.as_deref().and_then(Needle::new);
+                let short = needle.as_ref().is_some_and(|n| !n.indexed()) && q.short_walk > 0;
+                // SQLite: a small set (a rare search, a small group) drives the query: its rows
+                // are found and sorted. Else the walk in page order tests each member and stops
+                // after a page of matches, which come often.
+                let small = |sql: Sql| async move {
+                    Ok::<_, Error>(self.count_rows(&sql.text, &sql.args).await? <= MEMBER_COUNT_CAP)
+                };
+                let driver = if $dialect == Dialect::Postgres {
+                    // Postgres' statistics (pg_trgm estimates a pattern's matches) already
+                    // choose between these plans.
+                    MemberDriver::Order
+                } else if needle.as_ref().is_some_and(|n| n.indexed())
+                    && small(member_driver_count(needle.as_ref(), None, MEMBER_COUNT_CAP)).await?
+                {
+                    MemberDriver::Search
+                } else if q.group.is_some()
+                    && small(member_driver_count(None, q.group.as_deref(), MEMBER_COUNT_CAP)).await?
+                {
+                    MemberDriver::Group
+                } else {
+                    MemberDriver::Order
+                };
+                let mut inner = Sql::new($dialect);
+                if short {
+                    // One or two characters: the next `short_walk` members (by the other
+                    // filters) are tested, no more.
+                    inner.push("select w.id as page_id from (select r.id, r.created_at, r.search");
+                    member_from(&mut inner, org, q, None, driver, q.after.as_ref());
+                    inner.push(" order by r.created_at, r.id limit ").bind(Arg::Int(q.short_walk));
+                    inner.push(") w where ");
+                    member_search_test(&mut inner, "w", needle.as_ref().map(|n| n.folded.as_str()).unwrap_or_default());
+                    inner.push(" order by w.created_at, w.id");
+                } else {
+                    inner.push("select r.id as page_id");
+                    member_from(&mut inner, org, q, needle.as_ref(), driver, q.after.as_ref());
+                    inner.push(" order by r.created_at, r.id");
+                }
+                inner.push(" limit ").bind(Arg::Int(q.count.max(0)));
+                let cols = read_columns(Kind::User, $groups);
+                let text = format!(
+                    "select {cols} from membership r join ({inner}) p on p.page_id = r.id order by r.created_at, r.id",
+                    inner = inner.text,
+                );
+                let (records, _) = self.page(&text, &inner.args).await?;
+                let n = records.len() as i64;
+                if short {
+                    let mut resume = None;
+                    if n < q.count {
+                        // Did the walk stop before the last member? Its last member and the
+                        // one after it, if any.
+                        let mut end = Sql::new($dialect);
+                        end.push("select r.id as page_id");
+                        member_from(&mut end, org, q, None, driver, q.after.as_ref());
+                        end.push(" order by r.created_at, r.id limit 2 offset ").bind(Arg::Int(q.short_walk - 1));
+                        let text = format!(
+                            "select {cols} from membership r join ({inner}) p on p.page_id = r.id order by r.created_at, r.id",
+                            inner = end.text,
+                        );
+                        let (ends, _) = self.page(&text, &end.args).await?;
+                        if let [last, _] = ends.as_slice() {
+                            resume = Some((last.created_at, last.id.clone()));
+                        }
+                    }
+                    return Ok(MemberPage { total: None, records, resume });
+                }
+                let filtered = needle.is_some() || q.active.is_some() || q.admin.is_some() || q.group.is_some();
+                let total = if !filtered {
+                    let args = [Arg::Text(org.to_owned()), Arg::Text(Kind::User.name().to_owned())];
+                    self.page(COUNT_SUM, &args).await?.1.map_or(0, |c| c.0)
+                } else if q.after.is_none() && n < q.count {
+                    n
+                } else {
+                    let mut count = Sql::new($dialect);
+                    count.push("select count(*) as n from (select 1 as one");
+                    member_from(&mut count, org, q, needle.as_ref(), driver, None);
+                    count.push(" limit ").bind(Arg::Int(MEMBER_COUNT_CAP + 1)).push(") x");
+                    self.count_rows(&count.text, &count.args).await?
+                };
+                Ok(MemberPage { total: Some(total), records, resume: None })
             }
 
             async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>> {

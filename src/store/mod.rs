@@ -235,6 +235,40 @@ pub type UpdateFn<'a> = &'a (dyn Fn(&Record) -> Result<Change> + Send + Sync);
 
 pub use crate::scim::search::{ListQuery, Sort, SortOrder};
 
+/// Which members the console's Users page lists; each field narrows, `None` does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct MemberQuery {
+    /// Part of a name or address, matched case-insensitively, every character taken literally.
+    pub search: Option<String>,
+    pub active: Option<bool>,
+    /// `Some(true)`: admins only; `Some(false)`: everyone else.
+    pub admin: Option<bool>,
+    /// A group's id: its members only (another organization's group has none here).
+    pub group: Option<String>,
+    /// Only members after this (created_at, id), in creation order.
+    pub after: Option<(i64, String)>,
+    pub count: i64,
+    /// For a search of one or two characters (no trigram to look up): the most members tested
+    /// for one page; 0 tests every member.
+    pub short_walk: i64,
+}
+
+/// A page of the console's member list.
+#[derive(Debug, Clone)]
+pub struct MemberPage {
+    /// How many members match: exact when nothing filters, else counted up to
+    /// `MEMBER_COUNT_CAP + 1`; `None` for a search of one or two characters (not counted).
+    pub total: Option<i64>,
+    pub records: Vec<Record>,
+    /// A short search stopped after `short_walk` members with the page not full: the last
+    /// member tested, where the next page goes on.
+    pub resume: Option<(i64, String)>,
+}
+
+/// Counting matches stops here: a list says "more than" past it, so a filter that matches most
+/// of 100,000 members costs what one matching a thousand does.
+pub const MEMBER_COUNT_CAP: i64 = 1000;
+
 #[derive(Debug, Clone)]
 pub struct Page {
     pub total: i64,
@@ -436,6 +470,8 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a provider admin token; false when no unrevoked token has that id.
     async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool>;
     async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
+    /// A page of an organization's members for the console, in creation order.
+    async fn list_members(&self, org: &str, q: &MemberQuery) -> Result<MemberPage>;
 
     /// Adds `want` requests to a provisioning token's reservations in the one-second window
     /// starting at `window_start` (a new window starts from zero) and returns the window's total.
@@ -696,6 +732,8 @@ pub(crate) struct Columns {
     pub email: Option<String>,
     /// Every `emails.value`, case-folded and without repeats (Users only).
     pub emails: Vec<String>,
+    /// What the console's search looks in (Users only): see `search_text`.
+    pub search: String,
 }
 
 pub(crate) fn columns(kind: Kind, doc: &Map<String, Value>) -> Columns {
@@ -731,7 +769,37 @@ pub(crate) fn columns(kind: Kind, doc: &Map<String, Value>) -> Columns {
             v.dedup();
             v
         },
+        search: match kind {
+            Kind::User => search_text(doc),
+            Kind::Group => String::new(),
+        },
     }
+}
+
+/// The text a member search looks in: userName, displayName, the name parts and every
+/// `emails.value`, one to a line and case-folded, so a search is a substring test on one column
+/// (an FTS5 trigram index on SQLite, a pg_trgm index on Postgres).
+pub(crate) fn search_text(doc: &Map<String, Value>) -> String {
+    let name = doc.get("name");
+    let mut parts: Vec<&str> = [
+        doc.get("userName"),
+        doc.get("displayName"),
+        name.and_then(|n| n.get("formatted")),
+        name.and_then(|n| n.get("givenName")),
+        name.and_then(|n| n.get("familyName")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(Value::as_str)
+    .collect();
+    parts.extend(
+        doc.get("emails")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("value").and_then(Value::as_str)),
+    );
+    parts.join("\n").to_lowercase()
 }
 
 /// The email that identifies the person behind a provisioned User: the primary email, else the

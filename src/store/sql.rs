@@ -815,3 +815,154 @@ pub fn compile_order(sql: &mut Sql, kind: Kind, sort: Option<&crate::store::Sort
     }
     sql.push("r.created_at, r.id");
 }
+
+/// How the console's member list is read on SQLite: which set, if any, drives it. (SQLite's
+/// planner knows neither how many rows an FTS5 query matches nor how large a group is; the
+/// store counts the candidates, up to a bound, and chooses. Postgres' statistics choose there.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberDriver {
+    /// Walk the organization's members in page order (an index on the order, or on a status or
+    /// role and then the order) and test each: right when the matches are many, so the walk
+    /// stops early.
+    Order,
+    /// Start from the search index's matches (few), then sort them.
+    Search,
+    /// Start from the group's member rows (few), then sort them.
+    Group,
+}
+
+/// What a member search looks for: the case-folded text, with `%`, `_` and `"` taken literally.
+pub struct Needle {
+    pub folded: String,
+}
+
+impl Needle {
+    pub fn new(text: &str) -> Option<Self> {
+        let folded = text.to_lowercase();
+        (!folded.is_empty()).then_some(Needle { folded })
+    }
+
+    /// Whether the trigram indexes can answer it (three characters or more).
+    pub fn indexed(&self) -> bool {
+        self.folded.chars().count() >= 3
+    }
+
+    /// An FTS5 query for the text as one phrase: with the trigram tokenizer, a substring.
+    pub fn fts_phrase(&self) -> String {
+        format!("\"{}\"", self.folded.replace('"', "\"\""))
+    }
+
+    /// A `like` pattern for the text anywhere, escaped with `\`.
+    pub fn like_pattern(&self) -> String {
+        let mut p = String::from("%");
+        for c in self.folded.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                p.push('\\');
+            }
+            p.push(c);
+        }
+        p.push('%');
+        p
+    }
+}
+
+/// The SQL that counts the candidates of a driver set, at most `cap + 1` of them.
+pub fn member_driver_count(needle: Option<&Needle>, group: Option<&str>, cap: i64) -> Sql {
+    let mut sql = Sql::new(Dialect::Sqlite);
+    sql.push("select count(*) as n from (");
+    member_driver_rows(&mut sql, needle, group);
+    sql.push(" limit ").bind(Arg::Int(cap + 1)).push(") x");
+    sql
+}
+
+/// The ids of a driver set: a search's matches (`needle`) or a group's members.
+fn member_driver_rows(sql: &mut Sql, needle: Option<&Needle>, group: Option<&str>) {
+    match (needle, group) {
+        (Some(n), _) => {
+            // Every organization's members share the index; the join keeps this one's.
+            sql.push(
+                "select membership_id as id from membership_search where membership_search match ",
+            )
+            .bind(Arg::Text(n.fts_phrase()));
+        }
+        (None, Some(g)) => {
+            sql.push("select membership_id as id from team_member where team_id = ")
+                .bind(Arg::Text(g.to_owned()));
+        }
+        (None, None) => {
+            sql.push("select id from membership where false");
+        }
+    }
+}
+
+/// The `from … where …` of the member list (the row alias is `r`): the organization's members
+/// that match every filter of `q`, read through `driver`, after `after` when given (the count
+/// passes none).
+pub fn member_from(
+    sql: &mut Sql,
+    org: &str,
+    q: &crate::store::MemberQuery,
+    needle: Option<&Needle>,
+    driver: MemberDriver,
+    after: Option<&(i64, String)>,
+) {
+    match driver {
+        MemberDriver::Order => sql.push(" from membership r where "),
+        MemberDriver::Search | MemberDriver::Group => {
+            // The few candidates first, then only their rows (`cross join` fixes SQLite's join
+            // order).
+            sql.push(" from (");
+            let (n, g) = match driver {
+                MemberDriver::Search => (needle, None),
+                _ => (None, q.group.as_deref()),
+            };
+            member_driver_rows(sql, n, g);
+            sql.push(") c cross join membership r where r.id = c.id and ")
+        }
+    };
+    sql.push("r.organization_id = ")
+        .bind(Arg::Text(org.to_owned()));
+    if let Some(n) = needle {
+        if sql.pg() && n.indexed() {
+            // The planner weighs the trigram index against the walk in page order by its
+            // statistics of the pattern.
+            sql.push(" and r.search like ")
+                .bind(Arg::Text(n.like_pattern()))
+                .push(" escape '\\'");
+        } else {
+            // The exact test (behind SQLite's FTS5 index too).
+            sql.push(" and ");
+            member_search_test(sql, "r", &n.folded);
+        }
+    }
+    if let (Some(g), false) = (&q.group, driver == MemberDriver::Group) {
+        sql.push(" and exists (select 1 from team_member tm where tm.team_id = ")
+            .bind(Arg::Text(g.clone()))
+            .push(" and tm.membership_id = r.id)");
+    }
+    if let Some(active) = q.active {
+        sql.push(" and r.active = ").bind(Arg::Bool(active));
+    }
+    match q.admin {
+        Some(true) => {
+            sql.push(" and r.role = 'admin' and r.role_assigned");
+        }
+        Some(false) => {
+            sql.push(" and not (r.role = 'admin' and r.role_assigned)");
+        }
+        None => {}
+    }
+    if let Some((ts, id)) = after {
+        sql.push(" and (r.created_at, r.id) > (")
+            .bind(Arg::Int(*ts));
+        sql.push(", ").bind(Arg::Text(id.clone())).push(")");
+    }
+}
+
+/// Whether `alias.search` holds `folded`, as a plain substring test. (On Postgres not `like`:
+/// the trigram index would read all its entries for a pattern of fewer than three characters.)
+pub fn member_search_test(sql: &mut Sql, alias: &str, folded: &str) {
+    let f = if sql.pg() { "strpos" } else { "instr" };
+    let _ = write!(sql.text, "{f}({alias}.search, ");
+    sql.bind(Arg::Text(folded.to_owned())).push(") > 0");
+}

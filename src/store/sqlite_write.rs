@@ -212,7 +212,7 @@ pub fn insert_user(
     let text = serde_json::to_string(doc).map_err(|e| Error::Internal(e.into()))?;
     db.prepare_cached(
         "insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
-         doc, version, created_at, updated_at, role, role_assigned) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11)",
+         doc, version, created_at, updated_at, role, role_assigned, search) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -226,7 +226,8 @@ pub fn insert_user(
             text,
             now,
             role.unwrap_or("member"),
-            role.is_some()
+            role.is_some(),
+            c.search
         ])
     })
     .map_err(internal)?;
@@ -327,7 +328,7 @@ pub fn update_user(
     let n = db
         .prepare_cached(
             "update membership set user_name = ?1, user_name_norm = ?2, external_id = ?3, active = ?4, \
-             doc = ?5, version = version + 1, updated_at = ?6, \
+             doc = ?5, version = version + 1, updated_at = ?6, search = ?11, \
              role = case when ?8 is null then role when ?8 = '' then 'member' else ?8 end, \
              role_assigned = case when ?8 is null then role_assigned when ?8 = '' then 0 else 1 end \
              where id = ?7 and organization_id = ?9 and version = ?10",
@@ -343,7 +344,8 @@ pub fn update_user(
                 current.id,
                 role,
                 org,
-                current.version
+                current.version,
+                c.search
             ])
         })
         .map_err(internal)?;

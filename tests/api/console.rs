@@ -22,6 +22,10 @@ both!(
     sign_out_ends_the_session_on_the_server,
     pages_forbid_inline_script_and_framing_and_assets_are_cached,
     a_whole_address_finds_a_member_by_any_of_their_addresses,
+    the_search_finds_part_of_a_name_or_an_address_in_any_case_and_literally,
+    the_search_follows_every_change_of_name_and_address,
+    the_group_filter_lists_that_groups_members_and_refuses_another_organizations,
+    filters_page_by_cursor_without_gaps_or_repeats,
 );
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
@@ -496,4 +500,399 @@ async fn the_provisioning_forms_need_the_session_csrf_token(app: TestApp) {
     assert!(tokens_of(&app, &provider)
         .await
         .contains(&("Sneaky".to_owned(), "active".to_owned())));
+}
+
+/// A SCIM User of acme with a display name and addresses; its id.
+async fn scim_user(app: &TestApp, user_name: &str, display: &str, emails: &[&str]) -> String {
+    let emails: Vec<_> = emails.iter().map(|e| json!({"value": e})).collect();
+    let r = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": user_name, "displayName": display,
+                   "emails": emails, "active": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    id(&r.body)
+}
+
+/// The userNames of acme's members a query lists, following the cursor to the end.
+async fn listed(app: &TestApp, q: scimd::store::MemberQuery) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut q = q;
+    loop {
+        let p = app.store.list_members(&app.org.id, &q).await.unwrap();
+        out.extend(
+            p.records
+                .iter()
+                .map(|r| r.doc["userName"].as_str().unwrap().to_owned()),
+        );
+        match (p.records.last(), p.resume) {
+            (Some(last), _) if p.records.len() as i64 == q.count => {
+                q.after = Some((last.created_at, last.id.clone()));
+            }
+            // A short search that stopped after `short_walk` members goes on from there.
+            (_, Some(resume)) => q.after = Some(resume),
+            _ => return out,
+        }
+    }
+}
+
+fn search(text: &str) -> scimd::store::MemberQuery {
+    scimd::store::MemberQuery {
+        search: Some(text.to_owned()),
+        count: 50,
+        ..Default::default()
+    }
+}
+
+async fn the_search_finds_part_of_a_name_or_an_address_in_any_case_and_literally(app: TestApp) {
+    scim_user(&app, "ada", "Ada Lovelace", &["ada@acme.test"]).await;
+    scim_user(
+        &app,
+        "grace",
+        "Grace Hopper",
+        &["Grace.Hopper@Navy.test", "gh@acme.test"],
+    )
+    .await;
+    scim_user(&app, "deal", "Deal 100%_off", &["deal@acme.test"]).await;
+    scim_user(&app, "decoy", "Decoy 100xxoff", &["decoy@acme.test"]).await;
+    scim_user(&app, "dara", "Dara O\"Brien", &["dara@acme.test"]).await;
+    scim_user(&app, "zoe", "ZOË Ängström", &["zoe@acme.test"]).await;
+    for (q, want) in [
+        // The middle of a name and of a second address, in another case.
+        ("LOVEL", vec!["ada"]),
+        ("hopper@NAV", vec!["grace"]),
+        // Fewer than three characters: no trigram to look up, still found.
+        ("ov", vec!["ada"]),
+        ("Ö", vec!["zoe"]),
+        ("ängs", vec!["zoe"]),
+        // % and _ are characters to find, not wildcards; so is a double quote.
+        ("0%_o", vec!["deal"]),
+        ("%", vec!["deal"]),
+        ("_", vec!["deal"]),
+        ("o\"b", vec!["dara"]),
+        ("100", vec!["deal", "decoy"]),
+        (
+            "acme.test",
+            vec!["ada", "grace", "deal", "decoy", "dara", "zoe"],
+        ),
+        ("nobody", vec![]),
+    ] {
+        assert_eq!(listed(&app, search(q)).await, want, "search {q:?}");
+    }
+    // The page: the same search from the box, counted.
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "admin@acme.test", "admin").await;
+    let s = sign_in(&app, "admin@acme.test").await;
+    let r = page(&app, Method::GET, "/o/acme/users?q=0%25_O", &s.cookie, "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = text(&r);
+    assert!(body.contains("<p id=\"total\">1 person</p>"), "{body}");
+    assert!(
+        body.contains("Deal 100%_off") && !body.contains("Decoy"),
+        "{body}"
+    );
+}
+
+async fn the_search_follows_every_change_of_name_and_address(app: TestApp) {
+    let id = scim_user(&app, "ada", "Ada Lovelace", &["ada@acme.test"]).await;
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            ops(json!([{"op": "replace", "path": "displayName", "value": "Ada King"},
+                       {"op": "replace", "path": "emails", "value": [{"value": "countess@ockham.test"}]}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(listed(&app, search("lovelace")).await, Vec::<String>::new());
+    assert_eq!(listed(&app, search("ada@acme")).await, Vec::<String>::new());
+    assert_eq!(listed(&app, search("king")).await, ["ada"]);
+    assert_eq!(listed(&app, search("ockham")).await, ["ada"]);
+    // A change that leaves the names alone keeps the person findable.
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(listed(&app, search("king")).await, ["ada"]);
+    let r = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(listed(&app, search("king")).await, Vec::<String>::new());
+    // A new person after the removal is found, and only they.
+    scim_user(&app, "ada2", "Ada King", &["ada2@acme.test"]).await;
+    assert_eq!(listed(&app, search("king")).await, ["ada2"]);
+}
+
+async fn the_group_filter_lists_that_groups_members_and_refuses_another_organizations(
+    app: TestApp,
+) {
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "admin@acme.test", "admin").await;
+    let a = scim_user(&app, "ann", "Ann Able", &["ann@acme.test"]).await;
+    let b = scim_user(&app, "bob", "Bob Baker", &["bob@acme.test"]).await;
+    scim_user(&app, "cal", "Cal Cole", &["cal@acme.test"]).await;
+    let team = id(&app.group("Builders", &[a.as_str(), b.as_str()]).await);
+    let r = app
+        .patch(
+            &format!("/Users/{b}"),
+            ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Globex's group, with a member of its own.
+    let (_, other_token) = app.other_org("globex").await;
+    let send = |path: &'static str, body: serde_json::Value| {
+        let token = other_token.clone();
+        let app = &app;
+        async move {
+            let r = app
+                .send(Method::POST, path, Some(&token), Some(&body), &[])
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            id(&r.body)
+        }
+    };
+    let gus = send(
+        "/Users",
+        json!({"schemas": [USER_SCHEMA], "userName": "gus@globex.test"}),
+    )
+    .await;
+    let theirs = send(
+        "/Groups",
+        json!({"schemas": [GROUP_SCHEMA], "displayName": "Builders", "members": [{"value": gus}]}),
+    )
+    .await;
+
+    let by_group = |g: &str| scimd::store::MemberQuery {
+        group: Some(g.to_owned()),
+        count: 50,
+        ..Default::default()
+    };
+    assert_eq!(listed(&app, by_group(&team)).await, ["ann", "bob"]);
+    let inactive = scimd::store::MemberQuery {
+        active: Some(false),
+        ..by_group(&team)
+    };
+    assert_eq!(listed(&app, inactive).await, ["bob"]);
+    let found = scimd::store::MemberQuery {
+        search: Some("BAK".into()),
+        ..by_group(&team)
+    };
+    assert_eq!(listed(&app, found).await, ["bob"]);
+    // Another organization's group has no member here, whoever its members are.
+    assert_eq!(listed(&app, by_group(&theirs)).await, Vec::<String>::new());
+
+    let s = sign_in(&app, "admin@acme.test").await;
+    let r = page(
+        &app,
+        Method::GET,
+        &format!("/o/acme/users?group={team}"),
+        &s.cookie,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = text(&r);
+    assert!(body.contains("<p id=\"total\">2 people</p>"), "{body}");
+    assert!(body.contains("Ann Able") && body.contains("Bob Baker") && !body.contains("Cal Cole"));
+    assert!(
+        body.contains(&format!(
+            "<option value=\"{team}\" selected>Builders</option>"
+        )),
+        "the group select offers acme's groups, the chosen one selected: {body}"
+    );
+    let r = page(
+        &app,
+        Method::GET,
+        &format!("/o/acme/users?group={theirs}"),
+        &s.cookie,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let body = text(&r);
+    assert!(body.contains("id=\"group-error\""), "{body}");
+    assert!(body.contains("There is no such group in this organization."));
+    assert!(
+        !body.contains(&theirs) && !body.contains("gus@globex.test"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("Ann Able"),
+        "no rows under a refused filter: {body}"
+    );
+}
+
+async fn filters_page_by_cursor_without_gaps_or_repeats(app: TestApp) {
+    let mut created = Vec::new();
+    for i in 0..40 {
+        let name = format!("p{i:02}");
+        let display = if i % 2 == 0 {
+            format!("Even {i}")
+        } else {
+            format!("Odd {i}")
+        };
+        let id = scim_user(&app, &name, &display, &[&format!("{name}@acme.test")]).await;
+        if i % 3 == 0 {
+            let r = app
+                .patch(
+                    &format!("/Users/{id}"),
+                    ops(json!([{"op": "replace", "path": "active", "value": false}])),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+        created.push((i, id));
+    }
+    let members: Vec<&str> = created
+        .iter()
+        .filter(|e| e.0 % 5 == 0)
+        .map(|e| e.1.as_str())
+        .collect();
+    let team = id(&app.group("Fives", &members).await);
+    let q = |count| scimd::store::MemberQuery {
+        count,
+        ..Default::default()
+    };
+    // Everyone in page order, as (number, userName, id).
+    let all = app.store.list_members(&app.org.id, &q(100)).await.unwrap();
+    let everyone: Vec<(usize, String, String)> = all
+        .records
+        .iter()
+        .map(|r| {
+            let name = r.doc["userName"].as_str().unwrap().to_owned();
+            (name[1..].parse().unwrap(), name, r.id.clone())
+        })
+        .collect();
+    assert_eq!(everyone.len(), 40);
+    let names = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        everyone
+            .iter()
+            .filter(|e| keep(e.0))
+            .map(|e| e.1.clone())
+            .collect()
+    };
+    for count in [1, 3, 7, 50] {
+        let inactive = scimd::store::MemberQuery {
+            active: Some(false),
+            ..q(count)
+        };
+        assert_eq!(
+            listed(&app, inactive).await,
+            names(&|i| i % 3 == 0),
+            "count {count}"
+        );
+        let active = scimd::store::MemberQuery {
+            active: Some(true),
+            ..q(count)
+        };
+        assert_eq!(
+            listed(&app, active).await,
+            names(&|i| i % 3 != 0),
+            "count {count}"
+        );
+        let even = scimd::store::MemberQuery {
+            search: Some("even".into()),
+            ..q(count)
+        };
+        assert_eq!(
+            listed(&app, even).await,
+            names(&|i| i % 2 == 0),
+            "count {count}"
+        );
+        // Two characters: the walk in page order, not the trigram index; whole, or a few
+        // members at a time.
+        for short_walk in [0, 1, 6, 100] {
+            let ev = scimd::store::MemberQuery {
+                search: Some("EV".into()),
+                active: Some(true),
+                short_walk,
+                ..q(count)
+            };
+            assert_eq!(
+                listed(&app, ev).await,
+                names(&|i| i % 2 == 0 && i % 3 != 0),
+                "count {count}, walk {short_walk}"
+            );
+        }
+        let fives = scimd::store::MemberQuery {
+            group: Some(team.clone()),
+            search: Some("odd".into()),
+            ..q(count)
+        };
+        assert_eq!(
+            listed(&app, fives).await,
+            names(&|i| i % 5 == 0 && i % 2 == 1),
+            "count {count}"
+        );
+        // Nobody has a role assigned: everyone is a member, no one an admin.
+        let admins = scimd::store::MemberQuery {
+            admin: Some(true),
+            ..q(count)
+        };
+        assert_eq!(listed(&app, admins).await, Vec::<String>::new());
+        let plain = scimd::store::MemberQuery {
+            admin: Some(false),
+            ..q(count)
+        };
+        assert_eq!(listed(&app, plain).await, names(&|_| true), "count {count}");
+    }
+    // Totals: a page that is not full counts itself, a full one counts the rest.
+    let first = app
+        .store
+        .list_members(
+            &app.org.id,
+            &scimd::store::MemberQuery {
+                active: Some(false),
+                ..q(5)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.records.len(), first.total), (5, Some(14)));
+    let all = app.store.list_members(&app.org.id, &q(5)).await.unwrap();
+    assert_eq!(all.total, Some(40));
+    // A short search tests at most `short_walk` members for a page, and says where it stopped.
+    let short = |after| scimd::store::MemberQuery {
+        search: Some("9".into()),
+        short_walk: 10,
+        after,
+        ..q(50)
+    };
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let p = app
+            .store
+            .list_members(&app.org.id, &short(after))
+            .await
+            .unwrap();
+        assert_eq!(p.total, None, "a short search is not counted");
+        pages.push((
+            p.records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            p.resume.clone().map(|r| r.1),
+        ));
+        match p.resume {
+            Some(r) => after = Some(r),
+            None => break,
+        }
+    }
+    // Each page tests the next ten members (a 9 is in p09, p19, p29 and p39 only); the fourth
+    // tests the last ten and says there is nothing after.
+    let want: Vec<(Vec<String>, Option<String>)> = everyone
+        .chunks(10)
+        .enumerate()
+        .map(|(k, ten)| {
+            let found = ten
+                .iter()
+                .filter(|e| e.0 % 10 == 9)
+                .map(|e| e.2.clone())
+                .collect();
+            (found, (k < 3).then(|| ten[9].2.clone()))
+        })
+        .collect();
+    assert_eq!(pages, want);
 }

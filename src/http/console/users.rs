@@ -9,8 +9,8 @@
 use super::{capitalise, message, page, refusal, Chrome, FormFields, InOrg, Signed};
 use crate::http::admin::{self, MemberChange, MAX_INVITATIONS, MAX_REMOVE};
 use crate::http::AppState;
-use crate::scim::schema::{Kind, ORGANIZATION_USER};
-use crate::store::{ListQuery, Record};
+use crate::scim::schema::Kind;
+use crate::store::{ListQuery, MemberQuery, Record, MEMBER_COUNT_CAP};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
@@ -26,6 +26,9 @@ use serde_json::{json, Value};
 pub const PAGE_SIZE: i64 = 50;
 /// Longest search text.
 const MAX_SEARCH: usize = 200;
+/// Most members a search of one or two characters tests for one page (a longer one is looked
+/// up in the trigram index).
+const SHORT_WALK: i64 = 5000;
 /// Most groups the invite panel offers as checkboxes.
 const MAX_GROUP_CHOICES: i64 = 200;
 /// A CSV upload: the file (at most `csv_import::MAX_BYTES`) with the form around it, and its
@@ -163,6 +166,8 @@ struct UsersQuery {
     q: Option<String>,
     status: Option<String>,
     role: Option<String>,
+    /// A group's id.
+    group: Option<String>,
     /// The keyset cursor: `created_at.id` of the last row of the previous page.
     after: Option<String>,
 }
@@ -177,8 +182,13 @@ struct UsersPage {
     q: String,
     status: String,
     role: String,
+    group: String,
     status_options: Vec<(&'static str, &'static str, bool)>,
     role_options: Vec<(&'static str, &'static str, bool)>,
+    /// `(id, name, chosen)` of the organization's groups.
+    group_options: Vec<(String, String, bool)>,
+    /// Why the group filter was refused, shown beside it.
+    group_error: Option<String>,
     rows: Vec<Row>,
     total_text: String,
     error: Option<String>,
@@ -196,49 +206,26 @@ struct RowPartial {
     r: Row,
 }
 
-/// The SCIM filter the search and filters make: the store compiles it to indexed SQL, the same
-/// as a SCIM client's.
-fn filter_text(q: &str, status: &str, role: &str) -> Option<String> {
-    filter_on(q, status, role, "userName")
-}
-
-/// For a whole address, the search again on the members' other addresses: asked only when no
-/// `userName` matched, each lookup on its own index (an `or` of the two scans every member).
-fn address_fallback(q: &str, status: &str, role: &str) -> Option<String> {
-    crate::domain::valid_email(q)
-        .then(|| filter_on(q, status, role, "emails.value"))
-        .flatten()
-}
-
-fn filter_on(q: &str, status: &str, role: &str, address: &str) -> Option<String> {
-    let mut parts = Vec::new();
-    if crate::domain::valid_email(q) {
-        // A whole address: an indexed lookup, as fast as a SCIM client's `userName eq`.
-        let v = Value::String(q.to_owned());
-        parts.push(format!("{address} eq {v}"));
-    } else if !q.is_empty() {
-        // Part of a name or address: a scan of the organization's members (userName is the
-        // address people sign in with; the other addresses are left out, each costs a JSON
-        // array walk per member).
-        let v = Value::String(q.to_owned());
-        parts.push(format!(
-            "(userName co {v} or displayName co {v} or name.givenName co {v} or name.familyName co {v})"
-        ));
+/// The store's member query for the page's search and filters (the pending filter lists
+/// invitations instead).
+fn member_query(q: &str, status: &str, role: &str, group: &str) -> MemberQuery {
+    MemberQuery {
+        search: (!q.is_empty()).then(|| q.to_owned()),
+        active: match status {
+            "active" => Some(true),
+            "inactive" => Some(false),
+            _ => None,
+        },
+        admin: match role {
+            "admin" => Some(true),
+            "member" => Some(false),
+            _ => None,
+        },
+        group: (!group.is_empty()).then(|| group.to_owned()),
+        after: None,
+        count: PAGE_SIZE,
+        short_walk: SHORT_WALK,
     }
-    match status {
-        "active" => parts.push("active eq true".into()),
-        "inactive" => parts.push("active eq false".into()),
-        _ => {}
-    }
-    match role {
-        "admin" => parts.push(format!("{ORGANIZATION_USER}:role eq \"admin\"")),
-        // A role never assigned is a plain member's.
-        "member" => parts.push(format!(
-            "({ORGANIZATION_USER}:role eq \"member\" or not ({ORGANIZATION_USER}:role pr))"
-        )),
-        _ => {}
-    }
-    (!parts.is_empty()).then(|| parts.join(" and "))
 }
 
 fn options(
@@ -248,9 +235,10 @@ fn options(
     all.iter().map(|(v, l)| (*v, *l, *v == chosen)).collect()
 }
 
-fn users_url(slug: &str, q: &str, status: &str, role: &str, after: Option<&str>) -> String {
+/// The page's address for its search and filters (`f`: q, status, role, group) and cursor.
+fn users_url(slug: &str, f: [&str; 4], after: Option<&str>) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [("q", q), ("status", status), ("role", role)] {
+    for (k, v) in ["q", "status", "role", "group"].into_iter().zip(f) {
         if !v.is_empty() {
             s.append_pair(k, v);
         }
@@ -277,10 +265,12 @@ async fn users_page(
         Ok(o) => o,
         Err(resp) => return resp,
     };
+    // Control characters never occur in a name or an address.
     let q: String =
         uq.q.unwrap_or_default()
             .trim()
             .chars()
+            .filter(|c| !c.is_control())
             .take(MAX_SEARCH)
             .collect();
     let status = match uq.status.as_deref() {
@@ -291,7 +281,20 @@ async fn users_page(
         Some(r @ ("admin" | "member")) => r.to_owned(),
         _ => String::new(),
     };
+    let group: String = uq
+        .group
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
     let after = uq.after.as_deref().and_then(cursor);
+    let t = &o.access.tenant;
+    let groups = match group_filter_choices(&st, &o, &group).await {
+        Ok(g) => g,
+        Err(e) => return super::super::invite::internal(e),
+    };
+    let known = group.is_empty() || groups.iter().any(|(id, _, _)| *id == group);
     let mut view = UsersPage {
         chrome: o.chrome("users"),
         title: format!("Users of {}", o.access.org.name),
@@ -310,24 +313,34 @@ async fn users_page(
             &[("", "Any role"), ("admin", "Admin"), ("member", "Member")],
             &role,
         ),
-        first_url: users_url(&slug, &q, &status, &role, None),
+        group_options: groups,
+        group_error: None,
+        first_url: users_url(
+            &slug,
+            [&q, &status, &role, &group].map(String::as_str),
+            None,
+        ),
         paged: after.is_some(),
         q,
         status,
         role,
+        group,
         rows: Vec::new(),
         total_text: String::new(),
         error: None,
         next_url: None,
     };
-    let t = &o.access.tenant;
+    if !known {
+        view.group_error = Some("There is no such group in this organization.".into());
+        return page(StatusCode::BAD_REQUEST, &view);
+    }
     if view.status == "pending" {
         if !o.access.admin {
             view.error =
                 Some("Pending invitations are shown to the organization's admins only.".into());
             return page(StatusCode::FORBIDDEN, &view);
         }
-        match pending_rows(&st, &o.access.org.id, &view.q, &view.role).await {
+        match pending_rows(&st, &o.access.org.id, &view.q, &view.role, &view.group).await {
             Ok(rows) => {
                 view.total_text = count_text(
                     rows.len() as i64,
@@ -340,48 +353,46 @@ async fn users_page(
         }
         return page(StatusCode::OK, &view);
     }
-    let parse = |text: Option<String>| text.map(|f| crate::scim::filter::parse(&f)).transpose();
-    let (filter, fallback) = match (
-        parse(filter_text(&view.q, &view.status, &view.role)),
-        parse(address_fallback(&view.q, &view.status, &view.role)),
-    ) {
-        (Ok(f), Ok(b)) => (f, b),
-        (Err(e), _) | (_, Err(e)) => {
-            view.error = Some(format!("That search cannot be run: {e}"));
-            return page(StatusCode::BAD_REQUEST, &view);
-        }
-    };
-    let lq = ListQuery {
-        filter,
-        sort: None,
-        start_index: 1,
-        count: PAGE_SIZE,
+    let mq = MemberQuery {
         after,
+        ..member_query(&view.q, &view.status, &view.role, &view.group)
     };
     let found = async {
-        let mut page = st.provisioning.list(t, Kind::User, &lq).await?;
-        if page.total == 0 && fallback.is_some() {
-            let again = ListQuery {
-                filter: fallback,
-                ..lq
-            };
-            page = st.provisioning.list(t, Kind::User, &again).await?;
-        }
+        let page = st.store.list_members(&t.org_id, &mq).await?;
         let rows = rows(&st, &t.org_id, &page.records).await?;
-        let last = page
-            .records
-            .last()
-            .map(|r| format!("{}.{}", r.created_at, r.id));
-        Ok::<_, crate::error::Error>((page.total, rows, last))
+        Ok::<_, crate::error::Error>((page, rows))
     }
     .await;
     match found {
-        Ok((total, rows, last)) => {
-            view.total_text = count_text(total, "person", "people");
-            if rows.len() as i64 == PAGE_SIZE {
-                view.next_url =
-                    last.map(|l| users_url(&slug, &view.q, &view.status, &view.role, Some(&l)));
-            }
+        Ok((found, rows)) => {
+            let n = rows.len() as i64;
+            let filtered = mq.search.is_some()
+                || mq.active.is_some()
+                || mq.admin.is_some()
+                || mq.group.is_some();
+            view.total_text = match found.total {
+                // Without a filter the total is exact (the organization's counter), else it
+                // stops counting past the cap.
+                Some(total) if filtered && total > MEMBER_COUNT_CAP => {
+                    format!("More than {MEMBER_COUNT_CAP} people")
+                }
+                Some(total) => count_text(total, "person", "people"),
+                // A search of one or two characters, not counted.
+                None if found.resume.is_some() => format!(
+                    "{} among the next {SHORT_WALK} people searched (search three characters or more to search everyone at once)",
+                    count_text(n, "person", "people")
+                ),
+                None if n == PAGE_SIZE => format!("{n} people on this page, and maybe more"),
+                None if mq.after.is_none() => count_text(n, "person", "people"),
+                None => format!("{} on this page", count_text(n, "person", "people")),
+            };
+            let next = if n == PAGE_SIZE {
+                found.records.last().map(|r| (r.created_at, r.id.clone()))
+            } else {
+                found.resume
+            };
+            let f = [&view.q, &view.status, &view.role, &view.group].map(String::as_str);
+            view.next_url = next.map(|(at, id)| users_url(&slug, f, Some(&format!("{at}.{id}"))));
             view.rows = rows;
             page(StatusCode::OK, &view)
         }
@@ -391,6 +402,23 @@ async fn users_page(
             page(status, &view)
         }
     }
+}
+
+/// The organization's groups for the group filter, `(id, name, chosen)`: the invite panel's
+/// choices, and the chosen one wherever it falls (when it is this organization's).
+async fn group_filter_choices(
+    st: &AppState,
+    o: &InOrg,
+    chosen: &str,
+) -> Result<Vec<(String, String, bool)>, crate::error::Error> {
+    let mut out = group_choices(st, o, &[chosen.to_owned()]).await?;
+    if !chosen.is_empty() && !out.iter().any(|g| g.2) {
+        if let Some(g) = st.store.get(&o.access.org.id, Kind::Group, chosen).await? {
+            let name = str_at(&g.doc, &["displayName"]).unwrap_or(&g.id).to_owned();
+            out.push((g.id, name, true));
+        }
+    }
+    Ok(out)
 }
 
 /// A keyset cursor from its `created_at.id` form; anything else starts at the first page.
@@ -409,6 +437,7 @@ async fn pending_rows(
     org: &str,
     q: &str,
     role: &str,
+    group: &str,
 ) -> Result<Vec<Row>, crate::error::Error> {
     let now = st.clock.now();
     let q = q.to_lowercase();
@@ -430,6 +459,7 @@ async fn pending_rows(
         .into_iter()
         .filter(|i| i.status == "pending" && i.expires_at > now)
         .filter(|i| role.is_empty() || i.role == role)
+        .filter(|i| group.is_empty() || i.groups.iter().any(|g| g == group))
         .filter(|i| {
             q.is_empty()
                 || i.email.to_lowercase().contains(&q)
@@ -1095,20 +1125,22 @@ mod tests {
     }
 
     #[test]
-    fn filters_become_one_scim_filter() {
-        assert_eq!(filter_text("", "", ""), None);
-        let f = filter_text("ada \"x\"", "inactive", "member").unwrap();
-        assert!(f.contains(r#"userName co "ada \"x\"""#), "{f}");
-        assert!(f.contains("active eq false"));
-        crate::scim::filter::parse(&f).unwrap();
-        let exact = filter_text("ada@example.com", "", "").unwrap();
-        assert_eq!(exact, r#"userName eq "ada@example.com""#);
+    fn the_search_and_filters_become_one_member_query() {
+        let q = member_query("", "", "", "");
         assert_eq!(
-            address_fallback("ada@example.com", "active", "").unwrap(),
-            r#"emails.value eq "ada@example.com" and active eq true"#
+            (q.search, q.active, q.admin, q.group),
+            (None, None, None, None)
         );
-        assert_eq!(address_fallback("ada", "", ""), None);
-        crate::scim::filter::parse(&filter_text("a", "active", "admin").unwrap()).unwrap();
+        let q = member_query("Ada %_", "inactive", "member", "g1");
+        assert_eq!(q.search.as_deref(), Some("Ada %_"));
+        assert_eq!((q.active, q.admin), (Some(false), Some(false)));
+        assert_eq!(q.group.as_deref(), Some("g1"));
+        let q = member_query("", "active", "admin", "");
+        assert_eq!((q.active, q.admin), (Some(true), Some(true)));
+        assert_eq!(
+            users_url("acme", ["a b", "", "admin", "g1"], Some("5.x")),
+            "/o/acme/users?q=a+b&role=admin&group=g1&after=5.x"
+        );
     }
 }
 
