@@ -1,0 +1,386 @@
+//! Invitations: one to twenty at once, a CSV import, listing, changing a pending one's role and
+//! groups, revoking and resending.
+
+#[allow(unused_imports)]
+use super::*;
+
+pub(super) fn check_role(role: &Value) -> Result<String> {
+    match role.as_str() {
+        Some(r) => Ok(Role::parse("role", r)?.as_str().to_owned()),
+        None => Err(invalid(
+            "role",
+            format!("role must be admin or member; got {role}"),
+        )),
+    }
+}
+
+/// The group ids a body names, each a Group of the organization.
+pub(super) async fn check_groups(st: &AppState, org: &str, groups: &Value) -> Result<Vec<String>> {
+    let ids: Vec<String> = match groups {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid("groups", "groups must be a list of group ids"))?,
+        _ => return Err(invalid("groups", "groups must be a list of group ids")),
+    };
+    for id in &ids {
+        if st.store.get(org, Kind::Group, id).await?.is_none() {
+            return Err(invalid(
+                "groups",
+                format!("no group with id {id:?} in this organization"),
+            ));
+        }
+    }
+    Ok(ids.into_iter().fold(Vec::new(), |mut v, id| {
+        if !v.contains(&id) {
+            v.push(id);
+        }
+        v
+    }))
+}
+
+/// One invitation's fields, checked. Names are required of the API's invitations; the console's
+/// invitations of several addresses at once carry none (as the CSV import's do).
+pub async fn invitee(
+    st: &AppState,
+    org: &str,
+    v: &Value,
+    names_required: bool,
+) -> Result<crate::service::invitations::Invitee> {
+    let Some(obj) = v.as_object() else {
+        return Err(invalid(
+            "email",
+            "each invitation must be a JSON object with email, firstName and lastName",
+        ));
+    };
+    let email = Email::parse(
+        "email",
+        obj.get("email").and_then(Value::as_str).unwrap_or_default(),
+    )?;
+    let name = |key: &'static str| -> Result<String> {
+        match obj.get(key).and_then(Value::as_str).map(str::trim) {
+            Some(n) if !n.is_empty() => Ok(Name::parse(key, n)?.into_string()),
+            None | Some("") if !names_required => Ok(String::new()),
+            _ => Err(invalid(
+                key,
+                format!("{key} is required (a non-empty string)"),
+            )),
+        }
+    };
+    Ok(crate::service::invitations::Invitee {
+        email: email.into_string(),
+        first_name: name("firstName")?,
+        last_name: name("lastName")?,
+        role: match obj.get("role") {
+            None | Some(Value::Null) => "member".to_owned(),
+            Some(r) => check_role(r)?,
+        },
+        groups: check_groups(st, org, obj.get("groups").unwrap_or(&Value::Null)).await?,
+    })
+}
+
+/// Creates one invitation (`{email, firstName, lastName, role?, groups?}`) or up to
+/// [`MAX_INVITATIONS`] (`{"invitations": [...]}`). Every item is validated before any is
+/// created; then each is created on its own (a 409 for one does not stop the others).
+pub(super) async fn create_invitations(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+    body: Option<Json<Value>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let Access { org, tenant: t, .. } = a;
+    let Some(Json(body)) = body else {
+        return Err(invalid(
+            "email",
+            "the body must be a JSON object: one invitation or {\"invitations\": [...]}",
+        ));
+    };
+    let (batch, items) = match body.get("invitations") {
+        Some(Value::Array(items)) => (true, items.clone()),
+        Some(_) => return Err(invalid("invitations", "invitations must be a list")),
+        None => (false, vec![body]),
+    };
+    if items.is_empty() {
+        return Err(invalid("invitations", "invitations must not be empty"));
+    }
+    if items.len() > MAX_INVITATIONS {
+        return Err(invalid(
+            "invitations",
+            format!(
+                "{} invitations; at most {MAX_INVITATIONS} in one request: use the CSV import for more",
+                items.len()
+            ),
+        ));
+    }
+    let mut invitees = Vec::with_capacity(items.len());
+    for item in &items {
+        invitees.push(invitee(&st, &org.id, item, true).await?);
+    }
+    let audit = t.audit();
+    let links = links(&st);
+    let inviter = a.caller.display();
+    let mut out = Vec::with_capacity(invitees.len());
+    for i in invitees {
+        let email = i.email.clone();
+        let now = st.clock.now();
+        match crate::service::invitations::invite(
+            &st.store, &st.clock, &org, &inviter, &audit, i, &links,
+        )
+        .await
+        {
+            Ok((inv, _)) => {
+                // The link goes only by email: no answer carries a secret that sets credentials.
+                let mut v = with_delivery(&st, invitation_json(&inv, now));
+                if batch {
+                    v["result"] = json!(201);
+                }
+                out.push(v);
+            }
+            Err(e) if !batch => return Err(e.into()),
+            Err(e) => {
+                let (status, mut v) = AdminError::from(e).parts();
+                v["result"] = json!(status.as_u16());
+                v["email"] = json!(email);
+                out.push(v);
+            }
+        }
+    }
+    if batch {
+        Ok((StatusCode::CREATED, Json(json!({"items": out}))))
+    } else {
+        Ok((StatusCode::CREATED, Json(out.remove(0))))
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ImportParams {
+    dry_run: Option<bool>,
+}
+
+/// A CSV of up to 1000 people to invite (columns `email` and `group membership`): valid rows
+/// are invited, every other row is reported with its line and reason; `dry_run=true` only
+/// checks. The same file uploaded twice invites nobody twice.
+pub(super) async fn import_invitations(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+    Query(p): Query<ImportParams>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let Access { org, tenant: t, .. } = a;
+    if body.is_empty() {
+        return Err(invalid("file", "send the CSV file as the request body"));
+    }
+    let audit = t.audit();
+    let report = crate::service::invitations::import_csv(
+        &st.store,
+        &st.clock,
+        &org,
+        &a.caller.display(),
+        &audit,
+        &body,
+        &links(&st),
+        p.dry_run.unwrap_or(false),
+    )
+    .await
+    .map_err(|e| AdminError(e.on_field("file")))?;
+    let mut report = report;
+    // Links go only by email.
+    for i in &mut report.invited {
+        if let Some(o) = i.as_object_mut() {
+            o.remove("link");
+        }
+    }
+    Ok(Json(with_delivery(&st, report.to_json())))
+}
+
+pub(super) async fn list_invitations(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+) -> Result<Json<Value>> {
+    let org = a.org;
+    let now = st.clock.now();
+    let items: Vec<Value> = st
+        .store
+        .list_invitations(&org.id)
+        .await?
+        .iter()
+        .map(|i| invitation_json(i, now))
+        .collect();
+    Ok(Json(with_delivery(&st, json!({"items": items}))))
+}
+
+/// Changes a pending invitation's role and/or groups; the email cannot change (revoke and
+/// invite again).
+pub(super) async fn change_invitation(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<Value>>,
+) -> Result<Json<Value>> {
+    let Some(Json(Value::Object(body))) = body else {
+        return Err(invalid(
+            "role",
+            "the body must be a JSON object with role and/or groups",
+        ));
+    };
+    if body.contains_key("email") {
+        return Err(invalid(
+            "email",
+            "an invitation's email cannot be changed: revoke it and invite the new address",
+        ));
+    }
+    let inv =
+        change_invitation_as(&st, &a, &headers, &id, body.get("role"), body.get("groups")).await?;
+    Ok(Json(invitation_json(&inv, st.clock.now())))
+}
+
+/// Changes a pending invitation's role and/or groups (each a group of the organization): for the
+/// admin API and the console alike. An expired invitation is refused like an accepted or revoked
+/// one (resending it makes it pending again); the change is audited as `Invitation.update`.
+pub async fn change_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+    role: Option<&Value>,
+    groups: Option<&Value>,
+) -> Result<crate::store::Invitation> {
+    need_admin(a)?;
+    let org = &a.org;
+    let change = crate::store::InvitationChange {
+        role: role.map(check_role).transpose()?,
+        groups: match groups {
+            Some(g) => Some(check_groups(st, &org.id, g).await?),
+            None => None,
+        },
+        ..Default::default()
+    };
+    if change.role.is_none() && change.groups.is_none() {
+        return Err(invalid(
+            "role",
+            "nothing to change: give role and/or groups",
+        ));
+    }
+    let current = st
+        .store
+        .get_invitation(&org.id, id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
+    if current.status == "pending" && current.expires_at <= st.clock.now() {
+        return Err(Error::conflict(
+            "the invitation is expired; only a pending invitation can be changed (resend it first)",
+        )
+        .into());
+    }
+    invitation_change(st, org, &a.caller, headers, id, &change, None, "update").await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn invitation_change(
+    st: &AppState,
+    org: &Org,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+    change: &crate::store::InvitationChange,
+    email: Option<&crate::email::OutboxMessage>,
+    action: &str,
+) -> Result<crate::store::Invitation> {
+    let audit = crate::store::Audit {
+        actor: caller.actor(),
+        request_id: request_id(headers),
+    };
+    let inv = st
+        .store
+        .change_invitation(
+            &org.id,
+            id,
+            change,
+            email,
+            &format!("Invitation.{action}"),
+            st.clock.now(),
+            &audit,
+        )
+        .await?;
+    tracing::info!(org = %org.slug, invitation = %inv.id, action, "invitation changed");
+    Ok(inv)
+}
+
+pub(super) async fn revoke_invitation(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let inv = revoke_invitation_as(&st, &a, &headers, &id).await?;
+    Ok(Json(invitation_json(&inv, st.clock.now())))
+}
+
+/// Revokes an invitation: for the admin API and the console alike.
+pub async fn revoke_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<crate::store::Invitation> {
+    let change = crate::store::InvitationChange {
+        status: Some("revoked".into()),
+        ..Default::default()
+    };
+    invitation_change(st, &a.org, &a.caller, headers, id, &change, None, "revoke").await
+}
+
+/// Sends the invitation again with a new link (the old one stops working) and a new expiry.
+pub(super) async fn resend_invitation(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+    Path((_, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>> {
+    let inv = resend_invitation_as(&st, &a, &headers, &id).await?;
+    Ok(Json(with_delivery(
+        &st,
+        invitation_json(&inv, st.clock.now()),
+    )))
+}
+
+/// Sends an invitation again with a new link and expiry: for the admin API and the console.
+pub async fn resend_invitation_as(
+    st: &AppState,
+    a: &Access,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<crate::store::Invitation> {
+    let org = &a.org;
+    let current = st
+        .store
+        .get_invitation(&org.id, id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("invitation {id} not found")))?;
+    let secret = crate::token::generate();
+    let link = crate::http::invite::link(st, &secret);
+    let expires_at = st.clock.now() + st.config.link_ttl;
+    let draft = crate::store::Invitation {
+        expires_at,
+        ..current
+    };
+    let msg = crate::service::invitations::email(org, &a.caller.display(), &draft, &link);
+    let change = crate::store::InvitationChange {
+        secret_digest: Some(crate::token::digest(&secret)),
+        expires_at: Some(expires_at),
+        ..Default::default()
+    };
+    invitation_change(
+        st,
+        org,
+        &a.caller,
+        headers,
+        id,
+        &change,
+        Some(&msg),
+        "resend",
+    )
+    .await
+}

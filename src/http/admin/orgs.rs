@@ -1,0 +1,142 @@
+//! Organizations and accounts: listing and founding organizations, and a provider admin
+//! creating an account with its memberships.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Every organization for a provider admin; a person's own, with their role and status.
+pub(super) async fn list_orgs(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>> {
+    let orgs: Vec<Value> = match &caller {
+        Caller::Provider { .. } => st.store.list_orgs().await?.iter().map(org_json).collect(),
+        Caller::Person { account, .. } => st
+            .store
+            .memberships_of(account)
+            .await?
+            .iter()
+            .map(membership_json)
+            .collect(),
+    };
+    Ok(Json(json!({"items": orgs})))
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewOrg {
+    slug: Option<String>,
+    name: Option<String>,
+}
+
+/// Creates an organization. A person who creates one becomes its admin, in the same transaction.
+pub(super) async fn create_org(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<NewOrg>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let Some(Json(body)) = body else {
+        return Err(invalid(
+            "slug",
+            "the body must be a JSON object with a slug",
+        ));
+    };
+    let slug = body.slug.unwrap_or_default();
+    check_slug_field(&slug)?;
+    let name = org_name(body.name, &slug)?;
+    let org = match &caller {
+        Caller::Provider { .. } => st.store.create_org(&slug, &name, st.clock.now()).await?,
+        Caller::Person { account, .. } => {
+            let acct = st
+                .store
+                .account(account)
+                .await?
+                .ok_or_else(|| Error::unauthorized("the signed-in account no longer exists"))?;
+            let e = enrolment(
+                &acct.email,
+                acct.given_name,
+                acct.family_name,
+                Some((slug.clone(), name)),
+                Vec::new(),
+                None,
+            )?;
+            let audit = crate::store::Audit {
+                actor: caller.actor(),
+                request_id: request_id(&headers),
+            };
+            let done = st.store.enrol(&e, st.clock.now(), &audit).await?;
+            done.founded
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("organization not created")))?
+        }
+    };
+    tracing::info!(org = %org.slug, actor = %caller.actor(), "organization created");
+    Ok((StatusCode::CREATED, Json(org_json(&org))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct NewAccount {
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    memberships: Option<Vec<NewAccountMembership>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewAccountMembership {
+    org: String,
+    role: Option<String>,
+}
+
+/// Most organizations one account is created in at once.
+pub const MAX_ACCOUNT_ORGS: usize = 50;
+
+/// Creates a person's account in one or more organizations (a role for each; the caller must be
+/// an admin of every one), all or nothing, with an account-setup email.
+pub(super) async fn create_account(
+    State(st): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    body: Option<Json<NewAccount>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let Some(Json(b)) = body else {
+        return Err(invalid(
+            "email",
+            "the body must be a JSON object with email, givenName, familyName and memberships",
+        ));
+    };
+    let person = Person::check(b.email, b.given_name, b.family_name)?;
+    let wanted = b.memberships.unwrap_or_default();
+    if wanted.is_empty() || wanted.len() > MAX_ACCOUNT_ORGS {
+        return Err(invalid(
+            "memberships",
+            format!("memberships must name 1 to {MAX_ACCOUNT_ORGS} organizations, as [{{\"org\": slug, \"role\": \"admin\"|\"member\"}}]"),
+        ));
+    }
+    let mut join: Vec<(Org, String)> = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let role = check_role(&json!(w.role.as_deref().unwrap_or("member")))?;
+        let org = access(&st, &caller, &w.org, Need::Admin, &headers)
+            .await?
+            .org;
+        if join.iter().any(|(o, _)| o.id == org.id) {
+            return Err(invalid(
+                "memberships",
+                format!("organization {:?} is named twice", w.org),
+            ));
+        }
+        join.push((org, role));
+    }
+    let done = enrol(&st, &caller, &headers, &person, join.clone()).await?;
+    let members: Vec<Value> = done
+        .members
+        .iter()
+        .zip(&join)
+        .map(|((_, id), (org, role))| json!({"org": org.slug, "memberId": id, "role": role}))
+        .collect();
+    let v = json!({
+        "email": person.email,
+        "memberships": members,
+    });
+    Ok((StatusCode::CREATED, Json(with_delivery(&st, v))))
+}
