@@ -829,6 +829,10 @@ pub enum MemberDriver {
     Search,
     /// Start from the group's member rows (few), then sort them.
     Group,
+    /// Start from the members whose userName or one of whose emails is the search text (a whole
+    /// address), looked up in their unique and email indexes: on both databases. No substring
+    /// test: such a member's search text holds the address.
+    Exact,
 }
 
 /// What a member search looks for: the case-folded text, with `%`, `_` and `"` taken literally.
@@ -919,10 +923,20 @@ pub fn member_from(
             member_driver_rows(sql, n, g);
             sql.push(") c cross join membership r where r.id = c.id and ")
         }
+        MemberDriver::Exact => {
+            let folded = needle.map(|n| n.folded.clone()).unwrap_or_default();
+            sql.push(" from (select id from membership where organization_id = ")
+                .bind(Arg::Text(org.to_owned()))
+                .push(" and user_name_norm = ")
+                .bind(Arg::Text(folded.clone()))
+                .push(" union select membership_id as id from membership_email where value_norm = ")
+                .bind(Arg::Text(folded))
+                .push(") c cross join membership r where r.id = c.id and ")
+        }
     };
     sql.push("r.organization_id = ")
         .bind(Arg::Text(org.to_owned()));
-    if let Some(n) = needle {
+    if let (Some(n), false) = (needle, driver == MemberDriver::Exact) {
         if sql.pg() && n.indexed() {
             // The planner weighs the trigram index against the walk in page order by its
             // statistics of the pattern.
