@@ -930,8 +930,15 @@ pub fn member_from(
                 .push(" and user_name_norm = ")
                 .bind(Arg::Text(folded.clone()))
                 .push(" union select membership_id as id from membership_email where value_norm = ")
-                .bind(Arg::Text(folded))
-                .push(") c cross join membership r where r.id = c.id and ")
+                .bind(Arg::Text(folded));
+            if sql.pg() {
+                // Each candidate's row by its key (`offset 0` keeps the subquery, so the
+                // planner cannot hash-join every member instead, as it does before it has
+                // statistics of a table just filled).
+                sql.push(") c cross join lateral (select * from membership m where m.id = c.id offset 0) r where ")
+            } else {
+                sql.push(") c cross join membership r where r.id = c.id and ")
+            }
         }
     };
     sql.push("r.organization_id = ")
