@@ -118,7 +118,8 @@ measure() {
 echo "== Users page, $n members, ${db%%:*}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 measure "first page" "/o/default/users"
 measure "next page (keyset)" "$(curl -sf -b "$jar" "$origin/o/default/users" | sed -n 's/.*href="\([^"]*\)" id="next-page".*/\1/p' | sed 's/&amp;/\&/g')"
-measure "search: exact address" "/o/default/users?q=user0050000%40bench.example"
+# A member in the middle (user0050000 at 100,000).
+measure "search: exact address" "/o/default/users?q=user$(printf %07d $((n / 2)))%40bench.example"
 measure "search: part of a name (100)" "/o/default/users?q=user00500"
 measure "search: part of a name (11,111)" "/o/default/users?q=GIVEN1"
 measure "search: two characters" "/o/default/users?q=n9"

@@ -2223,7 +2223,23 @@ macro_rules! store_impl {
                 let small = |sql: Sql| async move {
                     Ok::<_, Error>(self.count_rows(&sql.text, &sql.args).await? <= MEMBER_COUNT_CAP)
                 };
-                let driver = if $dialect == Dialect::Postgres {
+                // A whole address: its members by the userName and email indexes, when there
+                // are any under the other filters (else the substring search, which also finds
+                // it inside longer addresses). Decided without the cursor, so every page of a
+                // list reads it the same way.
+                let exact = match needle.as_ref() {
+                    Some(n) if crate::domain::valid_email(&n.folded) => {
+                        let mut any = Sql::new($dialect);
+                        any.push("select count(*) as n from (select 1 as one");
+                        member_from(&mut any, org, q, needle.as_ref(), MemberDriver::Exact, None);
+                        any.push(" limit 1) x");
+                        self.count_rows(&any.text, &any.args).await? > 0
+                    }
+                    _ => false,
+                };
+                let driver = if exact {
+                    MemberDriver::Exact
+                } else if $dialect == Dialect::Postgres {
                     // Postgres' statistics (pg_trgm estimates a pattern's matches) already
                     // choose between these plans.
                     MemberDriver::Order

@@ -829,6 +829,10 @@ pub enum MemberDriver {
     Search,
     /// Start from the group's member rows (few), then sort them.
     Group,
+    /// Start from the members whose userName or one of whose emails is the search text (a whole
+    /// address), looked up in their unique and email indexes: on both databases. No substring
+    /// test: such a member's search text holds the address.
+    Exact,
 }
 
 /// What a member search looks for: the case-folded text, with `%`, `_` and `"` taken literally.
@@ -919,10 +923,27 @@ pub fn member_from(
             member_driver_rows(sql, n, g);
             sql.push(") c cross join membership r where r.id = c.id and ")
         }
+        MemberDriver::Exact => {
+            let folded = needle.map(|n| n.folded.clone()).unwrap_or_default();
+            sql.push(" from (select id from membership where organization_id = ")
+                .bind(Arg::Text(org.to_owned()))
+                .push(" and user_name_norm = ")
+                .bind(Arg::Text(folded.clone()))
+                .push(" union select membership_id as id from membership_email where value_norm = ")
+                .bind(Arg::Text(folded));
+            if sql.pg() {
+                // Each candidate's row by its key (`offset 0` keeps the subquery, so the
+                // planner cannot hash-join every member instead, as it does before it has
+                // statistics of a table just filled).
+                sql.push(") c cross join lateral (select * from membership m where m.id = c.id offset 0) r where ")
+            } else {
+                sql.push(") c cross join membership r where r.id = c.id and ")
+            }
+        }
     };
     sql.push("r.organization_id = ")
         .bind(Arg::Text(org.to_owned()));
-    if let Some(n) = needle {
+    if let (Some(n), false) = (needle, driver == MemberDriver::Exact) {
         if sql.pg() && n.indexed() {
             // The planner weighs the trigram index against the walk in page order by its
             // statistics of the pattern.

@@ -22,6 +22,7 @@ both!(
     sign_out_ends_the_session_on_the_server,
     pages_forbid_inline_script_and_framing_and_assets_are_cached,
     a_whole_address_finds_a_member_by_any_of_their_addresses,
+    a_whole_address_lists_its_own_members_first_and_else_searches_as_a_substring,
     the_search_finds_part_of_a_name_or_an_address_in_any_case_and_literally,
     the_search_follows_every_change_of_name_and_address,
     the_group_filter_lists_that_groups_members_and_refuses_another_organizations,
@@ -593,6 +594,113 @@ async fn the_search_finds_part_of_a_name_or_an_address_in_any_case_and_literally
         body.contains("Deal 100%_off") && !body.contains("Decoy"),
         "{body}"
     );
+}
+
+/// A whole address lists the members whose userName or an email is that address (any case,
+/// under the other filters), read from those indexes; only when there is none does it search as
+/// a substring, which also finds it inside longer addresses.
+async fn a_whole_address_lists_its_own_members_first_and_else_searches_as_a_substring(
+    app: TestApp,
+) {
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "boss@b.test", "admin").await;
+    scim_user(&app, "ada@b.test", "Ada", &["Ada.Work@Corp.test"]).await;
+    scim_user(&app, "grace", "Grace", &["grace@navy.test", "GH@Acme.test"]).await;
+    for (q, want) in [
+        // By userName and by a second email, in any case.
+        ("ADA@b.Test", vec!["ada@b.test"]),
+        ("ada.work@corp.test", vec!["ada@b.test"]),
+        ("gh@ACME.test", vec!["grace"]),
+        // Nobody has it: the substring search finds it inside a longer address.
+        ("da@b.test", vec!["ada@b.test"]),
+        ("h@acme.test", vec!["grace"]),
+        // A part of an address is a substring search as before.
+        ("ada@b", vec!["ada@b.test"]),
+    ] {
+        assert_eq!(listed(&app, search(q)).await, want, "search {q:?}");
+    }
+    // Once someone has it, it lists them only, not the longer addresses around it.
+    let da = scim_user(&app, "Da@B.test", "Da", &[]).await;
+    assert_eq!(listed(&app, search("da@b.test")).await, ["Da@B.test"]);
+    // With the status filter: the inactive member that has it, or else the substring matches.
+    let r = app
+        .patch(
+            &format!("/Users/{da}"),
+            ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let with = |text: &str, active: Option<bool>, admin: Option<bool>| scimd::store::MemberQuery {
+        active,
+        admin,
+        ..search(text)
+    };
+    assert_eq!(
+        listed(&app, with("da@b.test", Some(false), None)).await,
+        ["Da@B.test"]
+    );
+    assert_eq!(
+        listed(&app, with("da@b.test", Some(true), None)).await,
+        ["ada@b.test"]
+    );
+    assert_eq!(
+        listed(&app, with("da@b.test", None, None)).await,
+        ["Da@B.test"]
+    );
+    // With the role filter.
+    assert_eq!(
+        listed(&app, with("BOSS@b.test", None, Some(true))).await,
+        ["boss@b.test"]
+    );
+    assert_eq!(
+        listed(&app, with("boss@b.test", None, Some(false))).await,
+        Vec::<String>::new()
+    );
+    // Several members share an address: every page lists them and nothing else, whatever
+    // the cursor.
+    scim_user(&app, "m1", "M1", &["shared@b.test"]).await;
+    scim_user(&app, "m2", "M2", &["x@b.test", "Shared@b.test"]).await;
+    scim_user(&app, "m3", "M3", &["xshared@b.test"]).await;
+    let one = scimd::store::MemberQuery {
+        count: 1,
+        ..search("shared@b.test")
+    };
+    assert_eq!(listed(&app, one).await, ["m1", "m2"]);
+    // Another organization's member with the address is not listed here.
+    let (_, other_token) = app.other_org("globex").await;
+    let r = app
+        .send(
+            Method::POST,
+            "/Users",
+            Some(&other_token),
+            Some(
+                &json!({"schemas": [USER_SCHEMA], "userName": "gh@acme.test",
+                         "emails": [{"value": "ada@b.test"}]}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(listed(&app, search("gh@acme.test")).await, ["grace"]);
+    assert_eq!(listed(&app, search("ada@b.test")).await, ["ada@b.test"]);
+    // The page counts what it lists.
+    let s = sign_in(&app, "boss@b.test").await;
+    for (q, want) in [("SHARED%40b.test", "2 people"), ("da%40b.test", "1 person")] {
+        let r = page(
+            &app,
+            Method::GET,
+            &format!("/o/acme/users?q={q}"),
+            &s.cookie,
+            "",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = text(&r);
+        assert!(
+            body.contains(&format!("<p id=\"total\">{want}</p>")),
+            "{q}: {body}"
+        );
+    }
 }
 
 async fn the_search_follows_every_change_of_name_and_address(app: TestApp) {
