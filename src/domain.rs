@@ -142,6 +142,18 @@ impl InvitationStatus {
     }
 }
 
+/// Text a client filters by is compared with stored text: a control character (NUL above all,
+/// which Postgres text cannot hold) can match nothing and is refused naming `field`.
+pub fn refuse_control(field: &'static str, s: &str) -> Result<()> {
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// A name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, counted one way everywhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
@@ -193,6 +205,15 @@ mod tests {
         }
         assert_eq!(Role::of_stored("admin"), Role::Admin);
         assert_eq!(Role::of_stored("anything"), Role::Member);
+    }
+
+    #[test]
+    fn filters_refuse_control_characters() {
+        assert!(refuse_control("target", "User.update 42").is_ok());
+        for bad in ["a\0b", "\u{b}", "x\u{8b}"] {
+            let e = refuse_control("target", bad).unwrap_err();
+            assert_eq!(e.field(), Some("target"));
+        }
     }
 
     #[test]

@@ -323,7 +323,10 @@ pub fn log_query(q: &HashMap<String, String>) -> Result<(LogFilter, i64, i64)> {
         Some(s) if s.chars().count() > 256 => {
             return Err(invalid("subject", "subject must be at most 256 characters"))
         }
-        Some(s) if !s.is_empty() => Some(s),
+        Some(s) if !s.is_empty() => {
+            crate::domain::refuse_control("subject", &s)?;
+            Some(s)
+        }
         _ => None,
     };
     let filter = LogFilter {

@@ -205,6 +205,16 @@ async fn the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page(app: T
     let api = api_audit(&app, &provider, &format!("target={long}")).await;
     assert_eq!(api.status, StatusCode::BAD_REQUEST);
     assert_eq!(api.body["field"], "target", "{}", api.body);
+    // A NUL (which Postgres text cannot hold) or another control character: 400, not 500.
+    for (query, field) in [
+        ("target=a%00b", "target"),
+        ("action=a%0Bb", "action"),
+        ("actor=account:%00", "actor"),
+    ] {
+        let api = api_audit(&app, &provider, query).await;
+        assert_eq!(api.status, StatusCode::BAD_REQUEST, "{query}: {}", api.body);
+        assert_eq!(api.body["field"], field, "{query}: {}", api.body);
+    }
     let r = page(
         &app,
         Method::GET,

@@ -871,6 +871,7 @@ async fn bad_log_queries_are_refused_clearly(app: TestApp) {
             ("?status=99", "status"),
             ("?errors=maybe", "errors"),
             ("?method=TRACE", "method"),
+            ("?subject=a%00b", "subject"),
         ],
     )
     .await;

@@ -118,7 +118,11 @@ pub async fn audit_filter(
                 format!("{field} must be at most {MAX_AUDIT_FILTER} characters"),
             )),
             Some(v) if v.is_empty() => Ok(None),
-            v => Ok(v),
+            Some(v) => {
+                crate::domain::refuse_control(field, &v)?;
+                Ok(Some(v))
+            }
+            None => Ok(None),
         }
     };
     let actor = match check("actor", actor)? {
