@@ -11,8 +11,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use scimd::domain::valid_email;
 use scimd::service::csv_import::{plan, read, FileError, Known, Skip, MAX_ROWS};
-use scimd::service::invitations::valid_email;
 use std::collections::{HashMap, HashSet};
 
 fuzz_target!(|data: &[u8]| {
