@@ -141,17 +141,20 @@ impl Queue {
             logged: 0,
             counted: 0,
         };
-        if !self.reads.contains_key(&c.organization_id) {
-            self.reads.insert(c.organization_id.clone(), fresh);
-        }
-        let w = self.reads.get_mut(&c.organization_id).expect("just set");
-        if w.second != second {
-            let ended = std::mem::replace(w, fresh);
-            if ended.counted > 0 {
-                self.add(counted_reads(&c.organization_id, ended, budget));
+        let ended = match self.reads.get_mut(&c.organization_id) {
+            Some(w) if w.second == second => None,
+            Some(w) => Some(std::mem::replace(w, fresh)),
+            None => {
+                self.reads.insert(c.organization_id.clone(), fresh);
+                None
             }
+        };
+        if let Some(ended) = ended.filter(|e| e.counted > 0) {
+            self.add(counted_reads(&c.organization_id, ended, budget));
         }
-        let w = self.reads.get_mut(&c.organization_id).expect("just set");
+        let Some(w) = self.reads.get_mut(&c.organization_id) else {
+            return true;
+        };
         if w.logged >= budget {
             w.counted += 1;
             return false;
