@@ -55,6 +55,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/orgs/{slug}/members"),
     ("get", "/orgs/{slug}/groups"),
     ("post", "/orgs/{slug}/groups"),
+    ("get", "/orgs/{slug}/groups/{id}"),
     ("patch", "/orgs/{slug}/groups/{id}"),
     ("delete", "/orgs/{slug}/groups/{id}"),
     ("get", "/orgs/{slug}/audit"),
@@ -97,7 +98,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/groups", get(list_groups).post(create_group))
         .route(
             "/orgs/{slug}/groups/{id}",
-            patch(change_group).delete(delete_group),
+            get(get_group).patch(change_group).delete(delete_group),
         )
         .route("/orgs/{slug}/audit", get(audit))
         .route("/audit", get(audit_of))
