@@ -241,15 +241,14 @@ fn with_delivery(st: &AppState, mut v: Value) -> Value {
     v
 }
 
-/// Refuses a caller without the admin role in the organization `a` is for. The extractors
-/// check it for the API's routes; functions the console calls too check it again themselves.
+/// Refuses a caller without the admin role in the organization `a` is for (the rule of
+/// `service::access`). The extractors check it for the API's routes; functions the console
+/// calls too check it again themselves.
 fn need_admin(a: &Access) -> Result<()> {
-    if a.admin {
-        return Ok(());
-    }
-    Err(Error::forbidden(format!(
-        "this needs the admin role in organization {:?}; your role there is member",
-        a.org.slug
-    ))
-    .into())
+    let role = if a.admin { Role::Admin } else { Role::Member };
+    Ok(crate::service::access::allows(
+        role,
+        &a.org.slug,
+        Need::Admin,
+    )?)
 }
