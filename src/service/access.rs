@@ -85,13 +85,19 @@ pub fn check(
         )));
     };
     let role = Role::of_stored(&m.role);
+    allows(role, slug, need)?;
+    Ok(role)
+}
+
+/// The same rule for a caller whose role in organization `slug` is already known (an access
+/// checked by [`check`], then passed to a function that the console calls too).
+pub fn allows(role: Role, slug: &str, need: Need) -> Result<()> {
     if need == Need::Admin && role != Role::Admin {
         return Err(Error::forbidden(format!(
-            "this needs the admin role in organization {slug:?}; your role there is {}",
-            m.role
+            "this needs the admin role in organization {slug:?}; your role there is {role}"
         )));
     }
-    Ok(role)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -180,5 +186,22 @@ mod tests {
         assert!(!person(false).provider_wide());
         let e = check(&person(false), None, "acme", Need::Admin).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Forbidden);
+    }
+
+    #[test]
+    fn a_known_role_meets_the_same_rule() {
+        assert!(allows(Role::Admin, "acme", Need::Admin).is_ok());
+        assert!(allows(Role::Member, "acme", Need::Member).is_ok());
+        let e = allows(Role::Member, "acme", Need::Admin).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        assert!(
+            e.detail().contains("your role there is member"),
+            "{}",
+            e.detail()
+        );
+        // The same refusal as `check` gives the same member.
+        let m = membership("member", true);
+        let by_check = check(&person(false), Some(&m), "acme", Need::Admin).unwrap_err();
+        assert_eq!(by_check.detail(), e.detail());
     }
 }
