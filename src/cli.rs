@@ -307,6 +307,13 @@ pub enum AdminCommand {
     /// Provider admin tokens: they may act in every organization through /admin/v1.
     #[command(subcommand)]
     Token(AdminTokenCommand),
+    /// Make the account with this address a provider admin: signed in (the console, or the
+    /// admin API with their access token) they may act in every organization, as an admin.
+    Grant { email: String },
+    /// Make a provider admin account an ordinary one again (from its next request on).
+    Ungrant { email: String },
+    /// List the provider admin accounts.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -518,6 +525,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("no active provider admin token with id {token_id}");
             }
             println!("revoked provider admin token {token_id}");
+        }
+        Command::Admin(AdminCommand::Grant { email }) => {
+            let Some(acct) = store.account_by_email(&email).await? else {
+                bail!(
+                    "no account has the address {email}: add the person to an organization, or \
+                     give the address a password with `scimd account set-password`, first"
+                );
+            };
+            if store
+                .set_provider_admin(&acct.id, true, clock.now())
+                .await?
+            {
+                println!(
+                    "{} is a provider admin: signed in, they may act in every organization",
+                    acct.email
+                );
+            } else {
+                println!("{} was a provider admin already", acct.email);
+            }
+        }
+        Command::Admin(AdminCommand::Ungrant { email }) => {
+            let acct = store.account_by_email(&email).await?;
+            let done = match &acct {
+                Some(a) => store.set_provider_admin(&a.id, false, clock.now()).await?,
+                None => false,
+            };
+            if !done {
+                bail!("{email} is not a provider admin");
+            }
+            println!("{email} is no longer a provider admin");
+        }
+        Command::Admin(AdminCommand::List) => {
+            println!("email\taccount");
+            for a in store.provider_admins().await? {
+                println!("{}\t{}", a.email, a.id);
+            }
         }
         Command::Invite(InviteCommand::Import {
             org,

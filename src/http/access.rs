@@ -33,17 +33,7 @@ async fn identify(st: &AppState, token: &str) -> std::result::Result<Option<Call
         let Some(acct) = st.store.account(&claims.sub).await? else {
             return Ok(None);
         };
-        let name = [acct.given_name, acct.family_name]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        return Ok(Some(Caller::Person {
-            account: acct.id,
-            session: claims.sid,
-            email: acct.email,
-            name,
-        }));
+        return Ok(Some(person(st, acct, claims.sid).await?));
     }
     let found = st
         .store
@@ -55,6 +45,28 @@ async fn identify(st: &AppState, token: &str) -> std::result::Result<Option<Call
             id: t.id,
             name: t.name,
         }))
+}
+
+/// The caller a signed-in account is, in session `session` (an access token's or a browser's):
+/// a provider admin when the operator made the account one.
+pub async fn person(
+    st: &AppState,
+    acct: crate::store::Account,
+    session: String,
+) -> std::result::Result<Caller, Error> {
+    let provider_admin = st.store.is_provider_admin(&acct.id).await?;
+    let name = [acct.given_name, acct.family_name]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(Caller::Person {
+        account: acct.id,
+        session,
+        email: acct.email,
+        name,
+        provider_admin,
+    })
 }
 
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -125,28 +137,27 @@ pub async fn access(
     need: Need,
     headers: &axum::http::HeaderMap,
 ) -> Result<Access> {
-    let (org, me, admin) = match caller {
-        Caller::Provider { .. } => (org(st, slug).await?, None, true),
-        Caller::Person { account, .. } => {
-            let found = st
-                .store
-                .memberships_of(account)
-                .await?
-                .into_iter()
-                .find(|m| m.org.slug == slug && m.active);
-            let admin = check(found.as_ref(), slug, need)? == Role::Admin;
-            let Some(m) = found else {
-                return Err(
-                    Error::Internal(anyhow::anyhow!("a checked membership is gone")).into(),
-                );
-            };
+    let found = match caller {
+        Caller::Provider { .. } => None,
+        Caller::Person { account, .. } => st
+            .store
+            .memberships_of(account)
+            .await?
+            .into_iter()
+            .find(|m| m.org.slug == slug && m.active),
+    };
+    let admin = check(caller, found.as_ref(), slug, need)? == Role::Admin;
+    let (org, me) = match found {
+        Some(m) => {
             // Activity is per membership, noted at most once a minute: reads stay reads.
             let now = st.clock.now();
             if m.last_active_at.is_none_or(|t| now - t > 60_000_000) {
                 st.store.touch_membership(&m.member_id, now).await?;
             }
-            (m.org, Some(m.member_id), admin)
+            (m.org, Some(m.member_id))
         }
+        // Without a membership only a provider admin passes the check: any organization.
+        None => (org(st, slug).await?, None),
     };
     let tenant = Tenant {
         org_id: org.id.clone(),

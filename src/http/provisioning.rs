@@ -94,17 +94,29 @@ async fn list_tokens(
     let start_index = whole(&q, "startIndex", 1, i64::from(i32::MAX), 1)?;
     let count = whole(&q, "count", 0, MAX_TOKEN_PAGE, 50)?;
     let now = st.clock.now();
-    let revoked_since = now - st.config.request_log.days * DAY_MICROS;
-    let (total, tokens) = st
-        .store
-        .token_page(&a.org.id, revoked_since, start_index, count)
-        .await?;
+    let (total, tokens) = token_page_as(&st, &a, start_index, count).await?;
     let items: Vec<Value> = tokens.iter().map(|t| token_json(t, now)).collect();
     Ok(Json(json!({
         "totalResults": total,
         "startIndex": start_index,
         "items": items,
     })))
+}
+
+/// A page of the organization's tokens, oldest first, and how many there are: those not revoked,
+/// and those revoked within `--request-log-days` (as long as the request log can name them).
+/// The API's list and the console's Provisioning page both show this.
+pub async fn token_page_as(
+    st: &AppState,
+    a: &Access,
+    start_index: i64,
+    count: i64,
+) -> Result<(i64, Vec<TokenInfo>)> {
+    let revoked_since = st.clock.now() - st.config.request_log.days * DAY_MICROS;
+    Ok(st
+        .store
+        .token_page(&a.org.id, revoked_since, start_index, count)
+        .await?)
 }
 
 /// The whole number `field` of a query, from `lo` to `hi`; `default` when absent.

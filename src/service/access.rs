@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::store::MembershipOf;
 
 /// Who is calling: a provider admin (a token from `scimd admin token create`, rights in every
-/// organization) or a person signed in with an access token (the rights of their memberships).
+/// organization) or a signed-in person (the rights of their memberships; for an account the
+/// operator made a provider admin with `scimd admin grant`, the rights of a provider admin).
 #[derive(Clone, Debug)]
 pub enum Caller {
     Provider {
@@ -19,6 +20,8 @@ pub enum Caller {
         session: String,
         email: String,
         name: String,
+        /// The account is a provider admin.
+        provider_admin: bool,
     },
 }
 
@@ -28,6 +31,15 @@ impl Caller {
         match self {
             Caller::Provider { id, .. } => format!("admin:{id}"),
             Caller::Person { account, .. } => format!("account:{account}"),
+        }
+    }
+
+    /// Whether the caller has rights in every organization: a provider admin token, or a person
+    /// whose account is a provider admin.
+    pub fn provider_wide(&self) -> bool {
+        match self {
+            Caller::Provider { .. } => true,
+            Caller::Person { provider_admin, .. } => *provider_admin,
         }
     }
 
@@ -50,10 +62,19 @@ pub enum Need {
     Admin,
 }
 
-/// Whether a person with `membership` (their active membership in organization `slug`, if any)
-/// has the rights `need` names. A person who is not an active member gets the same refusal
-/// whether or not the organization exists.
-pub fn check(membership: Option<&MembershipOf>, slug: &str, need: Need) -> Result<Role> {
+/// Whether `caller`, with `membership` (their active membership in organization `slug`, if any),
+/// has the rights `need` names. A provider admin (token or account) is an admin everywhere,
+/// member or not; anyone else has the rights of their membership, and a person who is not an
+/// active member gets the same refusal whether or not the organization exists.
+pub fn check(
+    caller: &Caller,
+    membership: Option<&MembershipOf>,
+    slug: &str,
+    need: Need,
+) -> Result<Role> {
+    if caller.provider_wide() {
+        return Ok(Role::Admin);
+    }
     let needed = match need {
         Need::Member => "member (or admin)",
         Need::Admin => "admin",
@@ -85,6 +106,16 @@ mod tests {
     use crate::error::ErrorKind;
     use crate::store::Org;
 
+    fn person(provider_admin: bool) -> Caller {
+        Caller::Person {
+            account: "a1".into(),
+            session: "s1".into(),
+            email: "ada@acme.test".into(),
+            name: "Ada".into(),
+            provider_admin,
+        }
+    }
+
     fn membership(role: &str, active: bool) -> MembershipOf {
         MembershipOf {
             member_id: "m1".into(),
@@ -104,11 +135,11 @@ mod tests {
     fn admins_may_do_what_members_may() {
         let admin = membership("admin", true);
         assert_eq!(
-            check(Some(&admin), "acme", Need::Admin).unwrap(),
+            check(&person(false), Some(&admin), "acme", Need::Admin).unwrap(),
             Role::Admin
         );
         assert_eq!(
-            check(Some(&admin), "acme", Need::Member).unwrap(),
+            check(&person(false), Some(&admin), "acme", Need::Member).unwrap(),
             Role::Admin
         );
     }
@@ -117,10 +148,10 @@ mod tests {
     fn members_are_refused_admin_operations_naming_their_role() {
         let member = membership("member", true);
         assert_eq!(
-            check(Some(&member), "acme", Need::Member).unwrap(),
+            check(&person(false), Some(&member), "acme", Need::Member).unwrap(),
             Role::Member
         );
-        let e = check(Some(&member), "acme", Need::Admin).unwrap_err();
+        let e = check(&person(false), Some(&member), "acme", Need::Admin).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Forbidden);
         assert!(e.detail().contains("your role there is member"), "{e}");
     }
@@ -128,10 +159,33 @@ mod tests {
     #[test]
     fn inactive_and_absent_memberships_get_the_same_refusal() {
         let inactive = membership("admin", false);
-        let a = check(Some(&inactive), "acme", Need::Member).unwrap_err();
-        let b = check(None, "acme", Need::Member).unwrap_err();
+        let a = check(&person(false), Some(&inactive), "acme", Need::Member).unwrap_err();
+        let b = check(&person(false), None, "acme", Need::Member).unwrap_err();
         assert_eq!(a.kind(), ErrorKind::Forbidden);
         assert_eq!(a.detail(), b.detail());
+    }
+
+    #[test]
+    fn a_provider_admin_is_an_admin_everywhere_member_or_not() {
+        let token = Caller::Provider {
+            id: "t1".into(),
+            name: "ops".into(),
+        };
+        for caller in [token, person(true)] {
+            assert!(caller.provider_wide());
+            assert_eq!(
+                check(&caller, None, "acme", Need::Admin).unwrap(),
+                Role::Admin
+            );
+            let member = membership("member", true);
+            assert_eq!(
+                check(&caller, Some(&member), "acme", Need::Admin).unwrap(),
+                Role::Admin
+            );
+        }
+        assert!(!person(false).provider_wide());
+        let e = check(&person(false), None, "acme", Need::Admin).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
     }
 
     #[test]
@@ -147,7 +201,7 @@ mod tests {
         );
         // The same refusal as `check` gives the same member.
         let m = membership("member", true);
-        let by_check = check(Some(&m), "acme", Need::Admin).unwrap_err();
+        let by_check = check(&person(false), Some(&m), "acme", Need::Admin).unwrap_err();
         assert_eq!(by_check.detail(), e.detail());
     }
 }

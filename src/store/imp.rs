@@ -1378,6 +1378,17 @@ macro_rules! store_impl {
                     .collect()
             }
 
+            async fn orgs_after(&self, after: &str, limit: i64) -> Result<Vec<Org>> {
+                sqlx::query("select id, slug, name, created_at from organization where slug > $1 order by slug limit $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(Self::org)
+                    .collect()
+            }
+
             async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>> {
                 sqlx::query("select id, slug, name, created_at from organization where slug = $1")
                     .bind(slug)
@@ -2140,6 +2151,42 @@ macro_rules! store_impl {
                     .await?
                     .rows_affected()
                     == 1)
+            }
+
+            async fn set_provider_admin(&self, account_id: &str, on: bool, now: i64) -> Result<bool> {
+                let done = if on {
+                    sqlx::query("insert into provider_admin (account_id, granted_at) values ($1, $2) on conflict (account_id) do nothing")
+                        .bind(account_id)
+                        .bind(now)
+                        .execute(&self.write)
+                        .await?
+                } else {
+                    sqlx::query("delete from provider_admin where account_id = $1")
+                        .bind(account_id)
+                        .execute(&self.write)
+                        .await?
+                };
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn is_provider_admin(&self, account_id: &str) -> Result<bool> {
+                Ok(sqlx::query("select account_id from provider_admin where account_id = $1")
+                    .bind(account_id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .is_some())
+            }
+
+            async fn provider_admins(&self) -> Result<Vec<Account>> {
+                sqlx::query(
+                    "select a.id, a.email, a.given_name, a.family_name, a.password_hash, a.last_active_at \
+                     from provider_admin p join account a on a.id = p.account_id order by a.email_norm",
+                )
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(Self::account_row)
+                .collect()
             }
 
             async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {

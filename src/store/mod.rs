@@ -296,6 +296,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_org(&self, slug: &str, name: &str, now: i64) -> Result<Org>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
+    /// Up to `limit` organizations in slug order, after the slug `after` (empty: from the first).
+    async fn orgs_after(&self, after: &str, limit: i64) -> Result<Vec<Org>>;
     async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>>;
     async fn org_count(&self) -> Result<i64>;
 
@@ -476,6 +478,12 @@ pub trait Store: Send + Sync + 'static {
     async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>>;
     /// Revokes a provider admin token; false when no unrevoked token has that id.
     async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool>;
+    /// Makes an account a provider admin (`on`) or an ordinary account again; whether anything
+    /// changed.
+    async fn set_provider_admin(&self, account_id: &str, on: bool, now: i64) -> Result<bool>;
+    async fn is_provider_admin(&self, account_id: &str) -> Result<bool>;
+    /// The provider admins' accounts, by email.
+    async fn provider_admins(&self) -> Result<Vec<Account>>;
     async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
     /// A page of an organization's members for the console, in creation order.
     async fn list_members(&self, org: &str, q: &MemberQuery) -> Result<MemberPage>;

@@ -27,6 +27,7 @@ both!(
     the_search_follows_every_change_of_name_and_address,
     the_group_filter_lists_that_groups_members_and_refuses_another_organizations,
     filters_page_by_cursor_without_gaps_or_repeats,
+    the_provisioning_page_pages_tokens_and_drops_long_revoked_ones,
 );
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
@@ -1003,4 +1004,115 @@ async fn filters_page_by_cursor_without_gaps_or_repeats(app: TestApp) {
         })
         .collect();
     assert_eq!(pages, want);
+}
+
+async fn provisioning_page(app: &TestApp, s: &Session, q: &str) -> Resp {
+    let r = page(
+        app,
+        Method::GET,
+        &format!("/o/acme/provisioning{q}"),
+        &s.cookie,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    r
+}
+
+/// The token rows of a Provisioning page.
+fn token_rows(r: &Resp) -> usize {
+    text(r).matches("<tr id=\"token-").count()
+}
+
+async fn the_provisioning_page_pages_tokens_and_drops_long_revoked_ones(app: TestApp) {
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "ada@acme.test", "admin").await;
+    let r = admin(
+        &app,
+        &provider,
+        Method::POST,
+        "/orgs/acme/tokens",
+        Some(json!({"name": "old-okta"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let old = r.body["id"].as_str().unwrap().to_owned();
+    let r = admin(
+        &app,
+        &provider,
+        Method::POST,
+        &format!("/orgs/acme/tokens/{old}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let s = sign_in(&app, "ada@acme.test").await;
+    // Revoked today: listed beside the app's own token, as the admin API lists it.
+    let r = provisioning_page(&app, &s, "").await;
+    assert!(text(&r).contains("old-okta"), "{}", text(&r));
+    assert!(text(&r).contains("Tokens 1–2 of 2"), "{}", text(&r));
+    assert!(!text(&r).contains("id=\"tokens-next\""));
+    // Revoked more than --request-log-days (7) ago: gone from the page and from the API.
+    app.clock.advance(8 * 24 * 3600 * 1_000_000);
+    let s = sign_in(&app, "ada@acme.test").await;
+    let r = provisioning_page(&app, &s, "").await;
+    assert!(!text(&r).contains("old-okta"), "{}", text(&r));
+    assert!(text(&r).contains("1 token"), "{}", text(&r));
+    assert_eq!(token_rows(&r), 1);
+    let api = admin(&app, &provider, Method::GET, "/orgs/acme/tokens", None).await;
+    assert_eq!(api.body["totalResults"], 1, "{}", api.body);
+
+    // 55 tokens: 50 on the first page with a link to the next, the other 5 there.
+    for n in 0..54 {
+        app.store
+            .create_token(
+                &app.org,
+                &format!("idp-{n:02}"),
+                &scimd::token::digest(&scimd::token::generate()),
+                None,
+                app.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+    let first = provisioning_page(&app, &s, "").await;
+    assert!(
+        text(&first).contains("Tokens 1–50 of 55"),
+        "{}",
+        text(&first)
+    );
+    assert_eq!(token_rows(&first), 50);
+    assert!(text(&first).contains("id=\"tokens-next\""));
+    assert!(
+        text(&first).contains("provisioning?page=2"),
+        "{}",
+        text(&first)
+    );
+    assert!(!text(&first).contains("id=\"tokens-prev\""));
+    let second = provisioning_page(&app, &s, "?page=2").await;
+    assert!(
+        text(&second).contains("Tokens 51–55 of 55"),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(token_rows(&second), 5);
+    assert!(text(&second).contains("id=\"tokens-prev\""));
+    assert!(!text(&second).contains("id=\"tokens-next\""));
+    // Every token exactly once over the two pages.
+    for n in 0..54 {
+        let name = format!("<td>idp-{n:02}</td>");
+        let seen = text(&first).matches(&name).count() + text(&second).matches(&name).count();
+        assert_eq!(seen, 1, "{name}");
+    }
+    // A page that is no number is refused in words.
+    let r = page(
+        &app,
+        Method::GET,
+        "/o/acme/provisioning?page=x",
+        &s.cookie,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", text(&r));
+    assert!(text(&r).contains("whole number"), "{}", text(&r));
 }

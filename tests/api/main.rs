@@ -11,6 +11,7 @@ mod bulk;
 mod connections;
 mod console;
 mod console_admin;
+mod console_provider;
 mod csv_import;
 mod deadline;
 mod differential;

@@ -14,6 +14,7 @@ both!(
     the_operator_sets_a_password_from_stdin,
     the_operator_reads_undelivered_mail,
     serve_refuses_email_without_a_public_url,
+    the_operator_grants_and_ends_provider_admin_rights,
 );
 
 fn scimd(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
@@ -116,4 +117,50 @@ async fn serve_refuses_email_without_a_public_url(app: TestApp) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--public-url"), "{err}");
     assert!(err.contains("SCIMD_PUBLIC_URL"), "{err}");
+}
+
+async fn the_operator_grants_and_ends_provider_admin_rights(app: TestApp) {
+    let out = scimd(&app, &["admin", "grant", "nobody@example.com"], "");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no account has the address"),
+        "{out:?}"
+    );
+    let pw = "another long password";
+    let out = scimd(
+        &app,
+        &["account", "set-password", "ops@example.com"],
+        &format!("{pw}\n"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let r = login(&app, "ops@example.com", pw).await;
+    let token = r.body["accessToken"].as_str().unwrap().to_owned();
+    let members = |token: String| members_status(&app, token);
+    assert_eq!(members(token.clone()).await, StatusCode::FORBIDDEN);
+    let out = scimd(&app, &["admin", "grant", "ops@example.com"], "");
+    assert!(out.status.success(), "{out:?}");
+    // The same access token has a provider admin's rights from its next request.
+    assert_eq!(members(token.clone()).await, StatusCode::OK);
+    let out = scimd(&app, &["admin", "list"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ops@example.com"),
+        "{out:?}"
+    );
+    let out = scimd(&app, &["admin", "ungrant", "ops@example.com"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(members(token.clone()).await, StatusCode::FORBIDDEN);
+    let out = scimd(&app, &["admin", "ungrant", "ops@example.com"], "");
+    assert!(!out.status.success(), "{out:?}");
+    let out = scimd(&app, &["admin", "list"], "");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("ops@example.com"),
+        "{out:?}"
+    );
+}
+
+async fn members_status(app: &TestApp, token: String) -> StatusCode {
+    admin(app, &token, Method::GET, "/orgs/acme/members", None)
+        .await
+        .status
 }

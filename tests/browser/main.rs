@@ -55,6 +55,7 @@ both!(
     sign_up_creates_an_organization_and_its_admin,
 );
 
+mod admin_pages;
 mod provisioning;
 
 /// scimd serving one test database on loopback, with an admin (Ada) and a member (Bob) in

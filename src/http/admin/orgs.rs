@@ -4,20 +4,29 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// Every organization for a provider admin; a person's own, with their role and status.
+/// Every organization for a provider admin (a token, or an account the operator made one); a
+/// person's own, with their role and status.
 pub(super) async fn list_orgs(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>> {
     let orgs: Vec<Value> = match &caller {
-        Caller::Provider { .. } => st.store.list_orgs().await?.iter().map(org_json).collect(),
-        Caller::Person { account, .. } => st
+        Caller::Person {
+            account,
+            provider_admin: false,
+            ..
+        } => st
             .store
             .memberships_of(account)
             .await?
             .iter()
             .map(membership_json)
             .collect(),
+        Caller::Provider { .. }
+        | Caller::Person {
+            provider_admin: true,
+            ..
+        } => st.store.list_orgs().await?.iter().map(org_json).collect(),
     };
     Ok(Json(json!({"items": orgs})))
 }

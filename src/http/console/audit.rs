@@ -3,14 +3,14 @@
 //! concerned. The filters and the admin check are the admin API's own (`admin::audit_filter`,
 //! `admin::audit_as`), so the page and `GET /admin/v1/orgs/{slug}/audit` list the same entries.
 
-use super::{capitalise, page, refusal, Chrome, InOrg, Signed};
+use super::{capitalise, page, refusal, AdminPage, Chrome, OrgPage};
 use crate::http::admin::{self, invalid, AdminError};
 use crate::http::AppState;
 use crate::service::render::timestamp;
 use crate::store::AuditEvent;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -172,15 +172,10 @@ async fn names(
 
 async fn audit_page(
     State(st): State<AppState>,
-    signed: Signed,
+    OrgPage(o): AdminPage,
     Path(slug): Path<String>,
     Query(form): Query<AuditForm>,
-    headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
     let mut view = AuditPage {
         chrome: o.chrome("audit"),

@@ -8,16 +8,15 @@
 #![allow(clippy::result_large_err)]
 
 use super::users::{list_all, PAGE_SIZE};
-use super::{capitalise, page, refusal, Chrome, InOrg, Signed};
+use super::{capitalise, page, refusal, AdminForm, Chrome, InOrg, MemberOfPage, OrgPage};
 use crate::http::admin::{self, GroupBody};
 use crate::http::auth::redirect;
 use crate::http::AppState;
 use crate::scim::schema::Kind;
 use crate::store::ListQuery;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -103,15 +102,9 @@ async fn list_view(
 
 async fn groups_page(
     State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
+    OrgPage(o): MemberOfPage,
     Query(q): Query<GroupsQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     let after = q.after.as_deref().and_then(super::users::cursor);
     match list_view(&st, &o, after).await {
         Ok(view) => page(StatusCode::OK, &view),
@@ -121,15 +114,9 @@ async fn groups_page(
 
 async fn create(
     State(st): State<AppState>,
-    signed: Signed,
     Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { o, f }: AdminForm,
 ) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
     let name = f.text("name");
     let made = admin::create_group_as(
         &st,
@@ -235,14 +222,9 @@ fn shown(o: &InOrg, view: Result<GroupPage, crate::error::Error>, status: Status
 
 async fn group_page(
     State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    OrgPage(o): MemberOfPage,
+    Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     let view = group_view(&st, &o, &id).await;
     shown(&o, view, StatusCode::OK)
 }
@@ -271,15 +253,9 @@ async fn member_by_email(
 /// Rename, add a member, remove a member, or delete: one form each on the group's page.
 async fn change(
     State(st): State<AppState>,
-    signed: Signed,
     Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { o, f }: AdminForm,
 ) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
     let t = &o.access.tenant;
     let email = f.text("email");
     let outcome: Result<String, String> = match f.get("action") {

@@ -7,12 +7,11 @@
 #![allow(clippy::result_large_err)]
 
 use super::users::{day, group_choices, list_all, PAGE_SIZE};
-use super::{capitalise, page, refusal, Chrome, InOrg, Signed};
+use super::{capitalise, page, refusal, AdminForm, AdminPage, Chrome, InOrg, OrgPage};
 use crate::http::admin;
 use crate::http::AppState;
 use crate::scim::schema::Kind;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -102,16 +101,7 @@ async fn view(st: &AppState, o: &InOrg) -> Result<InvitationsPage, crate::error:
     })
 }
 
-async fn invitations_page(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+async fn invitations_page(State(st): State<AppState>, OrgPage(o): AdminPage) -> Response {
     match view(&st, &o).await {
         Ok(v) => page(StatusCode::OK, &v),
         Err(e) => crate::http::invite::internal(e),
@@ -121,15 +111,10 @@ async fn invitations_page(
 /// Resend or Revoke one invitation.
 async fn act(
     State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm { o, f }: AdminForm,
 ) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
     let outcome = match f.get("action") {
         Some("resend") => admin::resend_invitation_as(&st, &o.access, &headers, &id)
             .await
@@ -224,14 +209,9 @@ fn not_found(o: &InOrg) -> Response {
 
 async fn edit_page(
     State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    OrgPage(o): AdminPage,
+    Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     match edit_view(&st, &o, &id, None).await {
         Ok(Some(v)) => page(StatusCode::OK, &v),
         Ok(None) => not_found(&o),
@@ -244,15 +224,10 @@ async fn edit_page(
 /// the refusal beside the field it concerns.
 async fn edit(
     State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm { o, f }: AdminForm,
 ) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
     let role = f.text("role");
     let groups = f.all("groups");
     // Every box unticked is no groups: the form always sends the whole list.

@@ -21,7 +21,9 @@ mod assets;
 mod audit;
 mod groups;
 mod invitations;
+mod invite_users;
 mod provisioning;
+mod user_actions;
 mod users;
 
 use super::access::{self, Caller, Need};
@@ -31,7 +33,7 @@ use super::{AppState, ClientIp};
 use crate::service::sessions;
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -53,6 +55,8 @@ pub fn router() -> Router<AppState> {
         )
         .merge(assets::router())
         .merge(users::router())
+        .merge(user_actions::router())
+        .merge(invite_users::router())
         .merge(groups::router())
         .merge(invitations::router())
         .merge(provisioning::router())
@@ -191,21 +195,15 @@ impl FromRequestParts<AppState> for Signed {
             Ok(None) => return Err(redirect("/")),
             Err(e) => return Err(super::invite::internal(e)),
         };
-        let name = [acct.given_name, acct.family_name]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        Ok(Signed {
-            caller: Caller::Person {
-                account: acct.id,
-                session: session.id.clone(),
-                email: acct.email.clone(),
-                name,
-            },
-            email: acct.email,
-            session,
-        })
+        let email = acct.email.clone();
+        match access::person(st, acct, session.id.clone()).await {
+            Ok(caller) => Ok(Signed {
+                caller,
+                email,
+                session,
+            }),
+            Err(e) => Err(super::invite::internal(e)),
+        }
     }
 }
 
@@ -248,21 +246,6 @@ impl InOrg {
         c
     }
 
-    /// An admin page's checks: the organization and the caller's membership, then the admin
-    /// role (a member gets the refusal every admin page gives).
-    pub async fn admin_page(
-        st: &AppState,
-        signed: Signed,
-        slug: &str,
-        headers: &HeaderMap,
-    ) -> Result<InOrg, Response> {
-        let o = InOrg::load(st, signed, slug, headers).await?;
-        match o.admin_only() {
-            Some(refused) => Err(refused),
-            None => Ok(o),
-        }
-    }
-
     /// The refusal page for an action that needs the admin role here.
     pub fn admin_only(&self) -> Option<Response> {
         (!self.access.admin).then(|| {
@@ -285,25 +268,106 @@ impl InOrg {
     pub fn bad_csrf(&self) -> Response {
         bad_csrf(self.chrome(""))
     }
+}
 
-    /// What every admin form post checks first, in this order: the organization and the
-    /// caller's membership, the form's CSRF token, then the admin role.
-    pub async fn admin_form(
-        st: &AppState,
-        signed: Signed,
-        slug: &str,
-        headers: &HeaderMap,
-        body: &Bytes,
-    ) -> Result<(InOrg, FormFields), Response> {
-        let f = FormFields::parse(body);
-        let o = InOrg::load(st, signed, slug, headers).await?;
-        if !o.signed.csrf_ok(headers, f.get("csrf")) {
+/// The `{slug}` of the route a request matched.
+async fn path_slug(parts: &mut Parts, st: &AppState) -> Result<String, Response> {
+    let params = axum::extract::RawPathParams::from_request_parts(parts, st)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    params
+        .iter()
+        .find(|(name, _)| *name == "slug")
+        .map(|(_, v)| v.to_owned())
+        .ok_or_else(|| {
+            super::invite::internal(crate::error::Error::Internal(anyhow::anyhow!(
+                "no {{slug}} in the console route"
+            )))
+        })
+}
+
+/// An organization's page (`/o/{slug}/…`), checked before the handler runs: the session (else
+/// the way to sign in), the caller's membership of the organization the path names (the admin
+/// API's own `access`) and, for [`AdminPage`], the admin role. Each refusal is the page to
+/// answer with.
+pub struct OrgPage<const ADMIN: bool>(pub InOrg);
+
+/// A page only an organization's admins may open.
+pub type AdminPage = OrgPage<true>;
+/// A page any active member may open.
+pub type MemberOfPage = OrgPage<false>;
+
+impl<const ADMIN: bool> FromRequestParts<AppState> for OrgPage<ADMIN> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let signed = Signed::from_request_parts(parts, st).await?;
+        let slug = path_slug(parts, st).await?;
+        let o = InOrg::load(st, signed, &slug, &parts.headers).await?;
+        match o.admin_only().filter(|_| ADMIN) {
+            Some(refused) => Err(refused),
+            None => Ok(OrgPage(o)),
+        }
+    }
+}
+
+/// A form posted to an organization's pages (`/o/{slug}/…`), checked before the handler runs,
+/// in this order: the session (else the way to sign in), the caller's membership of the
+/// organization the path names (the admin API's own `access`), the form's CSRF token, then,
+/// for [`AdminForm`], the admin role. Each refusal is the page to answer with.
+pub struct OrgForm<const ADMIN: bool> {
+    pub o: InOrg,
+    pub f: FormFields,
+}
+
+/// A form only an organization's admins may post.
+pub type AdminForm = OrgForm<true>;
+/// A form any member may post: the action's own rules (the admin API's) decide the rest, and
+/// its refusal is shown where the action was asked for.
+pub type MemberForm = OrgForm<false>;
+
+impl<const ADMIN: bool> FromRequest<AppState> for OrgForm<ADMIN> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, st).await?;
+        let slug = path_slug(&mut parts, st).await?;
+        let headers = parts.headers.clone();
+        // The route's body limit (a CSV's is larger) holds here as in any `Bytes` extractor.
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let f = FormFields::parse(&bytes);
+        let o = InOrg::load(st, signed, &slug, &headers).await?;
+        if !o.signed.csrf_ok(&headers, f.get("csrf")) {
             return Err(o.bad_csrf());
         }
-        if let Some(refused) = o.admin_only() {
+        if let Some(refused) = o.admin_only().filter(|_| ADMIN) {
             return Err(refused);
         }
-        Ok((o, f))
+        Ok(OrgForm { o, f })
+    }
+}
+
+/// A form posted to one's own pages (`/me/…`): the session, then the form's CSRF token.
+pub struct MeForm {
+    pub signed: Signed,
+    pub f: FormFields,
+}
+
+impl FromRequest<AppState> for MeForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, st).await?;
+        let headers = parts.headers.clone();
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let f = signed.form(&headers, &bytes)?;
+        Ok(MeForm { signed, f })
     }
 }
 
@@ -669,6 +733,11 @@ struct OrgsPage {
     chrome: Chrome,
     title: &'static str,
     orgs: Vec<OrgItem>,
+    /// For a provider admin: a page of every organization, `(slug, name)`, with the links to
+    /// the next page and back to the first.
+    all: Option<Vec<(String, String)>>,
+    all_next: Option<String>,
+    all_first: Option<String>,
 }
 
 struct OrgItem {
@@ -678,20 +747,36 @@ struct OrgItem {
     active: bool,
 }
 
-/// `/`: the sign-in page, or for a signed-in person their organizations (the switcher).
-pub async fn home(State(st): State<AppState>, MaybeSession(s): MaybeSession) -> Response {
+/// Organizations on one page of a provider admin's switcher.
+pub const ALL_ORGS_PAGE: i64 = 50;
+
+#[derive(serde::Deserialize, Default)]
+pub struct HomeQuery {
+    /// The slug the previous page of every organization ended with.
+    after: Option<String>,
+}
+
+/// `/`: the sign-in page, or for a signed-in person their organizations (the switcher); a
+/// provider admin also pages through every organization, each of which they may open.
+pub async fn home(
+    State(st): State<AppState>,
+    MaybeSession(s): MaybeSession,
+    axum::extract::Query(q): axum::extract::Query<HomeQuery>,
+) -> Response {
     let Some(s) = s else {
         return signin_view(&st, StatusCode::OK, "", None);
     };
-    let (acct, memberships) = match (
+    let (acct, memberships, provider_admin) = match (
         st.store.account(&s.account).await,
         st.store.memberships_of(&s.account).await,
+        st.store.is_provider_admin(&s.account).await,
     ) {
-        (Ok(Some(a)), Ok(m)) => (a, m),
-        (Ok(None), _) => return signin_view(&st, StatusCode::OK, "", None),
-        (Err(e), _) | (_, Err(e)) => return super::invite::internal(e),
+        (Ok(Some(a)), Ok(m), Ok(p)) => (a, m, p),
+        (Ok(None), _, _) => return signin_view(&st, StatusCode::OK, "", None),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return super::invite::internal(e),
     };
-    let view = OrgsPage {
+    let after: String = q.after.unwrap_or_default().chars().take(100).collect();
+    let mut view = OrgsPage {
         chrome: Chrome {
             csrf: s.csrf(),
             email: acct.email,
@@ -709,7 +794,26 @@ pub async fn home(State(st): State<AppState>, MaybeSession(s): MaybeSession) -> 
                 active: m.active,
             })
             .collect(),
+        all: None,
+        all_next: None,
+        all_first: None,
     };
+    if provider_admin {
+        // One more than a page tells whether there is a next one.
+        let mut all = match st.store.orgs_after(&after, ALL_ORGS_PAGE + 1).await {
+            Ok(a) => a,
+            Err(e) => return super::invite::internal(e),
+        };
+        if all.len() as i64 > ALL_ORGS_PAGE {
+            all.truncate(ALL_ORGS_PAGE as usize);
+            view.all_next = all.last().map(|o| {
+                let slug: String = form_urlencoded::byte_serialize(o.slug.as_bytes()).collect();
+                format!("/?after={slug}#all-orgs-h")
+            });
+        }
+        view.all_first = (!after.is_empty()).then(|| "/#all-orgs-h".to_owned());
+        view.all = Some(all.into_iter().map(|o| (o.slug, o.name)).collect());
+    }
     let mut resp = page(StatusCode::OK, &view);
     // Scripts that call the admin API read the CSRF token from here, never from a cookie.
     if let Ok(v) = HeaderValue::from_str(&s.csrf()) {
@@ -800,16 +904,7 @@ async fn profile_page(State(st): State<AppState>, signed: Signed) -> Response {
 }
 
 /// One's own names, through `people::set_names_as`.
-async fn change_names(
-    State(st): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = match signed.form(&headers, &body) {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+async fn change_names(State(st): State<AppState>, MeForm { signed, f }: MeForm) -> Response {
     let saved = super::people::set_names_as(
         &st,
         &signed.session.account,
@@ -836,16 +931,7 @@ async fn change_names(
 
 /// Unlinks one of one's own sign-in providers, through `people::unlink_as` (never the last way
 /// to sign in).
-async fn unlink(
-    State(st): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = match signed.form(&headers, &body) {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+async fn unlink(State(st): State<AppState>, MeForm { signed, f }: MeForm) -> Response {
     let provider = f.text("provider");
     let done =
         super::people::unlink_as(&st, &signed.session.account, &provider, &f.text("subject")).await;
@@ -868,15 +954,9 @@ async fn unlink(
 /// session of the account ends, this one too.
 async fn change_password(
     State(st): State<AppState>,
-    signed: Signed,
     ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
+    MeForm { signed, f }: MeForm,
 ) -> Response {
-    let f = match signed.form(&headers, &body) {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
     let changed = super::people::change_password_as(
         &st,
         &signed.session.account,
@@ -911,13 +991,8 @@ async fn change_password(
 /// Ends every session of the account, on every replica: browsers and admin API tokens alike.
 async fn sign_out_everywhere(
     State(st): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    body: Bytes,
+    MeForm { signed, .. }: MeForm,
 ) -> Response {
-    if let Err(resp) = signed.form(&headers, &body) {
-        return resp;
-    }
     match st
         .store
         .revoke_sessions(&signed.session.account, None, st.clock.now())

@@ -8,7 +8,7 @@
 // would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use super::{capitalise, message, page, refusal, Chrome, FormFields, InOrg, Signed};
+use super::{capitalise, message, page, refusal, AdminForm, AdminPage, Chrome, InOrg, OrgPage};
 use crate::http::errors::{invalid, AdminError};
 use crate::http::provisioning as api;
 use crate::http::AppState;
@@ -16,9 +16,8 @@ use crate::service::render::timestamp;
 use crate::service::tokens;
 use crate::store::LogEntry;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,6 +26,10 @@ use std::collections::HashMap;
 
 /// Request-log entries on one page of the table.
 const LOG_PAGE: i64 = 50;
+/// Tokens on one page of the table (as the admin API's list).
+pub const TOKEN_PAGE: i64 = 50;
+/// The deepest page of tokens (every organization has far fewer).
+const MAX_TOKEN_PAGES: i64 = 100_000;
 /// Most query parameters the log's page reads (the rest are refused with the page).
 const MAX_QUERY_KEYS: usize = 8;
 
@@ -45,24 +48,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/o/{slug}/provisioning/log", get(log_page))
         .route("/o/{slug}/provisioning/log/{id}", get(entry_page))
-}
-
-/// As [`InOrg::admin_page`], for a form: its CSRF token checked too.
-async fn admin_form(
-    st: &AppState,
-    signed: Signed,
-    slug: &str,
-    headers: &HeaderMap,
-    f: &FormFields,
-) -> Result<InOrg, Response> {
-    let o = InOrg::load(st, signed, slug, headers).await?;
-    if !o.signed.csrf_ok(headers, f.get("csrf")) {
-        return Err(o.bad_csrf());
-    }
-    match o.admin_only() {
-        Some(refused) => Err(refused),
-        None => Ok(o),
-    }
 }
 
 struct TokenRow {
@@ -97,6 +82,12 @@ struct ProvisioningPage {
     slug: String,
     scim_base: String,
     tokens: Vec<TokenRow>,
+    /// Which tokens of how many the table shows.
+    tokens_caption: String,
+    tokens_prev: Option<String>,
+    tokens_next: Option<String>,
+    /// How long a revoked token stays listed.
+    revoked_days: i64,
     max_days: i64,
     secret: Option<NewSecret>,
     notice: Option<String>,
@@ -122,12 +113,15 @@ fn minute(ts: String) -> String {
     }
 }
 
-async fn view(st: &AppState, o: &InOrg) -> Result<ProvisioningPage, AdminError> {
+/// The Provisioning page with page `n` of the tokens (the admin API's list: oldest first, a
+/// revoked token only for `--request-log-days` after its revocation).
+async fn view(st: &AppState, o: &InOrg, n: i64) -> Result<ProvisioningPage, AdminError> {
     let org = &o.access.org;
     let now = st.clock.now();
-    let mut list = st.store.list_tokens(&org.id).await?;
-    // Working tokens first, then the newest.
-    list.sort_by_key(|t| (t.revoked_at.is_some(), std::cmp::Reverse(t.created_at)));
+    let start = (n - 1) * TOKEN_PAGE + 1;
+    let (total, list) = api::token_page_as(st, &o.access, start, TOKEN_PAGE).await?;
+    let shown = list.len() as i64;
+    let link = |n: i64| format!("/o/{}/provisioning?page={n}#tokens-h", org.slug);
     let tokens = list
         .into_iter()
         .map(|t| TokenRow {
@@ -150,6 +144,15 @@ async fn view(st: &AppState, o: &InOrg) -> Result<ProvisioningPage, AdminError> 
         slug: org.slug.clone(),
         scim_base: api::scim_base_url(st),
         tokens,
+        tokens_caption: match total {
+            0 => "No tokens".to_owned(),
+            1 if shown == 1 => "1 token".to_owned(),
+            _ if shown == 0 => format!("No tokens on this page, of {total}"),
+            _ => format!("Tokens {start}–{} of {total}", start + shown - 1),
+        },
+        tokens_prev: (n > 1).then(|| link(n - 1)),
+        tokens_next: (start + shown - 1 < total).then(|| link(n + 1)),
+        revoked_days: st.config.request_log.days,
         max_days: tokens::MAX_DAYS,
         secret: None,
         notice: None,
@@ -162,9 +165,10 @@ async fn view(st: &AppState, o: &InOrg) -> Result<ProvisioningPage, AdminError> 
     })
 }
 
-/// The page with what an action changed (or why it was refused) on top.
+/// The page (its first page of tokens) with what an action changed (or why it was refused) on
+/// top.
 async fn after(st: &AppState, o: &InOrg, edit: impl FnOnce(&mut ProvisioningPage)) -> Response {
-    match view(st, o).await {
+    match view(st, o, 1).await {
         Ok(mut v) => {
             edit(&mut v);
             page(StatusCode::OK, &v)
@@ -187,15 +191,32 @@ fn failed(o: &InOrg, e: &AdminError) -> Response {
     )
 }
 
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+}
+
 async fn provisioning_page(
     State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
+    OrgPage(o): AdminPage,
+    Query(q): Query<PageQuery>,
 ) -> Response {
-    match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => after(&st, &o, |_| {}).await,
-        Err(resp) => resp,
+    let n = match q.page.as_deref().map(str::trim) {
+        None | Some("") => 1,
+        Some(p) => match p.parse::<i64>() {
+            Ok(n) if (1..=MAX_TOKEN_PAGES).contains(&n) => n,
+            _ => {
+                let e = invalid(
+                    "page",
+                    format!("the page must be a whole number from 1 to {MAX_TOKEN_PAGES}"),
+                );
+                return failed(&o, &e);
+            }
+        },
+    };
+    match view(&st, &o, n).await {
+        Ok(v) => page(StatusCode::OK, &v),
+        Err(e) => failed(&o, &e),
     }
 }
 
@@ -217,18 +238,7 @@ fn days_field(text: &str) -> Result<Option<i64>, AdminError> {
     })
 }
 
-async fn create_token(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match admin_form(&st, signed, &slug, &headers, &f).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+async fn create_token(State(st): State<AppState>, AdminForm { o, f }: AdminForm) -> Response {
     let name = f.text("name");
     let outcome = match days_field(&f.text("days")) {
         Ok(days) => api::create_token_as(&st, &o.access, &name, days).await,
@@ -254,16 +264,9 @@ async fn create_token(
 
 async fn rotate_token(
     State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    AdminForm { o, .. }: AdminForm,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match admin_form(&st, signed, &slug, &headers, &f).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     let outcome = api::rotate_token_as(&st, &o.access, &id, None).await;
     after(&st, &o, |v| match outcome {
         Ok((t, secret)) => {
@@ -284,16 +287,9 @@ async fn rotate_token(
 /// Revoke asks first (`confirm` absent), then revokes (`confirm=yes`).
 async fn revoke_token(
     State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    Path((_, id)): Path<(String, String)>,
+    AdminForm { o, f }: AdminForm,
 ) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match admin_form(&st, signed, &slug, &headers, &f).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     if f.get("confirm") != Some("yes") {
         let name = match st.store.org_token(&o.access.org.id, &id).await {
             Ok(Some(t)) => t.name,
@@ -325,18 +321,7 @@ async fn revoke_token(
     .await
 }
 
-async fn test_connection(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = FormFields::parse(&body);
-    let o = match admin_form(&st, signed, &slug, &headers, &f).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
+async fn test_connection(State(st): State<AppState>, AdminForm { o, .. }: AdminForm) -> Response {
     let outcome = api::test_connection_as(&st, &o.access, None).await;
     after(&st, &o, |v| match outcome {
         Ok(r) => {
@@ -481,15 +466,10 @@ fn page_link(slug: &str, q: &HashMap<String, String>, page: i64) -> String {
 
 async fn log_page(
     State(st): State<AppState>,
-    signed: Signed,
+    OrgPage(o): AdminPage,
     Path(slug): Path<String>,
     Query(raw): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     // The form sends empty fields and `errors=on`: the admin API's query has neither.
     let mut q: HashMap<String, String> = raw
         .into_iter()
@@ -622,14 +602,9 @@ fn pretty(body: Option<&str>) -> String {
 
 async fn entry_page(
     State(st): State<AppState>,
-    signed: Signed,
+    OrgPage(o): AdminPage,
     Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     let e = match st.store.request_log_entry(&o.access.org.id, &id).await {
         Ok(Some(e)) => e,
         Ok(None) => {

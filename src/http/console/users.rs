@@ -1,26 +1,23 @@
-//! The Users page (the organization's people: search, filters, role, active, remove) and the
-//! Invite users panel (up to 20 addresses, or a CSV with a dry run first). Each action is one
-//! call of the admin API's own function.
+//! The Users page: the organization's people, with search, the status, role and group filters,
+//! and pages by keyset cursor (the row actions are in `user_actions`, the Invite users panel in
+//! `invite_users`).
 
 // A refusal here is the page to answer with, handed straight back to the handler: boxing it
 // would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use super::{capitalise, message, page, refusal, Chrome, FormFields, InOrg, Signed};
-use crate::http::admin::{self, MemberChange, MAX_INVITATIONS, MAX_REMOVE};
+use super::{capitalise, page, refusal, Chrome, InOrg, MemberOfPage, OrgPage};
 use crate::http::AppState;
 use crate::scim::schema::Kind;
 use crate::store::{ListQuery, MemberQuery, Record, MEMBER_COUNT_CAP};
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
 use axum::Router;
-use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// People on one page of the Users table.
 pub const PAGE_SIZE: i64 = 50;
@@ -29,30 +26,11 @@ const MAX_SEARCH: usize = 200;
 /// Most members a search of one or two characters tests for one page (a longer one is looked
 /// up in the trigram index).
 const SHORT_WALK: i64 = 5000;
-/// Most groups the invite panel offers as checkboxes.
+/// Most groups the invite panel and the group filter offer.
 const MAX_GROUP_CHOICES: i64 = 200;
-/// A CSV upload: the file (at most `csv_import::MAX_BYTES`) with the form around it, and its
-/// confirmation, which carries the file back base64-encoded.
-const CSV_BODY_LIMIT: usize = 2 * crate::service::csv_import::MAX_BYTES;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/o/{slug}/users", get(users_page))
-        .route("/o/{slug}/users/{id}/role", post(change_role))
-        .route("/o/{slug}/users/{id}/active", post(change_active))
-        .route("/o/{slug}/users/remove/confirm", post(confirm_remove))
-        .route("/o/{slug}/users/remove", post(remove))
-        .route("/o/{slug}/users/add", get(add_page).post(add))
-        .route("/o/{slug}/invite", get(invite_page).post(invite))
-        .route("/o/{slug}/invite/example.csv", get(example_csv))
-        .route(
-            "/o/{slug}/invite/csv",
-            post(csv_check).layer(DefaultBodyLimit::max(CSV_BODY_LIMIT)),
-        )
-        .route(
-            "/o/{slug}/invite/csv/confirm",
-            post(csv_confirm).layer(DefaultBodyLimit::max(CSV_BODY_LIMIT)),
-        )
+    Router::new().route("/o/{slug}/users", get(users_page))
 }
 
 /// One row of the Users table: a member, or (under the Pending filter) an invitation.
@@ -146,7 +124,11 @@ pub fn day(micros: i64) -> String {
 }
 
 /// Rows for records, with when each member last acted in this organization.
-async fn rows(st: &AppState, org: &str, recs: &[Record]) -> Result<Vec<Row>, crate::error::Error> {
+pub async fn rows(
+    st: &AppState,
+    org: &str,
+    recs: &[Record],
+) -> Result<Vec<Row>, crate::error::Error> {
     let ids: Vec<String> = recs.iter().map(|r| r.id.clone()).collect();
     let details = st.store.member_details(org, &ids).await?;
     Ok(recs
@@ -195,15 +177,6 @@ struct UsersPage {
     paged: bool,
     first_url: String,
     next_url: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "user_row.html")]
-struct RowPartial {
-    chrome: Chrome,
-    slug: String,
-    admin: bool,
-    r: Row,
 }
 
 /// The store's member query for the page's search and filters (the pending filter lists
@@ -256,15 +229,10 @@ fn users_url(slug: &str, f: [&str; 4], after: Option<&str>) -> String {
 
 async fn users_page(
     State(st): State<AppState>,
-    signed: Signed,
+    OrgPage(o): MemberOfPage,
     Path(slug): Path<String>,
     Query(uq): Query<UsersQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
     // Control characters never occur in a name or an address.
     let q: String =
         uq.q.unwrap_or_default()
@@ -511,281 +479,8 @@ pub fn list_all(count: i64) -> ListQuery {
     }
 }
 
-/// A role or active change from the row's control: the admin API's `change_member_as` (its
-/// rules: admins only, not deactivating oneself, never the last admin). The answer is the row
-/// again, with the outcome in it; always 200, so htmx swaps it in.
-async fn change(
-    st: &AppState,
-    signed: Signed,
-    slug: &str,
-    id: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-    make: impl FnOnce(&FormFields) -> (MemberChange, String),
-) -> Response {
-    let f = FormFields::parse(body);
-    let o = match InOrg::load(st, signed, slug, headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    if !o.signed.csrf_ok(headers, f.get("csrf")) {
-        return o.bad_csrf();
-    }
-    let (what, done) = make(&f);
-    let outcome = admin::change_member_as(st, &o.access, id, what).await;
-    let (message, ok) = match outcome {
-        Ok(_) => (done, true),
-        Err(e) => (capitalise(&refusal(&e).1), false),
-    };
-    let t = &o.access.tenant;
-    let rec = match st.provisioning.get(t, Kind::User, id).await {
-        Ok(r) => r,
-        Err(e) => {
-            return message_row(&o, id, &capitalise(&refusal(&e.into()).1));
-        }
-    };
-    match rows(st, &t.org_id, std::slice::from_ref(&rec)).await {
-        Ok(mut rs) => {
-            let mut r = rs.remove(0);
-            r.message = Some(message);
-            r.ok = ok;
-            page(
-                StatusCode::OK,
-                &RowPartial {
-                    chrome: o.chrome("users"),
-                    slug: o.access.org.slug.clone(),
-                    admin: o.access.admin,
-                    r,
-                },
-            )
-        }
-        Err(e) => super::super::invite::internal(e),
-    }
-}
-
-/// A row that only says why nothing could be shown (the member is gone, say).
-fn message_row(o: &InOrg, id: &str, text: &str) -> Response {
-    page(
-        StatusCode::OK,
-        &RowPartial {
-            chrome: o.chrome("users"),
-            slug: o.access.org.slug.clone(),
-            admin: false,
-            r: Row {
-                id: id.to_owned(),
-                name: String::new(),
-                email: String::new(),
-                label: id.to_owned(),
-                role: String::new(),
-                active: false,
-                groups: String::new(),
-                last_active: String::new(),
-                managed: false,
-                pending: false,
-                message: Some(text.to_owned()),
-                ok: false,
-            },
-        },
-    )
-}
-
-async fn change_role(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    change(&st, signed, &slug, &id, &headers, &body, |f| {
-        let role = f.text("role");
-        let done = format!("Role changed to {role}.");
-        (
-            MemberChange {
-                role: Some(role),
-                ..Default::default()
-            },
-            done,
-        )
-    })
-    .await
-}
-
-async fn change_active(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path((slug, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    change(&st, signed, &slug, &id, &headers, &body, |f| {
-        // An unchecked checkbox sends nothing.
-        let active = f.get("active") == Some("true");
-        let done = if active { "Activated." } else { "Deactivated." };
-        (
-            MemberChange {
-                active: Some(active),
-                ..Default::default()
-            },
-            done.to_owned(),
-        )
-    })
-    .await
-}
-
-#[derive(Template)]
-#[template(path = "remove.html")]
-struct RemovePage {
-    chrome: Chrome,
-    title: &'static str,
-    slug: String,
-    confirming: bool,
-    /// `(id, label)` of each person to remove.
-    people: Vec<(String, String)>,
-    /// `(person, removed, message)`.
-    results: Vec<(String, bool, String)>,
-}
-
-/// The ids a removal form names, checked for count; the admin role is checked by the caller.
-fn removal_ids(o: &InOrg, f: &FormFields) -> Result<Vec<String>, Response> {
-    let mut ids = f.all("ids");
-    ids.dedup();
-    let back = format!("/o/{}/users", o.access.org.slug);
-    if ids.is_empty() {
-        return Err(message(
-            o.chrome("users"),
-            StatusCode::BAD_REQUEST,
-            "Nobody selected",
-            "Tick the people to remove first.",
-            Some((&back, "Back to Users")),
-        ));
-    }
-    if ids.len() > MAX_REMOVE {
-        return Err(message(
-            o.chrome("users"),
-            StatusCode::BAD_REQUEST,
-            "Too many at once",
-            &format!(
-                "{} people selected; at most {MAX_REMOVE} at once.",
-                ids.len()
-            ),
-            Some((&back, "Back to Users")),
-        ));
-    }
-    Ok(ids)
-}
-
-/// How a person is named on the removal pages: name and email, or the id of one not found.
-async fn label(st: &AppState, o: &InOrg, id: &str) -> String {
-    match st.provisioning.get(&o.access.tenant, Kind::User, id).await {
-        Ok(rec) => {
-            let r = row(&rec, None);
-            if r.name.is_empty() {
-                r.email
-            } else {
-                format!("{} ({})", r.name, r.email)
-            }
-        }
-        Err(_) => format!("Unknown person {id}"),
-    }
-}
-
-/// Step one of a removal (a row's Remove, or the bulk form): who would be removed, and a button.
-async fn confirm_remove(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let ids = match removal_ids(&o, &f) {
-        Ok(ids) => ids,
-        Err(resp) => return resp,
-    };
-    let mut people = Vec::with_capacity(ids.len());
-    for id in ids {
-        let l = label(&st, &o, &id).await;
-        people.push((id, l));
-    }
-    page(
-        StatusCode::OK,
-        &RemovePage {
-            chrome: o.chrome("users"),
-            title: "Remove people?",
-            slug: o.access.org.slug.clone(),
-            confirming: true,
-            people,
-            results: Vec::new(),
-        },
-    )
-}
-
-/// Step two: each person removed through the admin API's `remove`, or refused with its reason.
-async fn remove(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let ids = match removal_ids(&o, &f) {
-        Ok(ids) => ids,
-        Err(resp) => return resp,
-    };
-    let mut results = Vec::with_capacity(ids.len());
-    for id in ids {
-        let l = label(&st, &o, &id).await;
-        match admin::remove(&st, &o.access, &id).await {
-            Ok(()) => results.push((l, true, "Removed.".to_owned())),
-            Err(e) => results.push((l, false, format!("Not removed: {}", refusal(&e).1))),
-        }
-    }
-    page(
-        StatusCode::OK,
-        &RemovePage {
-            chrome: o.chrome("users"),
-            title: "Removal results",
-            slug: o.access.org.slug.clone(),
-            confirming: false,
-            people: Vec::new(),
-            results,
-        },
-    )
-}
-
-// ---- Invite users ---------------------------------------------------------------------------
-
-#[derive(Default)]
-struct InviteForm {
-    addresses: String,
-    first_name: String,
-    last_name: String,
-    role: String,
-}
-
-#[derive(Template)]
-#[template(path = "invite.html")]
-struct InvitePage {
-    chrome: Chrome,
-    title: &'static str,
-    slug: String,
-    max: usize,
-    form: InviteForm,
-    /// `(id, name, checked)`.
-    groups: Vec<(String, String, bool)>,
-    error: Option<String>,
-    /// `(address, invited, message)`.
-    results: Vec<(String, bool, String)>,
-    delivery_note: Option<String>,
-}
-
+/// The organization's groups (at most `MAX_GROUP_CHOICES`), `(id, name, checked)`, for the
+/// invite panel's and the invitation's checkboxes.
 pub async fn group_choices(
     st: &AppState,
     o: &InOrg,
@@ -808,6 +503,7 @@ pub async fn group_choices(
         .collect())
 }
 
+/// What the pages say when the server sends no mail.
 pub fn delivery_note(st: &AppState) -> Option<String> {
     (!st.config.mail_configured).then(|| {
         "Email delivery is not configured on this server, so nothing was mailed: people see \
@@ -817,312 +513,9 @@ pub fn delivery_note(st: &AppState) -> Option<String> {
     })
 }
 
-async fn invite_page(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    let groups = match group_choices(&st, &o, &[]).await {
-        Ok(g) => g,
-        Err(e) => return super::super::invite::internal(e),
-    };
-    page(
-        StatusCode::OK,
-        &InvitePage {
-            chrome: o.chrome("invite"),
-            title: "Invite users",
-            slug: o.access.org.slug.clone(),
-            max: MAX_INVITATIONS,
-            form: InviteForm::default(),
-            groups,
-            error: None,
-            results: Vec::new(),
-            delivery_note: None,
-        },
-    )
-}
-
-/// Splits what was typed or pasted into addresses: spaces, commas, semicolons or new lines
-/// separate them; the same address twice counts once.
-pub fn split_addresses(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for a in text.split(|c: char| c.is_whitespace() || c == ',' || c == ';') {
-        let a = a.trim();
-        if !a.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(a)) {
-            out.push(a.to_owned());
-        }
-    }
-    out
-}
-
-/// Invites each address on its own (a bad address is reported, the others are invited), through
-/// the admin API's own checks (`invitee`) and the service's `invite`.
-async fn invite(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let chosen = f.all("groups");
-    let form = InviteForm {
-        addresses: f.text("addresses"),
-        first_name: f.text("first_name"),
-        last_name: f.text("last_name"),
-        role: f.text("role"),
-    };
-    let groups = match group_choices(&st, &o, &chosen).await {
-        Ok(g) => g,
-        Err(e) => return super::super::invite::internal(e),
-    };
-    let mut view = InvitePage {
-        chrome: o.chrome("invite"),
-        title: "Invite users",
-        slug: o.access.org.slug.clone(),
-        max: MAX_INVITATIONS,
-        groups,
-        error: None,
-        results: Vec::new(),
-        delivery_note: None,
-        form,
-    };
-    let addresses = split_addresses(&view.form.addresses);
-    if addresses.is_empty() {
-        view.error = Some("Type at least one email address.".into());
-        return page(StatusCode::BAD_REQUEST, &view);
-    }
-    if addresses.len() > MAX_INVITATIONS {
-        view.error = Some(format!(
-            "{} addresses; at most {MAX_INVITATIONS} at once. For more, upload a CSV file below.",
-            addresses.len()
-        ));
-        return page(StatusCode::BAD_REQUEST, &view);
-    }
-    let one = addresses.len() == 1;
-    let org = &o.access.org;
-    let audit = o.access.tenant.audit();
-    let links = admin::links(&st);
-    let inviter = o.access.caller.display();
-    for address in addresses {
-        let mut item = json!({"email": address, "role": view.form.role, "groups": chosen});
-        if one {
-            item["firstName"] = json!(view.form.first_name);
-            item["lastName"] = json!(view.form.last_name);
-        }
-        let outcome = match admin::invitee(&st, &org.id, &item, false).await {
-            Ok(invitee) => crate::service::invitations::invite(
-                &st.store, &st.clock, org, &inviter, &audit, invitee, &links,
-            )
-            .await
-            .map(|_| ())
-            .map_err(crate::http::errors::AdminError::from),
-            Err(e) => Err(e),
-        };
-        view.results.push(match outcome {
-            Ok(()) => (address, true, "Invited.".into()),
-            Err(e) => (address, false, capitalise(&refusal(&e).1)),
-        });
-    }
-    if view.results.iter().any(|r| r.1) {
-        view.delivery_note = delivery_note(&st);
-        view.form = InviteForm::default();
-    }
-    page(StatusCode::OK, &view)
-}
-
-/// A CSV to start from.
-async fn example_csv() -> Response {
-    let mut resp =
-        "email,group membership\nada@example.com,Engineering\ngrace@example.com,Engineering;Design\n"
-            .into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"invite-example.csv\""),
-    );
-    resp
-}
-
-#[derive(Template)]
-#[template(path = "csv.html")]
-struct CsvPage {
-    chrome: Chrome,
-    title: &'static str,
-    slug: String,
-    error: Option<String>,
-    dry_run: bool,
-    /// `(line, email)`.
-    invited: Vec<(u64, String)>,
-    /// `(line, reason, message)`.
-    skipped: Vec<(u64, String, String)>,
-    file_b64: String,
-    delivery_note: Option<String>,
-}
-
-/// Runs the service's CSV import (a dry run first; then the same file for real) and shows it.
-async fn run_import(st: &AppState, o: &InOrg, file: &[u8], dry_run: bool) -> Response {
-    let mut view = CsvPage {
-        chrome: o.chrome("invite"),
-        title: if dry_run {
-            "Check the CSV file"
-        } else {
-            "CSV import done"
-        },
-        slug: o.access.org.slug.clone(),
-        error: None,
-        dry_run,
-        invited: Vec::new(),
-        skipped: Vec::new(),
-        file_b64: String::new(),
-        delivery_note: None,
-    };
-    if file.is_empty() {
-        view.error = Some("Choose a CSV file first.".into());
-        return page(StatusCode::BAD_REQUEST, &view);
-    }
-    let report = crate::service::invitations::import_csv(
-        &st.store,
-        &st.clock,
-        &o.access.org,
-        &o.access.caller.display(),
-        &o.access.tenant.audit(),
-        file,
-        &admin::links(st),
-        dry_run,
-    )
-    .await;
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            view.error = Some(format!(
-                "This file was not imported, nobody was invited: {}",
-                refusal(&e.into()).1
-            ));
-            return page(StatusCode::BAD_REQUEST, &view);
-        }
-    };
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    view.invited = report
-        .invited
-        .iter()
-        .map(|v| (v["line"].as_u64().unwrap_or(0), text(v, "email")))
-        .collect();
-    view.skipped = report
-        .skipped
-        .iter()
-        .map(|v| {
-            (
-                v["line"].as_u64().unwrap_or(0),
-                text(v, "reason"),
-                capitalise(&text(v, "message")),
-            )
-        })
-        .collect();
-    if dry_run {
-        view.file_b64 = base64::engine::general_purpose::STANDARD.encode(file);
-    } else if !view.invited.is_empty() {
-        view.delivery_note = delivery_note(st);
-    }
-    page(StatusCode::OK, &view)
-}
-
-/// The upload: a multipart form with `csrf` and `file`.
-async fn csv_check(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Response {
-    let o = match InOrg::load(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    let mut csrf = String::new();
-    let mut file = Vec::new();
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or_default().to_owned();
-                match field.bytes().await {
-                    Ok(b) if name == "csrf" => csrf = String::from_utf8_lossy(&b).into_owned(),
-                    Ok(b) if name == "file" => file = b.to_vec(),
-                    Ok(_) => {}
-                    Err(e) => return upload_refused(&o, &e.body_text()),
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return upload_refused(&o, &e.body_text()),
-        }
-    }
-    if !o.signed.csrf_ok(&headers, Some(&csrf)) {
-        return o.bad_csrf();
-    }
-    if let Some(refused) = o.admin_only() {
-        return refused;
-    }
-    run_import(&st, &o, &file, true).await
-}
-
-fn upload_refused(o: &InOrg, why: &str) -> Response {
-    message(
-        o.chrome("invite"),
-        StatusCode::BAD_REQUEST,
-        "Upload failed",
-        &format!("The file could not be read, nobody was invited: {why}"),
-        Some((
-            &format!("/o/{}/invite", o.access.org.slug),
-            "Back to Invite users",
-        )),
-    )
-}
-
-/// The confirmation: the checked file again, now invited for real.
-async fn csv_confirm(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let Ok(file) = base64::engine::general_purpose::STANDARD.decode(f.text("file")) else {
-        return upload_refused(
-            &o,
-            "the confirmation carried no readable file; upload it again",
-        );
-    };
-    run_import(&st, &o, &file, false).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_split_on_spaces_commas_and_lines() {
-        assert_eq!(
-            split_addresses("a@x.io, b@x.io\nc@x.io;  d@x.io\r\nA@X.io"),
-            ["a@x.io", "b@x.io", "c@x.io", "d@x.io"]
-        );
-        assert!(split_addresses(" ,\n ").is_empty());
-    }
 
     #[test]
     fn the_search_and_filters_become_one_member_query() {
@@ -1141,115 +534,5 @@ mod tests {
             users_url("acme", ["a b", "", "admin", "g1"], Some("5.x")),
             "/o/acme/users?q=a+b&role=admin&group=g1&after=5.x"
         );
-    }
-}
-
-#[derive(Default)]
-struct AddForm {
-    email: String,
-    given_name: String,
-    family_name: String,
-    role: String,
-}
-
-#[derive(Template)]
-#[template(path = "add_user.html")]
-struct AddPage {
-    chrome: Chrome,
-    title: String,
-    slug: String,
-    form: AddForm,
-    notice: Option<String>,
-    delivery_note: Option<String>,
-    error: Option<String>,
-    /// The field the error concerns (`email`, `given_name`, `family_name`, `role`), so the
-    /// message sits beside it; empty for the page.
-    field: &'static str,
-}
-
-fn add_view(o: &InOrg, form: AddForm) -> AddPage {
-    AddPage {
-        chrome: o.chrome("users"),
-        title: format!("Add a user to {}", o.access.org.name),
-        slug: o.access.org.slug.clone(),
-        form,
-        notice: None,
-        delivery_note: None,
-        error: None,
-        field: "",
-    }
-}
-
-async fn add_page(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let o = match InOrg::admin_page(&st, signed, &slug, &headers).await {
-        Ok(o) => o,
-        Err(resp) => return resp,
-    };
-    page(StatusCode::OK, &add_view(&o, AddForm::default()))
-}
-
-/// "Add user": the admin API's own `add_member_as` (`POST /admin/v1/orgs/{slug}/members`). The
-/// answer is the same whether or not the address had an account, as the API's is.
-async fn add(
-    State(st): State<AppState>,
-    signed: Signed,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (o, f) = match InOrg::admin_form(&st, signed, &slug, &headers, &body).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let form = AddForm {
-        email: f.text("email").trim().to_owned(),
-        given_name: f.text("given_name"),
-        family_name: f.text("family_name"),
-        role: f.text("role"),
-    };
-    let added = admin::add_member_as(
-        &st,
-        &o.access,
-        &headers,
-        (!form.role.is_empty()).then_some(form.role.as_str()),
-        Some(form.email.clone()),
-        Some(form.given_name.clone()),
-        Some(form.family_name.clone()),
-    )
-    .await;
-    match added {
-        Ok(_) => {
-            let mut v = add_view(&o, AddForm::default());
-            v.notice =
-                Some(format!(
-                "{} is now a {} of {}. Someone new to this server gets an email to set up their \
-                 account.",
-                form.email,
-                if form.role == "admin" { "admin" } else { "member" },
-                o.access.org.name
-            ));
-            v.delivery_note = delivery_note(&st);
-            page(StatusCode::OK, &v)
-        }
-        Err(e) => {
-            let (status, text) = refusal(&e);
-            let mut v = add_view(&o, form);
-            v.field = match (e.field(), status) {
-                (Some("givenName"), _) => "given_name",
-                (Some("familyName"), _) => "family_name",
-                (Some("role"), _) => "role",
-                // "Already a member" is about the address.
-                (Some("email"), _) => "email",
-                (None, s) if s == StatusCode::CONFLICT => "email",
-                _ => "",
-            };
-            v.error = Some(capitalise(&text));
-            page(status, &v)
-        }
     }
 }
