@@ -81,9 +81,70 @@ pub async fn invitee(
     })
 }
 
+/// One invitation (the document's view of what `invitee` reads).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(super) struct NewInvitation {
+    #[schema(format = Email)]
+    email: String,
+    first_name: String,
+    last_name: String,
+    #[schema(value_type = crate::http::views::RoleName, inline, required = false, default = "member")]
+    role: Option<String>,
+    /// Group (team) ids the member joins on acceptance
+    #[schema(value_type = Vec<String>, required = false)]
+    groups: Option<Vec<String>>,
+}
+
+/// Up to twenty invitations at once.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct NewInvitations {
+    #[schema(max_items = 20)]
+    invitations: Vec<NewInvitation>,
+}
+
+/// One invitation, or a list of them.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(super) enum InvitationRequest {
+    One(NewInvitation),
+    Many(NewInvitations),
+}
+
+/// A change to a pending invitation: its role and/or groups.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct InvitationChange {
+    #[schema(value_type = crate::http::views::RoleName, inline, required = false)]
+    role: Option<String>,
+    #[schema(value_type = Vec<String>, required = false)]
+    groups: Option<Vec<String>>,
+}
+
 /// Creates one invitation (`{email, firstName, lastName, role?, groups?}`) or up to
 /// [`MAX_INVITATIONS`] (`{"invitations": [...]}`). Every item is validated before any is
 /// created; then each is created on its own (a 409 for one does not stop the others).
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations",
+    tag = "invitations",
+    summary = "Invite one person, or up to 20 with `{\"invitations\": [...]}`; each gets an email with an accept link valid for 7 days",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    request_body = InvitationRequest,
+    responses(
+        (status = 201, description = "The invitation (with its `link` only when the server has no SMTP configured); for a list, `items` with each invitation or its error, and `result` (201 or the error's status) on each", body = crate::http::views::InvitationsCreated),
+        (status = 400, description = "Invalid input (`field` names it), unknown group ids (`groups`), or more than 20 invitations (use the CSV import)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The email already has an active membership or a pending invitation", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn create_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -153,14 +214,35 @@ pub(super) async fn create_invitations(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ImportParams {
+    /// Check the file without inviting anyone
+    #[param(value_type = bool, required = false, default = false)]
     dry_run: Option<bool>,
 }
 
 /// A CSV of up to 1000 people to invite (columns `email` and `group membership`): valid rows
 /// are invited, every other row is reported with its line and reason; `dry_run=true` only
 /// checks. The same file uploaded twice invites nobody twice.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations/import",
+    tag = "invitations",
+    summary = "Invite up to 1000 people from a CSV (columns `email` and `group membership`); every skipped row is reported with its line and reason",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ImportParams,
+    ),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Who was (or would be) invited, and each skipped row", body = crate::http::views::ImportReport),
+        (status = 400, description = "No email column, more than 1000 rows, or an empty body; `field` is `file`", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn import_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -194,6 +276,21 @@ pub(super) async fn import_invitations(
     Ok(Json(with_delivery(&st, report.to_json())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/invitations",
+    tag = "invitations",
+    summary = "List the organization's invitations (pending ones past their expiry show as `expired`)",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    responses(
+        (status = 200, description = "The invitations, oldest first", body = crate::http::views::InvitationList),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn list_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -212,6 +309,25 @@ pub(super) async fn list_invitations(
 
 /// Changes a pending invitation's role and/or groups; the email cannot change (revoke and
 /// invite again).
+#[utoipa::path(
+    patch,
+    path = "/orgs/{slug}/invitations/{id}",
+    tag = "invitations",
+    summary = "Change a pending invitation's role and/or groups (the email cannot change); recorded in the audit log as `Invitation.update`",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    request_body = InvitationChange,
+    responses(
+        (status = 200, description = "The invitation after the change", body = crate::http::views::InvitationView),
+        (status = 400, description = "Invalid input; `field` names it (`email` when the body tries to change it; `groups` when an id is not a group of this organization)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or invitation", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The invitation is no longer pending: accepted, revoked or expired (resend an expired one first)", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn change_invitation(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -308,6 +424,23 @@ pub(super) async fn invitation_change(
     Ok(inv)
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations/{id}/revoke",
+    tag = "invitations",
+    summary = "Revoke a pending invitation: its link stops working",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    responses(
+        (status = 200, description = "The revoked invitation", body = crate::http::views::InvitationView),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or invitation", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The invitation is no longer pending", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn revoke_invitation(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -333,6 +466,23 @@ pub async fn revoke_invitation_as(
 }
 
 /// Sends the invitation again with a new link (the old one stops working) and a new expiry.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations/{id}/resend",
+    tag = "invitations",
+    summary = "Send a pending invitation again with a new link (the old link stops working) and a new 7-day expiry",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    responses(
+        (status = 200, description = "The invitation (with its new `link` only when the server has no SMTP configured)", body = crate::http::views::InvitationView),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or invitation", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The invitation is no longer pending", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn resend_invitation(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
