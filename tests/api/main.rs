@@ -25,6 +25,7 @@ mod layout;
 mod limits;
 mod migrations;
 mod observability;
+mod openapi;
 mod operator;
 mod paging;
 mod people;
