@@ -498,7 +498,8 @@ pub struct InvitationRefused {
 /// One item of a list of invitations: the invitation or its error.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
+// Only described, never built: its size does not matter.
+#[allow(dead_code, clippy::large_enum_variant)]
 pub enum InvitationResult {
     Created(InvitationCreated),
     Refused(InvitationRefused),
@@ -515,7 +516,8 @@ pub struct InvitationBatch {
 /// The answer to `POST /orgs/{slug}/invitations`: the invitation, or for a list each one's outcome.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
+// Only described, never built: its size does not matter.
+#[allow(dead_code, clippy::large_enum_variant)]
 pub enum InvitationsCreated {
     One(InvitationView),
     Many(InvitationBatch),
