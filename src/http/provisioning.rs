@@ -98,6 +98,7 @@ async fn connection(
             max_rows: s.max_rows,
             days: s.days,
             body_bytes: s.body_bytes,
+            reads_per_second: s.reads_per_second,
             dropped: st.request_log.as_ref().map_or(0, |l| l.dropped()),
         },
     }))

@@ -476,8 +476,15 @@ pub struct AuditEvent {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuditPage {
     pub total_results: i64,
-    pub start_index: i64,
+    /// Without `cursor`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i64, required = false)]
+    pub start_index: Option<i64>,
     pub items: Vec<AuditEvent>,
+    /// With `cursor`, on a full page: pass it as `cursor` for the next page
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub next_cursor: Option<String>,
 }
 
 /// One invitation of a list that was refused: the error, its status as `result`, and the address.
@@ -492,7 +499,8 @@ pub struct InvitationRefused {
     pub field: Option<String>,
     /// The error's status
     pub result: u16,
-    pub email: String,
+    /// The `email` as given (any JSON value, or null when there was none)
+    pub email: Value,
 }
 
 /// One item of a list of invitations: the invitation or its error.
@@ -574,6 +582,27 @@ pub struct Group {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Vec<String>, required = false)]
     pub members: Option<Vec<String>>,
+    /// How many members the group has (in lists and in GET of one group)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i64, required = false)]
+    pub member_count: Option<i64>,
+}
+
+/// One group, its member count and a page of its members.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct GroupDetail {
+    pub id: String,
+    pub display_name: Option<String>,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    pub member_count: i64,
+    pub members: Vec<Member>,
+    /// On a full page: pass it as `cursor` for the next page
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub next_cursor: Option<String>,
 }
 
 /// A page of groups.
@@ -594,6 +623,8 @@ pub struct RequestLogSettings {
     pub max_rows: i64,
     pub days: i64,
     pub body_bytes: usize,
+    /// Successful reads logged one by one per second; past it they are counted (0: every read is logged)
+    pub reads_per_second: u32,
     pub dropped: u64,
 }
 

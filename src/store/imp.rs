@@ -110,7 +110,7 @@ impl SqliteStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new()
+        let pool = idle_ping(PgPoolOptions::new())
             .max_connections(PG_CONNECTIONS)
             // While Postgres is down, a request waits this long for a connection and is then
             // answered 503 with Retry-After (`error::database_unreachable`): long enough to ride
@@ -129,10 +129,31 @@ impl PgStore {
     }
 }
 
+/// A connection idle at least this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Checks a pooled connection before use only when it sat idle for a while: under load a
+/// connection comes back and goes out again within microseconds, and a ping then would cost a
+/// round trip to Postgres on every query for nothing. One idle longer may have been closed
+/// meanwhile (a restart, `pg_terminate_backend`, an idle timeout between the two): it is
+/// pinged, and a dead one is dropped and another taken, so the request never sees it.
+fn idle_ping(options: PgPoolOptions) -> PgPoolOptions {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// A small pool of its own for provisioning-token checks, so that slow queries holding every
 /// connection of the main pool never make authentication wait.
 async fn auth_pool(url: &str) -> Result<Pool<Postgres>> {
-    Ok(PgPoolOptions::new()
+    Ok(idle_ping(PgPoolOptions::new())
         .max_connections(AUTH_CONNECTIONS)
         .acquire_timeout(PG_ACQUIRE_TIMEOUT)
         .connect_with(pg_options(url)?)
@@ -1775,31 +1796,49 @@ macro_rules! store_impl {
             }
 
             async fn audit_log(&self, org: &str, f: &AuditFilter, newest_first: bool, start_index: i64, count: i64) -> Result<(i64, Vec<AuditEvent>)> {
-                // An empty string does not filter (no stored actor, action or target is empty).
+                // An empty string does not filter (no stored actor, action or target is empty);
+                // the time bounds default to all of time.
                 const WHERE: &str = "where organization_id = $1 and ($2 = '' or actor = $2) \
-                     and ($3 = '' or action = $3) and ($4 = '' or target = $4)";
+                     and ($3 = '' or action = $3) and ($4 = '' or target = $4) \
+                     and created_at >= $5 and created_at < $6";
                 let actor = f.actor.clone().unwrap_or_default();
                 let action = f.action.clone().unwrap_or_default();
                 let target = f.target.clone().unwrap_or_default();
+                let since = f.since.unwrap_or(i64::MIN);
+                let until = f.until.unwrap_or(i64::MAX);
                 let total: i64 = sqlx::query(&format!("select count(*) as n from audit_event {WHERE}"))
                     .bind(org)
                     .bind(&actor)
                     .bind(&action)
                     .bind(&target)
+                    .bind(since)
+                    .bind(until)
                     .fetch_one(&self.read)
                     .await?
                     .try_get("n")?;
-                let order = if newest_first { "created_at desc, id desc" } else { "created_at, id" };
+                // Keyset paging seeks past the last entry of the previous page (the
+                // (organization_id, created_at, id) index serves both orders); without a key, the
+                // page starts at an offset.
+                let (order, past, key, offset) = match (&f.after, newest_first) {
+                    (None, true) => ("created_at desc, id desc", "<", (i64::MAX, String::new()), start_index - 1),
+                    (None, false) => ("created_at, id", ">", (i64::MIN, String::new()), start_index - 1),
+                    (Some(k), true) => ("created_at desc, id desc", "<", k.clone(), 0),
+                    (Some(k), false) => ("created_at, id", ">", k.clone(), 0),
+                };
                 let rows = sqlx::query(&format!(
                     "select id, actor, action, target, request_id, created_at from audit_event {WHERE} \
-                     order by {order} limit $5 offset $6",
+                     and (created_at, id) {past} ($7, $8) order by {order} limit $9 offset $10",
                 ))
                 .bind(org)
                 .bind(&actor)
                 .bind(&action)
                 .bind(&target)
+                .bind(since)
+                .bind(until)
+                .bind(key.0)
+                .bind(&key.1)
                 .bind(count)
-                .bind(start_index - 1)
+                .bind(offset)
                 .fetch_all(&self.read)
                 .await?;
                 let mut events = Vec::with_capacity(rows.len());
@@ -2327,6 +2366,27 @@ macro_rules! store_impl {
                     ids.push(row.try_get("membership_id")?);
                 }
                 Ok(ids)
+            }
+
+            async fn member_counts(&self, org: &str, groups: &[String]) -> Result<Vec<(String, i64)>> {
+                let mut out = Vec::with_capacity(groups.len());
+                // Chunks keep each statement's parameters well under SQLite's limit.
+                for chunk in groups.chunks(500) {
+                    let text = format!(
+                        "select t.id, count(tm.membership_id) as n from team t \
+                         left join team_member tm on tm.team_id = t.id \
+                         where t.organization_id = $1 and t.id in ({}) group by t.id",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&text).bind(org);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for row in q.fetch_all(&self.read).await? {
+                        out.push((row.try_get("id")?, row.try_get("n")?));
+                    }
+                }
+                Ok(out)
             }
 
             async fn signing_secret(&self, candidate: &str, now: i64) -> Result<String> {

@@ -163,6 +163,13 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// The resource id the entry concerns.
     pub target: Option<String>,
+    /// Entries at or after this time (microseconds since the epoch).
+    pub since: Option<i64>,
+    /// Entries before this time (microseconds since the epoch).
+    pub until: Option<i64>,
+    /// Keyset paging: only entries past this one, `(created_at, id)`, in the listing's order
+    /// (older ones when newest first). A page then starts there instead of at an offset.
+    pub after: Option<(i64, String)>,
 }
 
 /// A provider admin token, as stored (never the token itself).
@@ -487,6 +494,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Member ids of a group, in the order they were added.
     async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
+    /// How many members each of these groups of the organization has; a group of another
+    /// organization, or none, is left out.
+    async fn member_counts(&self, org: &str, groups: &[String]) -> Result<Vec<(String, i64)>>;
 
     // People: accounts that sign in to the admin API.
 

@@ -587,6 +587,41 @@ async fn every_operation_answers_as_the_document_says(mut app: TestApp) {
     )
     .await;
     status(&r, StatusCode::BAD_REQUEST);
+    let t = "/orgs/{slug}/groups/{id}";
+    let r = call(
+        &app,
+        c,
+        m,
+        get.clone(),
+        t,
+        &format!("/orgs/acme/groups/{ops_id}?count=1"),
+        None,
+    )
+    .await;
+    status(&r, StatusCode::OK);
+    assert!(r.body["nextCursor"].is_string(), "a full page: {}", r.body);
+    let r = call(
+        &app,
+        c,
+        m,
+        get.clone(),
+        t,
+        &format!("/orgs/acme/groups/{ops_id}?count=0"),
+        None,
+    )
+    .await;
+    status(&r, StatusCode::BAD_REQUEST);
+    let r = call(
+        &app,
+        c,
+        m,
+        get.clone(),
+        t,
+        "/orgs/acme/groups/nothing",
+        None,
+    )
+    .await;
+    status(&r, StatusCode::NOT_FOUND);
     // Mo's membership now shows the group.
     let r = call(
         &app,
@@ -667,6 +702,18 @@ async fn every_operation_answers_as_the_document_says(mut app: TestApp) {
     assert_eq!(r.body["items"][0]["result"], 409, "{}", r.body);
     assert_eq!(r.body["items"][1]["result"], 201, "{}", r.body);
     let jo = id(&r.body["items"][1]);
+    let none = json!({"invitations": [{"email": "ivy@example.com", "firstName": "Ivy", "lastName": "Ng"}]});
+    let r = call(
+        &app,
+        c,
+        b,
+        post.clone(),
+        t,
+        "/orgs/acme/invitations",
+        Some(none),
+    )
+    .await;
+    status(&r, StatusCode::OK);
     let r = call(
         &app,
         c,
@@ -867,6 +914,18 @@ async fn every_operation_answers_as_the_document_says(mut app: TestApp) {
     .await;
     status(&r, StatusCode::OK);
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    let r = call(
+        &app,
+        c,
+        b,
+        get.clone(),
+        t,
+        "/orgs/acme/audit?cursor=&count=2&since=2020-01-01",
+        None,
+    )
+    .await;
+    status(&r, StatusCode::OK);
+    assert!(r.body["nextCursor"].is_string(), "a full page: {}", r.body);
     let r = call(
         &app,
         c,

@@ -15,6 +15,10 @@ pub(super) struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
     target: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// Keyset paging: present (even empty) asks for it, as RFC 9865 does for SCIM lists.
+    cursor: Option<String>,
 }
 
 /// The audit log's query as the document shows it: the fields of `AuditQuery`, `org` aside.
@@ -35,6 +39,15 @@ pub(super) struct AuditFilters {
     /// Only entries about this resource id (a member, group, invitation or token). Exact match
     #[param(value_type = String, required = false, max_length = 256)]
     target: Option<String>,
+    /// Only entries at or after this time: an RFC 3339 time (`2026-11-29T08:30:00Z`) or a date (`2026-11-29`, its midnight UTC)
+    #[param(value_type = String, required = false, max_length = 64)]
+    since: Option<String>,
+    /// Only entries before this time (exclusive), written as `since` is; it must be later than `since`
+    #[param(value_type = String, required = false, max_length = 64)]
+    until: Option<String>,
+    /// Keyset paging: present (empty for the first page) asks for it, as RFC 9865 does for SCIM lists. Each full page carries `nextCursor`, the position to pass for the next one; pages cost the same however deep. Not with `startIndex`
+    #[param(value_type = String, required = false, max_length = 512)]
+    cursor: Option<String>,
 }
 
 /// `GET /audit`'s own parameter, as the document shows it.
@@ -63,7 +76,7 @@ pub(super) struct AuditOrg {
         (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
         (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
         (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
-        (status = 400, description = "`org` is missing and cannot be inferred; or, with `field`, a filter is longer than 256 characters or `actor` is neither an email address nor `account:`, `token:` or `admin:` followed by an id", body = crate::http::views::ErrorBody),
+        (status = 400, description = "`org` is missing and cannot be inferred; or, with `field`, a filter is longer than 256 characters or `actor` is neither an email address nor `account:`, `token:` or `admin:` followed by an id; `since` or `until` is not a date or an RFC 3339 time, or `until` is not later than `since`; `cursor` was not issued by scimd or is given with `startIndex`", body = crate::http::views::ErrorBody),
     )
 )]
 pub(super) async fn audit_of(
@@ -107,14 +120,14 @@ pub(super) async fn audit_of(
     get,
     path = "/orgs/{slug}/audit",
     tag = "audit",
-    summary = "The organization's audit log: every change by SCIM or this API, oldest first; filterable by actor, action and target",
+    summary = "The organization's audit log: every change by SCIM or this API, oldest first; filterable by actor, action, target and period, paged by `startIndex` or by cursor",
     params(
         ("slug" = String, Path, description = "The organization's slug"),
         AuditFilters,
     ),
     responses(
         (status = 200, description = "A page of events", body = crate::http::views::AuditPage),
-        (status = 400, description = "`invalid_request` with `field`: a query parameter is not of its type (`startIndex` and `count` are integers), a filter is longer than 256 characters, or `actor` is neither an email address nor `account:`, `token:` or `admin:` followed by an id", body = crate::http::views::ErrorBody),
+        (status = 400, description = "`invalid_request` with `field`: a query parameter is not of its type (`startIndex` and `count` are integers), a filter is longer than 256 characters, or `actor` is neither an email address nor `account:`, `token:` or `admin:` followed by an id; `since` or `until` is not a date or an RFC 3339 time, or `until` is not later than `since`; `cursor` was not issued by scimd or is given with `startIndex`", body = crate::http::views::ErrorBody),
         (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
         (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
         (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
@@ -144,12 +157,23 @@ pub(super) async fn audit_page(
     headers: &axum::http::HeaderMap,
 ) -> Result<Json<crate::http::views::AuditPage>> {
     let a = access(st, caller, slug, Need::Admin, headers).await?;
+    if q.cursor.is_some() && q.start_index.is_some() {
+        return Err(invalid(
+            "cursor",
+            "startIndex and cursor are mutually exclusive: page by one or the other",
+        ));
+    }
     let (start_index, count) = Paging {
         start_index: q.start_index,
         count: q.count,
     }
     .bounds();
-    let filter = audit_filter(st, q.actor, q.action, q.target).await?;
+    let mut filter = audit_filter(st, q.actor, q.action, q.target).await?;
+    (filter.since, filter.until) = audit_period(q.since.as_deref(), q.until.as_deref())?;
+    if let Some(c) = &q.cursor {
+        filter.after =
+            crate::scim::search::decode_cursor(c).map_err(|e| AdminError(e.on_field("cursor")))?;
+    }
     let (total, events) = audit_as(st, &a, &filter, false, start_index, count).await?;
     let items = events
         .iter()
@@ -162,11 +186,47 @@ pub(super) async fn audit_page(
             time: crate::service::render::timestamp(e.created_at),
         })
         .collect();
-    Ok(Json(crate::http::views::AuditPage {
+    let mut page = crate::http::views::AuditPage {
         total_results: total,
-        start_index,
+        start_index: None,
         items,
-    }))
+        next_cursor: None,
+    };
+    if q.cursor.is_none() {
+        page.start_index = Some(start_index);
+        return Ok(Json(page));
+    }
+    // A full page may have a successor: its last entry is where the next one starts.
+    if events.len() as i64 == count {
+        if let Some(last) = events.last() {
+            page.next_cursor = Some(crate::scim::search::encode_cursor(
+                last.created_at,
+                &last.id,
+            ));
+        }
+    }
+    Ok(Json(page))
+}
+
+/// The audit log's time bounds, checked: `since` (inclusive) and `until` (exclusive), each a
+/// date or an RFC 3339 time, `since` before `until`; empty for none.
+pub fn audit_period(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let parse = |field: &'static str, v: Option<&str>| -> Result<Option<i64>> {
+        match v.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => Ok(Some(crate::domain::parse_time(field, v)?)),
+        }
+    };
+    let (since, until) = (parse("since", since)?, parse("until", until)?);
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(invalid("until", "until must be later than since"));
+        }
+    }
+    Ok((since, until))
 }
 
 /// Longest actor, action or target an audit-log filter takes.
@@ -224,6 +284,7 @@ pub async fn audit_filter(
         actor,
         action: check("action", action)?,
         target: check("target", target)?,
+        ..Default::default()
     })
 }
 

@@ -53,7 +53,7 @@ fn operations() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
         .routes(routes!(change_member, remove_member))
         .routes(routes!(remove_members))
         .routes(routes!(list_groups, create_group))
-        .routes(routes!(change_group, delete_group))
+        .routes(routes!(get_group, change_group, delete_group))
         .routes(routes!(audit))
         .routes(routes!(audit_of))
         .routes(routes!(list_invitations, create_invitations))
@@ -263,15 +263,14 @@ fn with_delivery(st: &AppState, mut v: Value) -> Value {
     v
 }
 
-/// Refuses a caller without the admin role in the organization `a` is for. The extractors
-/// check it for the API's routes; functions the console calls too check it again themselves.
+/// Refuses a caller without the admin role in the organization `a` is for (the rule of
+/// `service::access`). The extractors check it for the API's routes; functions the console
+/// calls too check it again themselves.
 fn need_admin(a: &Access) -> Result<()> {
-    if a.admin {
-        return Ok(());
-    }
-    Err(Error::forbidden(format!(
-        "this needs the admin role in organization {:?}; your role there is member",
-        a.org.slug
-    ))
-    .into())
+    let role = if a.admin { Role::Admin } else { Role::Member };
+    Ok(crate::service::access::allows(
+        role,
+        &a.org.slug,
+        Need::Admin,
+    )?)
 }
