@@ -93,6 +93,33 @@ impl Checker {
             .collect()
     }
 
+    /// The documented path template `path` (without its query) stands for: the one whose
+    /// literal segments all match, the most literal one first (`/request-log/summary` before
+    /// `/request-log/{id}`).
+    fn template(&self, method: &Method, path: &str) -> String {
+        let path = path.split('?').next().unwrap_or_default();
+        let want: Vec<&str> = path.split('/').collect();
+        let m = method.as_str().to_lowercase();
+        let mut found: Vec<(usize, &String)> = Vec::new();
+        for (template, ops) in self.doc["paths"].as_object().unwrap() {
+            let have: Vec<&str> = template.split('/').collect();
+            let fits = have.len() == want.len()
+                && have
+                    .iter()
+                    .zip(&want)
+                    .all(|(h, w)| h.starts_with('{') || h == w);
+            if fits && ops.get(&m).is_some() {
+                let literal = have.iter().filter(|h| !h.starts_with('{')).count();
+                found.push((literal, template));
+            }
+        }
+        found.sort();
+        let (_, template) = found
+            .pop()
+            .unwrap_or_else(|| panic!("{method} {path} is not documented"));
+        template.clone()
+    }
+
     /// Every documented operation answered with a success and with an error.
     fn assert_complete(&self) {
         let mut missing = Vec::new();
@@ -116,955 +143,337 @@ impl Checker {
     }
 }
 
-/// A request to the admin API, checked against the document. `path` is `template` with its
-/// parameters filled in (and a query, if any).
-async fn call(
-    app: &TestApp,
-    c: &mut Checker,
-    token: Option<&str>,
-    method: Method,
-    template: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Resp {
-    let r = match token {
-        Some(t) => admin(app, t, method.clone(), path, body).await,
-        None => {
-            app.send(
-                method.clone(),
-                &format!("/admin/v1{path}"),
-                None,
-                body.as_ref(),
-                &[],
-            )
-            .await
-        }
-    };
-    c.check(&method, template, &r);
-    r
+/// The app, the provider admin's token and the checker: each call is checked against the
+/// document and must answer `want`.
+struct Api<'a> {
+    app: &'a TestApp,
+    c: Checker,
 }
 
-/// A CSV upload to the import, checked against the document.
-async fn import(app: &TestApp, c: &mut Checker, token: &str, csv: &str) -> Resp {
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/admin/v1/orgs/acme/invitations/import")
-        .header("host", "scim.test")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "text/csv")
-        .body(Body::from(csv.to_owned()))
-        .unwrap();
-    let r = app.raw(req).await;
-    c.check(&Method::POST, "/orgs/{slug}/invitations/import", &r);
-    r
-}
+impl Api<'_> {
+    async fn call(
+        &mut self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Resp {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let r = match token {
+            Some(t) => admin(self.app, t, method.clone(), path, body).await,
+            None => {
+                let path = format!("/admin/v1{path}");
+                self.app
+                    .send(method.clone(), &path, None, body.as_ref(), &[])
+                    .await
+            }
+        };
+        self.check(&method, path, &r, want);
+        r
+    }
 
-fn status(r: &Resp, want: StatusCode) {
-    assert_eq!(r.status, want, "{}", r.body);
+    fn check(&mut self, method: &Method, path: &str, r: &Resp, want: u16) {
+        assert_eq!(r.status.as_u16(), want, "{method} {path}: {}", r.body);
+        let template = self.c.template(method, path);
+        self.c.check(method, &template, r);
+    }
+
+    /// A sign-in, checked like any call.
+    async fn login(&mut self, email: &str, password: &str, want: u16) -> Resp {
+        let r = login(self.app, email, password).await;
+        self.check(&Method::POST, "/login", &r, want);
+        r
+    }
+
+    /// A CSV upload to the import.
+    async fn import(&mut self, token: &str, csv: &str, want: u16) -> Resp {
+        let path = "/orgs/acme/invitations/import";
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/admin/v1{path}"))
+            .header("host", "scim.test")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "text/csv")
+            .body(Body::from(csv.to_owned()))
+            .unwrap();
+        let r = self.app.raw(req).await;
+        self.check(&Method::POST, path, &r, want);
+        r
+    }
 }
 
 async fn every_operation_answers_as_the_document_says(mut app: TestApp) {
     app.configure(|c| c.request_log.flush_every = std::time::Duration::from_secs(3600));
-    let c = &mut Checker::new();
     let provider = admin_token(&app).await;
-    let p = Some(provider.as_str());
-    let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
+    let boss_token = acme_admin(&app, &provider, "boss@example.com").await;
+    let member = acme_member(&app, &provider, "mo@example.com").await;
+    let api = &mut Api {
+        app: &app,
+        c: Checker::new(),
+    };
+    let (p, m) = (Some(provider.as_str()), Some(member.as_str()));
 
     // The document itself.
-    let r = call(
-        &app,
-        c,
-        None,
-        get.clone(),
-        "/openapi.json",
-        "/openapi.json",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    api.call(None, "GET", "/openapi.json", None, 200).await;
 
     // Organizations and accounts.
-    let r = call(&app, c, p, get.clone(), "/orgs", "/orgs", None).await;
-    status(&r, StatusCode::OK);
-    let r = call(&app, c, None, get.clone(), "/orgs", "/orgs", None).await;
-    status(&r, StatusCode::UNAUTHORIZED);
-    let body = json!({"slug": "globex", "name": "Globex"});
-    let r = call(
-        &app,
-        c,
-        p,
-        post.clone(),
-        "/orgs",
-        "/orgs",
-        Some(body.clone()),
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
-    let r = call(&app, c, p, post.clone(), "/orgs", "/orgs", Some(body)).await;
-    status(&r, StatusCode::CONFLICT);
-    let r = call(
-        &app,
-        c,
-        p,
-        post.clone(),
-        "/orgs",
-        "/orgs",
-        Some(json!({"slug": "Not A Slug"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
+    api.call(p, "GET", "/orgs", None, 200).await;
+    api.call(None, "GET", "/orgs", None, 401).await;
+    let globex = json!({"slug": "globex", "name": "Globex"});
+    api.call(p, "POST", "/orgs", Some(globex.clone()), 201)
+        .await;
+    api.call(p, "POST", "/orgs", Some(globex), 409).await;
+    api.call(p, "POST", "/orgs", Some(json!({"slug": "Not A Slug"})), 400)
+        .await;
     let account = json!({"email": "ann@example.com", "givenName": "Ann", "familyName": "Lee",
                          "memberships": [{"org": "acme", "role": "member"}, {"org": "globex"}]});
-    let r = call(
-        &app,
-        c,
-        p,
-        post.clone(),
-        "/accounts",
-        "/accounts",
-        Some(account),
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
+    api.call(p, "POST", "/accounts", Some(account), 201).await;
     // Ann sets her password now, while the outbox still holds her mail.
     let link = mailed_link(&app, "ann@example.com", "/setup/").await;
     let set = crate::people::set_password(&app, &link, PASSWORD).await;
-    status(&set, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        p,
-        post.clone(),
-        "/accounts",
-        "/accounts",
-        Some(json!({"email": "x@example.com"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let no_orgs = json!({"email": "x@example.com"});
+    api.call(p, "POST", "/accounts", Some(no_orgs), 400).await;
     let nowhere = json!({"email": "x@example.com", "memberships": [{"org": "nowhere"}]});
-    let r = call(
-        &app,
-        c,
-        p,
-        post.clone(),
-        "/accounts",
-        "/accounts",
-        Some(nowhere),
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
+    api.call(p, "POST", "/accounts", Some(nowhere), 404).await;
 
-    // People: an admin of acme with a password, and a member.
-    let boss_token = acme_admin(&app, &provider, "boss@example.com").await;
-    let member = acme_member(&app, &provider, "mo@example.com").await;
-    let m = Some(member.as_str());
-    let r = login(&app, "boss@example.com", PASSWORD).await;
-    c.check(&post, "/login", &r);
-    status(&r, StatusCode::OK);
-    let r = login(&app, "boss@example.com", "not the password").await;
-    c.check(&post, "/login", &r);
-    status(&r, StatusCode::UNAUTHORIZED);
-    let r = call(
-        &app,
-        c,
-        None,
-        post.clone(),
-        "/login",
-        "/login",
-        Some(json!({"email": "not an address"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
+    // People: signing in (and being limited), the account, a new password, signing up.
+    api.login("boss@example.com", PASSWORD, 200).await;
+    api.login("boss@example.com", "not the password", 401).await;
+    let half = json!({"email": "not an address"});
+    api.call(None, "POST", "/login", Some(half), 400).await;
     for _ in 0..5 {
         login(&app, "limited@example.com", "not the password").await;
     }
-    let r = login(&app, "limited@example.com", "not the password").await;
-    c.check(&post, "/login", &r);
-    status(&r, StatusCode::TOO_MANY_REQUESTS);
-    let r = call(
-        &app,
-        c,
-        Some(boss_token.as_str()),
-        get.clone(),
-        "/orgs",
-        "/orgs",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    api.login("limited@example.com", "not the password", 429)
+        .await;
+    let bt = Some(boss_token.as_str());
+    let r = api.call(bt, "GET", "/orgs", None, 200).await;
     assert!(r.body["items"][0]["memberId"].is_string(), "{}", r.body);
-    let r = call(
-        &app,
-        c,
-        Some(boss_token.as_str()),
-        get.clone(),
-        "/me",
-        "/me",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(&app, c, p, get.clone(), "/me", "/me", None).await;
-    status(&r, StatusCode::FORBIDDEN);
-    let r = call(&app, c, None, get.clone(), "/me", "/me", None).await;
-    status(&r, StatusCode::UNAUTHORIZED);
+    api.call(bt, "GET", "/me", None, 200).await;
+    api.call(p, "GET", "/me", None, 403).await;
+    api.call(None, "GET", "/me", None, 401).await;
     let change = json!({"currentPassword": PASSWORD, "newPassword": "another long password"});
-    let r = call(
-        &app,
-        c,
-        Some(boss_token.as_str()),
-        post.clone(),
-        "/me/password",
-        "/me/password",
-        Some(change),
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    let r = api
+        .call(bt, "POST", "/me/password", Some(change), 200)
+        .await;
     let boss = r.body["accessToken"].as_str().unwrap().to_owned();
     let b = Some(boss.as_str());
-    let wrong =
-        json!({"currentPassword": "not the password", "newPassword": "another long password"});
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        "/me/password",
-        "/me/password",
-        Some(wrong),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        p,
-        post.clone(),
-        "/me/password",
-        "/me/password",
-        Some(json!({})),
-    )
-    .await;
-    status(&r, StatusCode::FORBIDDEN);
+    let wrong = json!({"currentPassword": "not the password", "newPassword": "long enough, yes"});
+    api.call(b, "POST", "/me/password", Some(wrong), 400).await;
+    api.call(p, "POST", "/me/password", Some(json!({})), 403)
+        .await;
     let signup = json!({"email": "new@example.com", "givenName": "New", "familyName": "Person",
                         "organization": {"slug": "newco", "name": "New Co"}});
-    let r = call(
-        &app,
-        c,
-        None,
-        post.clone(),
-        "/signup",
-        "/signup",
-        Some(signup),
-    )
-    .await;
-    status(&r, StatusCode::ACCEPTED);
+    api.call(None, "POST", "/signup", Some(signup), 202).await;
     let taken = json!({"email": "other@example.com", "givenName": "O", "familyName": "P",
                        "organization": {"slug": "acme"}});
-    let r = call(
-        &app,
-        c,
-        None,
-        post.clone(),
-        "/signup",
-        "/signup",
-        Some(taken),
-    )
-    .await;
-    status(&r, StatusCode::CONFLICT);
-    let r = call(
-        &app,
-        c,
-        None,
-        post.clone(),
-        "/signup",
-        "/signup",
-        Some(json!({"email": "nope"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        None,
-        post.clone(),
-        "/password-reset",
-        "/password-reset",
-        Some(json!({"email": "mo@example.com"})),
-    )
-    .await;
-    status(&r, StatusCode::ACCEPTED);
-    let r = call(
-        &app,
-        c,
-        None,
-        post.clone(),
-        "/password-reset",
-        "/password-reset",
-        Some(json!({"email": "nope"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
+    api.call(None, "POST", "/signup", Some(taken), 409).await;
+    api.call(None, "POST", "/signup", Some(json!({"email": "nope"})), 400)
+        .await;
+    let mo = json!({"email": "mo@example.com"});
+    api.call(None, "POST", "/password-reset", Some(mo), 202)
+        .await;
+    let nope = json!({"email": "nope"});
+    api.call(None, "POST", "/password-reset", Some(nope), 400)
+        .await;
 
     // Members.
-    let t = "/orgs/{slug}/members";
-    let r = call(
-        &app,
-        c,
-        m,
-        get.clone(),
-        t,
-        "/orgs/acme/members?startIndex=1&count=10",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    let r = api
+        .call(
+            m,
+            "GET",
+            "/orgs/acme/members?startIndex=1&count=10",
+            None,
+            200,
+        )
+        .await;
     assert!(!r.body["items"].as_array().unwrap().is_empty());
-    let r = call(
-        &app,
-        c,
-        p,
-        get.clone(),
-        t,
-        "/orgs/acme/members?startIndex=x",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(&app, c, p, get.clone(), t, "/orgs/nowhere/members", None).await;
-    status(&r, StatusCode::NOT_FOUND);
-    let r = call(
-        &app,
-        c,
-        m,
-        post.clone(),
-        t,
-        "/orgs/acme/members",
-        Some(json!({"email": "kim@example.com"})),
-    )
-    .await;
-    status(&r, StatusCode::FORBIDDEN);
+    api.call(p, "GET", "/orgs/acme/members?startIndex=x", None, 400)
+        .await;
+    api.call(p, "GET", "/orgs/nowhere/members", None, 404).await;
     let kim = json!({"email": "kim@example.com", "role": "member", "givenName": "Kim"});
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/members",
-        Some(kim.clone()),
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
-    let kim_id = id(&r.body);
-    let r = call(&app, c, b, post.clone(), t, "/orgs/acme/members", Some(kim)).await;
-    status(&r, StatusCode::CONFLICT);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/members",
-        Some(json!({"email": "nope"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let t = "/orgs/{slug}/members/{id}";
-    let one = format!("/orgs/acme/members/{kim_id}");
-    let r = call(
-        &app,
-        c,
-        b,
-        patch.clone(),
-        t,
-        &one,
-        Some(json!({"role": "admin", "displayName": "Kim K"})),
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(&app, c, b, patch.clone(), t, &one, Some(json!({}))).await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        b,
-        patch.clone(),
-        t,
-        "/orgs/acme/members/nobody",
-        Some(json!({"active": false})),
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
-    let r = call(&app, c, b, delete.clone(), t, &one, None).await;
-    status(&r, StatusCode::NO_CONTENT);
-    let r = call(&app, c, b, delete.clone(), t, &one, None).await;
-    status(&r, StatusCode::NOT_FOUND);
-    let t = "/orgs/{slug}/members/remove";
-    let lou = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        "/orgs/{slug}/members",
-        "/orgs/acme/members",
-        Some(json!({"email": "lou@example.com"})),
-    )
-    .await;
-    let ids = json!({"ids": [id(&lou.body), "nobody"]});
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/members/remove",
-        Some(ids),
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    api.call(m, "POST", "/orgs/acme/members", Some(kim.clone()), 403)
+        .await;
+    let r = api
+        .call(b, "POST", "/orgs/acme/members", Some(kim.clone()), 201)
+        .await;
+    let kim_at = format!("/orgs/acme/members/{}", id(&r.body));
+    api.call(b, "POST", "/orgs/acme/members", Some(kim), 409)
+        .await;
+    let bad = json!({"email": "nope"});
+    api.call(b, "POST", "/orgs/acme/members", Some(bad), 400)
+        .await;
+    let promote = json!({"role": "admin", "displayName": "Kim K"});
+    api.call(b, "PATCH", &kim_at, Some(promote), 200).await;
+    api.call(b, "PATCH", &kim_at, Some(json!({})), 400).await;
+    let off = json!({"active": false});
+    api.call(b, "PATCH", "/orgs/acme/members/nobody", Some(off), 404)
+        .await;
+    api.call(b, "DELETE", &kim_at, None, 204).await;
+    api.call(b, "DELETE", &kim_at, None, 404).await;
+    let lou = json!({"email": "lou@example.com"});
+    let r = api
+        .call(b, "POST", "/orgs/acme/members", Some(lou), 201)
+        .await;
+    let ids = json!({"ids": [id(&r.body), "nobody"]});
+    let r = api
+        .call(b, "POST", "/orgs/acme/members/remove", Some(ids), 200)
+        .await;
     assert_eq!(r.body["failed"][0]["status"], 404, "{}", r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/members/remove",
-        Some(json!({})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
+    api.call(b, "POST", "/orgs/acme/members/remove", Some(json!({})), 400)
+        .await;
 
     // Groups.
     let mo = crate::people::member_id(&app, &boss, "acme", "mo@example.com").await;
-    let t = "/orgs/{slug}/groups";
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/groups",
-        Some(json!({"displayName": "Ops", "members": [mo]})),
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
+    let ops = json!({"displayName": "Ops", "members": [mo]});
+    let r = api
+        .call(b, "POST", "/orgs/acme/groups", Some(ops), 201)
+        .await;
     let ops_id = id(&r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/groups",
-        Some(json!({"displayName": "ops"})),
-    )
-    .await;
-    status(&r, StatusCode::CONFLICT);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/groups",
-        Some(json!({"members": []})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(&app, c, m, get.clone(), t, "/orgs/acme/groups", None).await;
-    status(&r, StatusCode::OK);
+    let ops_at = format!("/orgs/acme/groups/{ops_id}");
+    let same = json!({"displayName": "ops"});
+    api.call(b, "POST", "/orgs/acme/groups", Some(same), 409)
+        .await;
+    let nameless = json!({"members": []});
+    api.call(b, "POST", "/orgs/acme/groups", Some(nameless), 400)
+        .await;
+    let r = api.call(m, "GET", "/orgs/acme/groups", None, 200).await;
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/groups?count=x",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let t = "/orgs/{slug}/groups/{id}";
-    let r = call(
-        &app,
-        c,
-        m,
-        get.clone(),
-        t,
-        &format!("/orgs/acme/groups/{ops_id}?count=1"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    api.call(b, "GET", "/orgs/acme/groups?count=x", None, 400)
+        .await;
+    let r = api
+        .call(m, "GET", &format!("{ops_at}?count=1"), None, 200)
+        .await;
     assert!(r.body["nextCursor"].is_string(), "a full page: {}", r.body);
-    let r = call(
-        &app,
-        c,
-        m,
-        get.clone(),
-        t,
-        &format!("/orgs/acme/groups/{ops_id}?count=0"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        m,
-        get.clone(),
-        t,
-        "/orgs/acme/groups/nothing",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
+    api.call(m, "GET", &format!("{ops_at}?count=0"), None, 400)
+        .await;
+    api.call(m, "GET", "/orgs/acme/groups/nothing", None, 404)
+        .await;
     // Mo's membership now shows the group.
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        "/orgs/{slug}/members",
-        "/orgs/acme/members",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let t = "/orgs/{slug}/groups/{id}";
-    let one = format!("/orgs/acme/groups/{ops_id}");
-    let r = call(
-        &app,
-        c,
-        b,
-        patch.clone(),
-        t,
-        &one,
-        Some(json!({"displayName": "Ops team", "removeMembers": [mo]})),
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(&app, c, b, patch.clone(), t, &one, Some(json!({}))).await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        b,
-        patch.clone(),
-        t,
-        "/orgs/acme/groups/nothing",
-        Some(json!({"displayName": "X"})),
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
+    api.call(b, "GET", "/orgs/acme/members", None, 200).await;
+    let rename = json!({"displayName": "Ops team", "removeMembers": [mo]});
+    api.call(b, "PATCH", &ops_at, Some(rename), 200).await;
+    api.call(b, "PATCH", &ops_at, Some(json!({})), 400).await;
+    let x = json!({"displayName": "X"});
+    api.call(b, "PATCH", "/orgs/acme/groups/nothing", Some(x), 404)
+        .await;
 
     // Invitations.
-    let t = "/orgs/{slug}/invitations";
-    let one = json!({"email": "ivy@example.com", "firstName": "Ivy", "lastName": "Ng", "groups": [ops_id]});
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/invitations",
-        Some(one.clone()),
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
-    let ivy = id(&r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/invitations",
-        Some(one.clone()),
-    )
-    .await;
-    status(&r, StatusCode::CONFLICT);
-    let batch = json!({"invitations": [one, {"email": "jo@example.com", "firstName": "Jo", "lastName": "Ra", "role": "admin"}]});
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/invitations",
-        Some(batch),
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
+    let at = "/orgs/acme/invitations";
+    let one = json!({"email": "ivy@example.com", "firstName": "Ivy", "lastName": "Ng",
+                     "groups": [ops_id]});
+    let r = api.call(b, "POST", at, Some(one.clone()), 201).await;
+    let ivy_at = format!("{at}/{}", id(&r.body));
+    api.call(b, "POST", at, Some(one.clone()), 409).await;
+    let jo =
+        json!({"email": "jo@example.com", "firstName": "Jo", "lastName": "Ra", "role": "admin"});
+    let batch = json!({"invitations": [one.clone(), jo]});
+    let r = api.call(b, "POST", at, Some(batch), 201).await;
     assert_eq!(r.body["items"][0]["result"], 409, "{}", r.body);
     assert_eq!(r.body["items"][1]["result"], 201, "{}", r.body);
-    let jo = id(&r.body["items"][1]);
-    let none = json!({"invitations": [{"email": "ivy@example.com", "firstName": "Ivy", "lastName": "Ng"}]});
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/invitations",
-        Some(none),
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/invitations",
-        Some(json!({"email": "bad", "firstName": "A", "lastName": "B"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(&app, c, b, get.clone(), t, "/orgs/acme/invitations", None).await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        p,
-        get.clone(),
-        t,
-        "/orgs/nowhere/invitations",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
-    let t = "/orgs/{slug}/invitations/{id}";
-    let r = call(
-        &app,
-        c,
-        b,
-        patch.clone(),
-        t,
-        &format!("/orgs/acme/invitations/{ivy}"),
-        Some(json!({"role": "admin"})),
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        patch.clone(),
-        t,
-        &format!("/orgs/acme/invitations/{ivy}"),
-        Some(json!({"email": "x@example.com"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        b,
-        patch.clone(),
-        t,
-        "/orgs/acme/invitations/nothing",
-        Some(json!({"role": "admin"})),
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
-    let t = "/orgs/{slug}/invitations/{id}/resend";
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        &format!("/orgs/acme/invitations/{ivy}/resend"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/invitations/nothing/resend",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
-    let t = "/orgs/{slug}/invitations/{id}/revoke";
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        &format!("/orgs/acme/invitations/{jo}/revoke"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        &format!("/orgs/acme/invitations/{jo}/revoke"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::CONFLICT);
-    let r = import(
-        &app,
-        c,
-        &boss,
-        "email,group membership\numa@example.com,Ops team\nnot an address,\n",
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    let jo_at = format!("{at}/{}", id(&r.body["items"][1]));
+    let none_made = json!({"invitations": [one]});
+    api.call(b, "POST", at, Some(none_made), 200).await;
+    let bad = json!({"email": "bad", "firstName": "A", "lastName": "B"});
+    api.call(b, "POST", at, Some(bad), 400).await;
+    api.call(b, "GET", at, None, 200).await;
+    api.call(p, "GET", "/orgs/nowhere/invitations", None, 404)
+        .await;
+    let admin_role = json!({"role": "admin"});
+    api.call(b, "PATCH", &ivy_at, Some(admin_role.clone()), 200)
+        .await;
+    let other = json!({"email": "x@example.com"});
+    api.call(b, "PATCH", &ivy_at, Some(other), 400).await;
+    api.call(b, "PATCH", &format!("{at}/nothing"), Some(admin_role), 404)
+        .await;
+    api.call(b, "POST", &format!("{ivy_at}/resend"), None, 200)
+        .await;
+    api.call(b, "POST", &format!("{at}/nothing/resend"), None, 404)
+        .await;
+    api.call(b, "POST", &format!("{jo_at}/revoke"), None, 200)
+        .await;
+    api.call(b, "POST", &format!("{jo_at}/revoke"), None, 409)
+        .await;
+    let csv = "email,group membership\numa@example.com,Ops team\nnot an address,\n";
+    let r = api.import(&boss, csv, 200).await;
     assert_eq!(
         r.body["skipped"][0]["reason"], "invalid_email",
         "{}",
         r.body
     );
-    let r = import(&app, c, &boss, "").await;
-    status(&r, StatusCode::BAD_REQUEST);
+    api.import(&boss, "", 400).await;
 
     // The invitee's side: Ann (an account with a password) is invited to beta.
-    let (_, _) = app.other_org("beta").await;
+    app.other_org("beta").await;
     let to_ann = json!({"email": "ann@example.com", "firstName": "Ann", "lastName": "Lee"});
     let r = admin(
         &app,
         &provider,
-        post.clone(),
+        Method::POST,
         "/orgs/beta/invitations",
         Some(to_ann),
     )
     .await;
-    status(&r, StatusCode::CREATED);
-    let for_ann = id(&r.body);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let accept = format!("/me/invitations/{}/accept", id(&r.body));
     let ann = crate::people::login_token(&app, "ann@example.com").await;
     let a = Some(ann.as_str());
-    let r = call(
-        &app,
-        c,
-        a,
-        get.clone(),
-        "/me/invitations",
-        "/me/invitations",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    let r = api.call(a, "GET", "/me/invitations", None, 200).await;
     assert_eq!(
         r.body["items"][0]["organization"]["slug"], "beta",
         "{}",
         r.body
     );
-    let r = call(
-        &app,
-        c,
-        p,
-        get.clone(),
-        "/me/invitations",
-        "/me/invitations",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::FORBIDDEN);
-    let t = "/me/invitations/{id}/accept";
-    let r = call(
-        &app,
-        c,
-        a,
-        post.clone(),
-        t,
-        &format!("/me/invitations/{for_ann}/accept"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
-    let r = call(
-        &app,
-        c,
-        a,
-        post.clone(),
-        t,
-        &format!("/me/invitations/{for_ann}/accept"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
+    api.call(p, "GET", "/me/invitations", None, 403).await;
+    api.call(a, "POST", &accept, None, 201).await;
+    api.call(a, "POST", &accept, None, 404).await;
 
     // The audit log.
-    let t = "/orgs/{slug}/audit";
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/audit?count=5&action=Invitation.revoke",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    let revokes = "/orgs/acme/audit?count=5&action=Invitation.revoke";
+    let r = api.call(b, "GET", revokes, None, 200).await;
     assert_eq!(r.body["totalResults"], 1, "{}", r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/audit?cursor=&count=2&since=2020-01-01",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
+    let paged = "/orgs/acme/audit?cursor=&count=2&since=2020-01-01";
+    let r = api.call(b, "GET", paged, None, 200).await;
     assert!(r.body["nextCursor"].is_string(), "a full page: {}", r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/audit?actor=someone",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(&app, c, m, get.clone(), t, "/orgs/acme/audit", None).await;
-    status(&r, StatusCode::FORBIDDEN);
-    let r = call(&app, c, b, get.clone(), "/audit", "/audit", None).await;
-    status(&r, StatusCode::OK);
-    let r = call(&app, c, p, get.clone(), "/audit", "/audit", None).await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        p,
-        get.clone(),
-        "/audit",
-        "/audit?org=nowhere",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
+    api.call(b, "GET", "/orgs/acme/audit?actor=someone", None, 400)
+        .await;
+    api.call(m, "GET", "/orgs/acme/audit", None, 403).await;
+    api.call(b, "GET", "/audit", None, 200).await;
+    api.call(p, "GET", "/audit", None, 400).await;
+    api.call(p, "GET", "/audit?org=nowhere", None, 404).await;
 
     // Provisioning: the connection, tokens, the request log and the connection test.
-    let t = "/orgs/{slug}/provisioning";
-    let r = call(&app, c, b, get.clone(), t, "/orgs/acme/provisioning", None).await;
-    status(&r, StatusCode::OK);
-    let r = call(&app, c, m, get.clone(), t, "/orgs/acme/provisioning", None).await;
-    status(&r, StatusCode::FORBIDDEN);
-    let t = "/orgs/{slug}/tokens";
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/tokens",
-        Some(json!({"name": "okta", "expiresInDays": 30})),
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
+    api.call(b, "GET", "/orgs/acme/provisioning", None, 200)
+        .await;
+    api.call(m, "GET", "/orgs/acme/provisioning", None, 403)
+        .await;
+    let okta = json!({"name": "okta", "expiresInDays": 30});
+    let r = api
+        .call(b, "POST", "/orgs/acme/tokens", Some(okta), 201)
+        .await;
     let okta = id(&r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/tokens",
-        Some(json!({})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/tokens?count=50",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/tokens?count=1000",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let t = "/orgs/{slug}/tokens/{id}/rotate";
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        &format!("/orgs/acme/tokens/{okta}/rotate"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::CREATED);
+    let okta_at = format!("/orgs/acme/tokens/{okta}");
+    api.call(b, "POST", "/orgs/acme/tokens", Some(json!({})), 400)
+        .await;
+    api.call(b, "GET", "/orgs/acme/tokens?count=50", None, 200)
+        .await;
+    api.call(b, "GET", "/orgs/acme/tokens?count=1000", None, 400)
+        .await;
+    let r = api
+        .call(b, "POST", &format!("{okta_at}/rotate"), None, 201)
+        .await;
     assert_eq!(r.body["rotatedFrom"], okta.as_str(), "{}", r.body);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        &format!("/orgs/acme/tokens/{okta}/rotate"),
-        Some(json!({"expiresInDays": 0})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let t = "/orgs/{slug}/tokens/{id}/revoke";
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        &format!("/orgs/acme/tokens/{okta}/revoke"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/tokens/nothing/revoke",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        "/orgs/{slug}/tokens/{id}/rotate",
-        &format!("/orgs/acme/tokens/{okta}/rotate"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::CONFLICT);
+    let never = json!({"expiresInDays": 0});
+    api.call(b, "POST", &format!("{okta_at}/rotate"), Some(never), 400)
+        .await;
+    api.call(b, "POST", &format!("{okta_at}/revoke"), None, 200)
+        .await;
+    api.call(b, "POST", "/orgs/acme/tokens/nothing/revoke", None, 404)
+        .await;
+    api.call(b, "POST", &format!("{okta_at}/rotate"), None, 409)
+        .await;
     // SCIM requests for the log: one answered, one refused.
     app.get("/Users").await;
     app.get("/Users/nobody").await;
@@ -1075,130 +484,37 @@ async fn every_operation_answers_as_the_document_says(mut app: TestApp) {
         .flush()
         .await
         .unwrap();
-    let t = "/orgs/{slug}/request-log";
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/request-log?errors=true&method=GET&count=10",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let entry = id(&r.body["items"][0]);
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/request-log?status=1",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
-    let t = "/orgs/{slug}/request-log/{id}";
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        &format!("/orgs/acme/request-log/{entry}"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/request-log/nothing",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
-    let t = "/orgs/{slug}/request-log/summary";
-    let r = call(
-        &app,
-        c,
-        b,
-        get.clone(),
-        t,
-        "/orgs/acme/request-log/summary",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        m,
-        get.clone(),
-        t,
-        "/orgs/acme/request-log/summary",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::FORBIDDEN);
-    let t = "/orgs/{slug}/test-connection";
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/test-connection",
-        None,
-    )
-    .await;
-    status(&r, StatusCode::OK);
-    let r = call(
-        &app,
-        c,
-        b,
-        post.clone(),
-        t,
-        "/orgs/acme/test-connection",
-        Some(json!({"token": "nope"})),
-    )
-    .await;
-    status(&r, StatusCode::BAD_REQUEST);
+    let log = "/orgs/acme/request-log";
+    let r = api
+        .call(
+            b,
+            "GET",
+            &format!("{log}?errors=true&method=GET"),
+            None,
+            200,
+        )
+        .await;
+    let entry_at = format!("{log}/{}", id(&r.body["items"][0]));
+    api.call(b, "GET", &format!("{log}?status=1"), None, 400)
+        .await;
+    api.call(b, "GET", &entry_at, None, 200).await;
+    api.call(b, "GET", &format!("{log}/nothing"), None, 404)
+        .await;
+    api.call(b, "GET", &format!("{log}/summary"), None, 200)
+        .await;
+    api.call(m, "GET", &format!("{log}/summary"), None, 403)
+        .await;
+    let test = "/orgs/acme/test-connection";
+    api.call(b, "POST", test, None, 200).await;
+    api.call(b, "POST", test, Some(json!({"token": "nope"})), 400)
+        .await;
 
     // Deleting a group, and signing out (last: it ends the session).
-    let t = "/orgs/{slug}/groups/{id}";
-    let r = call(
-        &app,
-        c,
-        b,
-        delete.clone(),
-        t,
-        &format!("/orgs/acme/groups/{ops_id}"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NO_CONTENT);
-    let r = call(
-        &app,
-        c,
-        b,
-        delete.clone(),
-        t,
-        &format!("/orgs/acme/groups/{ops_id}"),
-        None,
-    )
-    .await;
-    status(&r, StatusCode::NOT_FOUND);
-    let r = call(&app, c, p, post.clone(), "/logout", "/logout", None).await;
-    status(&r, StatusCode::FORBIDDEN);
-    let r = call(&app, c, b, post.clone(), "/logout", "/logout", None).await;
-    status(&r, StatusCode::NO_CONTENT);
-    let r = call(&app, c, b, post.clone(), "/logout", "/logout", None).await;
-    status(&r, StatusCode::UNAUTHORIZED);
+    api.call(b, "DELETE", &ops_at, None, 204).await;
+    api.call(b, "DELETE", &ops_at, None, 404).await;
+    api.call(p, "POST", "/logout", None, 403).await;
+    api.call(b, "POST", "/logout", None, 204).await;
+    api.call(b, "POST", "/logout", None, 401).await;
 
-    c.assert_complete();
+    api.c.assert_complete();
 }
