@@ -4,7 +4,7 @@
 
 use super::access::Caller;
 use super::errors::{invalid, AdminError};
-use super::views::{invitation_json, membership_json};
+use super::views::{self, invitation_json};
 use super::{AppState, ClientIp};
 use crate::error::Error;
 use crate::service::credentials;
@@ -16,12 +16,16 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 type Result<T> = std::result::Result<T, AdminError>;
 
-#[derive(Deserialize)]
+/// Email and password.
+#[derive(Deserialize, ToSchema)]
 pub struct Credentials {
+    #[schema(value_type = String, required = true)]
     email: Option<String>,
+    #[schema(value_type = String, required = true)]
     password: Option<String>,
 }
 
@@ -55,46 +59,63 @@ fn wrong_credentials() -> AdminError {
 }
 
 /// Starts a session and answers with its access token and the person's memberships.
-async fn signed_in(st: &AppState, account: &str) -> Result<Json<Value>> {
+async fn signed_in(st: &AppState, account: &str) -> Result<Json<views::SignedIn>> {
     let now = st.clock.now();
     let expires_at = now + ACCESS_TOKEN_MICROS;
     let session = st.store.create_session(account, expires_at, now).await?;
     let token = st.keys().await?.issue(account, &session, now, expires_at)?;
-    let mut me = me_json(st, account).await?;
-    me["accessToken"] = json!(token);
-    me["tokenType"] = json!("Bearer");
-    me["expiresIn"] = json!(ACCESS_TOKEN_MICROS / 1_000_000);
-    Ok(Json(me))
+    let me = me_view(st, account).await?;
+    Ok(Json(views::SignedIn {
+        account: me.account,
+        memberships: me.memberships,
+        access_token: token,
+        token_type: views::TokenType::Bearer,
+        expires_in: ACCESS_TOKEN_MICROS / 1_000_000,
+    }))
 }
 
-async fn me_json(st: &AppState, account: &str) -> Result<Value> {
+async fn me_view(st: &AppState, account: &str) -> Result<views::Me> {
     let acct = st
         .store
         .account(account)
         .await?
         .ok_or_else(|| Error::unauthorized("the account no longer exists"))?;
-    let memberships: Vec<Value> = st
+    let memberships = st
         .store
         .memberships_of(account)
         .await?
         .iter()
-        .map(membership_json)
+        .map(views::MembershipView::of)
         .collect();
-    Ok(json!({
-        "account": {
-            "id": acct.id,
-            "email": acct.email,
-            "givenName": acct.given_name,
-            "familyName": acct.family_name,
-            "lastActiveAt": acct.last_active_at.map(crate::service::render::timestamp),
+    Ok(views::Me {
+        account: views::Account {
+            id: acct.id,
+            email: acct.email,
+            given_name: acct.given_name,
+            family_name: acct.family_name,
+            last_active_at: acct.last_active_at.map(crate::service::render::timestamp),
         },
-        "memberships": memberships,
-    }))
+        memberships,
+    })
 }
 
 /// `POST /admin/v1/login`: email and password for an access token. Attempts are counted per
 /// email and per client address before the password is checked; an unknown email costs the same
 /// time as a wrong password and gets the same answer.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "people",
+    summary = "Sign in with email and password for an access token (15 minutes)",
+    security(()),
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in: the account, its memberships and an access token", body = crate::http::views::SignedIn),
+        (status = 400, description = "Invalid input; `field` names it (`email` or `password`)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "The email or password is not right (the same answer for an unknown email)", body = crate::http::views::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many attempts (5 per email from one client address and 50 per client address in a 15-minute window); `Retry-After` says when to try again", body = crate::http::views::ErrorBody, headers(("Retry-After" = i64, description = "Seconds until attempts are counted afresh"))),
+    )
+)]
 pub async fn login(
     State(st): State<AppState>,
     ip: ClientIp,
@@ -115,7 +136,7 @@ async fn try_login(
     st: &AppState,
     ip: &str,
     body: Option<Json<Credentials>>,
-) -> Result<std::result::Result<Json<Value>, i64>> {
+) -> Result<std::result::Result<Json<views::SignedIn>, i64>> {
     let Some(Json(c)) = body else {
         return Err(invalid(
             "email",
@@ -175,6 +196,17 @@ fn person(caller: &Caller) -> Result<(&str, &str)> {
 }
 
 /// `POST /admin/v1/logout`: ends this session; its token stops working at once.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "people",
+    summary = "Sign out: ends this session; its access token stops working at once",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this is for people signed in with an access token, not provider admin tokens", body = crate::http::views::ErrorBody),
+    )
+)]
 pub async fn logout(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -188,23 +220,51 @@ pub async fn logout(
 }
 
 /// `GET /admin/v1/me`: the signed-in person and their memberships.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "people",
+    summary = "The signed-in person's account and memberships",
+    responses(
+        (status = 200, description = "The account and its memberships", body = crate::http::views::Me),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this is for people signed in with an access token, not provider admin tokens", body = crate::http::views::ErrorBody),
+    )
+)]
 pub async fn me(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>> {
+) -> Result<Json<views::Me>> {
     let (account, _) = person(&caller)?;
-    Ok(Json(me_json(&st, account).await?))
+    Ok(Json(me_view(&st, account).await?))
 }
 
-#[derive(Deserialize)]
+/// The current password and a new one.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordChange {
+    #[schema(value_type = String, required = true)]
     current_password: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 12, max_length = 1024)]
     new_password: Option<String>,
 }
 
 /// `POST /admin/v1/me/password`: the current password (counted like a sign-in) and a new one.
 /// Every session of the account ends, this one too; the answer carries a new access token.
+#[utoipa::path(
+    post,
+    path = "/me/password",
+    tag = "people",
+    summary = "Change one's password; every session of the account ends (this one too) and the answer carries a new access token",
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed: a new session, as for sign-in", body = crate::http::views::SignedIn),
+        (status = 400, description = "Invalid input; `field` is `currentPassword` (not right) or `newPassword` (12 to 1024 characters)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this is for people signed in with an access token, not provider admin tokens", body = crate::http::views::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many attempts (5 per email from one client address and 50 per client address in a 15-minute window); `Retry-After` says when to try again", body = crate::http::views::ErrorBody, headers(("Retry-After" = i64, description = "Seconds until attempts are counted afresh"))),
+    )
+)]
 pub async fn change_password(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -277,18 +337,27 @@ pub async fn change_password_as(
     }
 }
 
-#[derive(Deserialize)]
+/// A sign-up: the person and their new organization.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Signup {
+    #[schema(value_type = String, required = true, format = Email)]
     pub email: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
     pub given_name: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
     pub family_name: Option<String>,
+    #[schema(value_type = SignupOrg, required = true)]
     pub organization: Option<SignupOrg>,
 }
 
-#[derive(Deserialize)]
+/// The organization a sign-up founds.
+#[derive(Deserialize, ToSchema)]
 pub struct SignupOrg {
+    #[schema(value_type = String, required = true, pattern = "^[a-z0-9-]{1,63}$")]
     pub slug: Option<String>,
+    /// Defaults to the slug
+    #[schema(value_type = String, required = false, max_length = 200)]
     pub name: Option<String>,
 }
 
@@ -297,6 +366,20 @@ pub struct SignupOrg {
 /// An address that already has an account gets a mail saying so and nothing is created; the
 /// answer (202) is the same either way. Counted like password resets. The link is never in the
 /// answer.
+#[utoipa::path(
+    post,
+    path = "/signup",
+    tag = "people",
+    summary = "Sign up: a new organization with the person as its admin, and an account-setup email whose link (`/setup/{secret}`, an HTML page) sets the password. An address that already has an account gets a mail saying so (with a link that sets a new password) and nothing is created. The answer is the same 202 either way, and the link is never in it",
+    security(()),
+    request_body = Signup,
+    responses(
+        (status = 202, description = "Accepted: check the email", body = crate::http::views::CheckYourMail),
+        (status = 400, description = "Invalid input; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The organization slug is taken (answered the same for every email)", body = crate::http::views::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many requests (3 mails per email and 50 requests per client address in a 15-minute window); `Retry-After` says when to try again", body = crate::http::views::ErrorBody, headers(("Retry-After" = i64, description = "Seconds until attempts are counted afresh"))),
+    )
+)]
 pub async fn signup(
     State(st): State<AppState>,
     ip: ClientIp,
@@ -408,21 +491,38 @@ pub async fn sign_up(
 
 /// The one answer to a sign-up or a password-reset request: it tells nothing about whether the
 /// address has an account.
-fn check_your_mail() -> (StatusCode, Json<Value>) {
+fn check_your_mail() -> (StatusCode, Json<views::CheckYourMail>) {
     (
         StatusCode::ACCEPTED,
-        Json(json!({"message": "check your email: the link in it sets your password"})),
+        Json(views::CheckYourMail {
+            message: "check your email: the link in it sets your password".to_owned(),
+        }),
     )
 }
 
-#[derive(Deserialize)]
+/// The address to mail a link to.
+#[derive(Deserialize, ToSchema)]
 pub struct ResetRequest {
+    #[schema(value_type = String, required = true, format = Email)]
     email: Option<String>,
 }
 
 /// `POST /admin/v1/password-reset {email}`: mails a link that sets a new password, when the
 /// address has an account. Always 202: the answer does not tell whether it has one. Also how a
 /// person whose account an identity provider created gets a password.
+#[utoipa::path(
+    post,
+    path = "/password-reset",
+    tag = "people",
+    summary = "Ask for a link that sets a new password. When the address belongs to an account (a member of some organization, or one with a password), the link is mailed to it; the answer is the same 202 whether or not it does. Also how someone whose account an identity provider created gets a password. Using the link ends the account's sessions",
+    security(()),
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "Accepted: check the email", body = crate::http::views::CheckYourMail),
+        (status = 400, description = "Invalid input; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 429, description = "`rate_limited`: too many requests (3 mails per email and 50 requests per client address in a 15-minute window); `Retry-After` says when to try again", body = crate::http::views::ErrorBody, headers(("Retry-After" = i64, description = "Seconds until attempts are counted afresh"))),
+    )
+)]
 pub async fn password_reset(
     State(st): State<AppState>,
     ip: ClientIp,
@@ -480,6 +580,17 @@ pub async fn request_reset(
 /// `GET /admin/v1/me/invitations`: the pending invitations addressed to the signed-in person's
 /// (verified) address, whatever organization sent them. Without email delivery, this is where
 /// people find them.
+#[utoipa::path(
+    get,
+    path = "/me/invitations",
+    tag = "people",
+    summary = "The pending invitations addressed to the signed-in person's verified address, from every organization",
+    responses(
+        (status = 200, description = "Invitations, each with its organization", body = crate::http::views::MyInvitations),
+        (status = 401, description = "No valid token", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: for people, not provider admin tokens", body = crate::http::views::ErrorBody),
+    )
+)]
 pub async fn my_invitations(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -501,23 +612,39 @@ pub async fn my_invitations(
 /// `POST /admin/v1/me/invitations/{id}/accept`: joins the organization with the invited role
 /// and groups. A person who already has a membership there (even a deactivated one) gets 409:
 /// an invitation never adds a second membership nor switches one back on.
+#[utoipa::path(
+    post,
+    path = "/me/invitations/{id}/accept",
+    tag = "people",
+    summary = "Accept one of one's invitations: the membership is created with the invited role and groups",
+    params(
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    responses(
+        (status = 201, description = "Joined", body = crate::http::views::Joined),
+        (status = 401, description = "No valid token", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: for people, not provider admin tokens", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No open invitation with this id for the person's address", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The person already has a membership in that organization (possibly deactivated): the invitation is closed and nothing changes", body = crate::http::views::ErrorBody),
+    )
+)]
 pub async fn accept_invitation(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<views::Joined>)> {
     let (account, _) = person(&caller)?;
     let (org, rec) = credentials::accept_mine(&st.store, &st.clock, account, &id).await?;
     tracing::info!(account, org = %org.slug, member = %rec.id, "invitation accepted after sign-in");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "slug": org.slug,
-            "name": org.name,
-            "memberId": rec.id,
-            "role": rec.role.as_deref().unwrap_or("member"),
-            "status": "active",
-        })),
+        Json(views::Joined {
+            slug: org.slug,
+            name: org.name,
+            member_id: rec.id,
+            role: rec.role.as_deref().unwrap_or("member").to_owned(),
+            status: "active".to_owned(),
+        }),
     ))
 }
 

@@ -5,6 +5,7 @@
 
 use super::access::{Access, AdminOf, Scoped};
 use super::errors::{invalid, AdminError};
+use super::views;
 use super::AppState;
 use crate::error::Error;
 use crate::service::tokens;
@@ -12,12 +13,13 @@ use crate::store::{LogEntry, LogFilter, TokenInfo};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, Request, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
+use axum::Json;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use tower::ServiceExt;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 type Result<T> = std::result::Result<T, AdminError>;
 
@@ -31,34 +33,35 @@ const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
 /// How long the temporary token of a connection test could work if its revocation failed.
 const TEST_TOKEN_MICROS: i64 = 5 * 60 * 1_000_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orgs/{slug}/provisioning", get(connection))
-        .route("/orgs/{slug}/tokens", get(list_tokens).post(create_token))
-        .route("/orgs/{slug}/tokens/{id}/revoke", post(revoke_token))
-        .route("/orgs/{slug}/tokens/{id}/rotate", post(rotate_token))
-        .route("/orgs/{slug}/request-log", get(request_log))
-        .route("/orgs/{slug}/request-log/summary", get(summary))
-        .route("/orgs/{slug}/request-log/{id}", get(log_entry))
-        .route("/orgs/{slug}/test-connection", post(test_connection))
+pub fn operations() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(connection))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(rotate_token))
+        .routes(routes!(request_log))
+        .routes(routes!(summary))
+        .routes(routes!(log_entry))
+        .routes(routes!(test_connection))
 }
 
-fn ts(micros: Option<i64>) -> Value {
-    json!(micros.map(crate::service::render::timestamp))
+fn ts(micros: Option<i64>) -> Option<String> {
+    micros.map(crate::service::render::timestamp)
 }
 
 /// A token as the list shows it: never its secret or digest.
 fn token_json(t: &TokenInfo, now: i64) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "status": tokens::status(t, now),
-        "createdAt": crate::service::render::timestamp(t.created_at),
-        "expiresAt": ts(t.expires_at),
-        "lastUsedAt": ts(t.last_used_at),
-        "revokedAt": ts(t.revoked_at),
-        "rotatedFrom": t.rotated_from,
-    })
+    let view = views::Token {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        status: tokens::status(t, now).to_owned(),
+        created_at: crate::service::render::timestamp(t.created_at),
+        expires_at: ts(t.expires_at),
+        last_used_at: ts(t.last_used_at),
+        revoked_at: ts(t.revoked_at),
+        rotated_from: t.rotated_from.clone(),
+    };
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
 fn audit(a: &Access) -> crate::store::Audit {
@@ -67,25 +70,61 @@ fn audit(a: &Access) -> crate::store::Audit {
 
 /// `GET /orgs/{slug}/provisioning`: what an identity provider is configured with, and how the
 /// request log is kept.
-async fn connection(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/provisioning",
+    tag = "provisioning",
+    summary = "The organization's SCIM connection: the base URL to give the identity provider, and how the request log is kept",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    responses(
+        (status = 200, description = "The connection", body = crate::http::views::Connection),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
+async fn connection(
+    State(st): State<AppState>,
+    Scoped(a): AdminOf,
+) -> Result<Json<views::Connection>> {
     let s = &st.config.request_log;
-    Ok(Json(json!({
-        "org": a.org.slug,
-        "scimBaseUrl": scim_base_url(&st),
-        "requestLog": {
-            "enabled": s.enabled,
-            "maxRows": s.max_rows,
-            "days": s.days,
-            "bodyBytes": s.body_bytes,
-            "readsPerSecond": s.reads_per_second,
-            "dropped": st.request_log.as_ref().map_or(0, |l| l.dropped()),
+    Ok(Json(views::Connection {
+        org: a.org.slug,
+        scim_base_url: scim_base_url(&st),
+        request_log: views::RequestLogSettings {
+            enabled: s.enabled,
+            max_rows: s.max_rows,
+            days: s.days,
+            body_bytes: s.body_bytes,
+            reads_per_second: s.reads_per_second,
+            dropped: st.request_log.as_ref().map_or(0, |l| l.dropped()),
         },
-    })))
+    }))
 }
 
 /// `GET /orgs/{slug}/tokens?startIndex=1&count=50`: the organization's tokens, oldest first.
 /// A revoked token stays listed for `--request-log-days` after its revocation (as long as the
 /// request log can name it), then drops out of the list.
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/tokens",
+    tag = "provisioning",
+    summary = "The organization's provisioning tokens (never their secrets), a page at a time",
+    description = "A revoked token stays listed for the request log's retention (`--request-log-days`, default 7) after its revocation, then drops out of the list.",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        TokenPaging,
+    ),
+    responses(
+        (status = 200, description = "A page of the tokens, oldest first", body = crate::http::views::TokenPage),
+        (status = 400, description = "`invalid_request`: startIndex or count out of its range (`field` names it)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn list_tokens(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -143,11 +182,69 @@ fn whole(
     }
 }
 
-#[derive(Deserialize)]
+/// A new provisioning token.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct NewToken {
+    /// A label, e.g. okta
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// Default: never expires
+    #[schema(value_type = i64, required = false, minimum = 1, maximum = 36500)]
     expires_in_days: Option<i64>,
+}
+
+/// The token list's page, as the document shows it (read by `whole`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct TokenPaging {
+    #[param(value_type = i64, required = false, minimum = 1, default = 1)]
+    start_index: Option<i64>,
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 200, default = 50)]
+    count: Option<i64>,
+}
+
+/// Whether a request-log query asks for errors only.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Flag {
+    True,
+    False,
+}
+
+/// The methods the request log keeps.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+enum LogMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// The request log's query, as the document shows it (read by `log_query`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct LogParams {
+    /// Only answers with status 400 and above
+    #[param(value_type = Flag, inline, required = false)]
+    errors: Option<String>,
+    #[param(value_type = LogMethod, inline, required = false)]
+    method: Option<String>,
+    #[param(value_type = i64, required = false, minimum = 100, maximum = 599)]
+    status: Option<i64>,
+    /// A userName (case-insensitive) or a User or Group id
+    #[param(value_type = String, required = false, max_length = 256)]
+    subject: Option<String>,
+    #[param(value_type = i64, required = false, minimum = 1, default = 1)]
+    start_index: Option<i64>,
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 200, default = 50)]
+    count: Option<i64>,
 }
 
 /// The secret is in this answer only.
@@ -157,6 +254,24 @@ fn with_secret(t: &TokenInfo, secret: &str, now: i64) -> Value {
     v
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/tokens",
+    tag = "provisioning",
+    summary = "Create a provisioning token; its secret is in this answer only",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "The token, with its secret", body = crate::http::views::TokenWithSecret),
+        (status = 400, description = "`invalid_request`: no name, a name too long or with control characters, or expiresInDays out of range (`field` names it)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+        (status = 409, description = "`conflict`: the organization already has the most tokens that are not revoked (50)", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn create_token(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -218,12 +333,34 @@ pub async fn revoke_token_as(st: &AppState, a: &Access, id: &str) -> Result<Toke
     Ok(t)
 }
 
-#[derive(Deserialize, Default)]
+/// A rotation's options.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Rotate {
+    /// Default: as long as the old token's lifetime, or never
+    #[schema(value_type = i64, required = false, minimum = 1, maximum = 36500)]
     expires_in_days: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/tokens/{id}/rotate",
+    tag = "provisioning",
+    summary = "Rotate a token: a new token with the same name beside the old one, which keeps working until it is revoked",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The token to replace"),
+    ),
+    request_body = Option<Rotate>,
+    responses(
+        (status = 201, description = "The new token, with its secret", body = crate::http::views::TokenWithSecret),
+        (status = 400, description = "`invalid_request`: expiresInDays out of range", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization, or no such token in it", body = crate::http::views::ErrorBody),
+        (status = 409, description = "`conflict`: the token is revoked, or the organization already has the most tokens", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn rotate_token(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -238,6 +375,22 @@ async fn rotate_token(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/tokens/{id}/revoke",
+    tag = "provisioning",
+    summary = "Revoke a token: SCIM requests with it are refused with 401 (and logged)",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The token id"),
+    ),
+    responses(
+        (status = 200, description = "The revoked token", body = crate::http::views::Token),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization, or no such token in it", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn revoke_token(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -250,25 +403,31 @@ async fn revoke_token(
 /// An entry as the admin API shows it (`full`: with its client, user agent and bodies).
 pub fn entry_json(e: &LogEntry, full: bool) -> Value {
     let kind = match e.path.split('/').nth(3) {
-        Some("Users") => Some("User"),
-        Some("Groups") => Some("Group"),
+        Some("Users") => Some(views::ResourceType::User),
+        Some("Groups") => Some(views::ResourceType::Group),
         _ => None,
     };
-    let mut v = json!({
-        "id": e.id,
-        "time": crate::service::render::timestamp(e.created_at),
-        "tokenId": e.token_id,
-        "tokenName": e.token_name,
-        "method": e.method,
-        "path": e.path,
-        "filter": e.filter,
-        "status": e.status,
-        "scimType": e.scim_type,
-        "detail": e.detail,
-        "durationMs": e.duration_us as f64 / 1000.0,
-        "userName": e.user_name,
-        "resource": e.resource_id.as_ref().and_then(|id| kind.map(|k| json!({"type": k, "id": id}))),
-    });
+    let view = views::LogEntry {
+        id: e.id.clone(),
+        time: crate::service::render::timestamp(e.created_at),
+        token_id: e.token_id.clone(),
+        token_name: e.token_name.clone(),
+        method: e.method.clone(),
+        path: e.path.clone(),
+        filter: e.filter.clone(),
+        status: e.status,
+        scim_type: e.scim_type.clone(),
+        detail: e.detail.clone(),
+        duration_ms: e.duration_us as f64 / 1000.0,
+        user_name: e.user_name.clone(),
+        resource: e.resource_id.as_ref().and_then(|id| {
+            kind.map(|kind| views::LogResource {
+                kind,
+                id: id.clone(),
+            })
+        }),
+    };
+    let mut v = serde_json::to_value(view).unwrap_or(Value::Null);
     if full {
         v["clientIp"] = json!(e.client_ip);
         v["userAgent"] = json!(e.user_agent);
@@ -281,6 +440,23 @@ pub fn entry_json(e: &LogEntry, full: bool) -> Value {
 
 /// `GET /orgs/{slug}/request-log?errors=true&method=PATCH&status=409&subject=…&startIndex=1&count=50`:
 /// the organization's SCIM requests, newest first (bodies only in one entry's detail).
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/request-log",
+    tag = "provisioning",
+    summary = "The organization's SCIM requests, newest first: what scimd answered its identity provider",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        LogParams,
+    ),
+    responses(
+        (status = 200, description = "A page of entries (bodies only in one entry's detail)", body = crate::http::views::LogPage),
+        (status = 400, description = "`invalid_request`: a query parameter out of its range (`field` names it)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn request_log(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -351,6 +527,22 @@ pub fn log_query(q: &HashMap<String, String>) -> Result<(LogFilter, i64, i64)> {
     Ok((filter, start_index, count))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/request-log/{id}",
+    tag = "provisioning",
+    summary = "One request in full: its redacted request and response bodies, client address and user agent",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The entry id"),
+    ),
+    responses(
+        (status = 200, description = "The entry", body = crate::http::views::LogEntryDetail),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization, or no such entry in it", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn log_entry(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -370,6 +562,21 @@ async fn log_entry(
 }
 
 /// The last 24 hours: requests and errors by status, and the commonest error details.
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/request-log/summary",
+    tag = "provisioning",
+    summary = "The last 24 hours: requests and errors by status, and the commonest errors",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    responses(
+        (status = 200, description = "The summary", body = crate::http::views::LogSummary),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn summary(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Json<Value>> {
     Ok(Json(summary_as(&st, &a).await?))
 }
@@ -398,8 +605,11 @@ pub async fn summary_as(st: &AppState, a: &Access) -> Result<Value> {
     }))
 }
 
-#[derive(Deserialize, Default)]
+/// The token a connection test uses.
+#[derive(Deserialize, Default, ToSchema)]
 struct TestConnection {
+    /// A provisioning token of this organization; without it a temporary token is made and revoked after the test
+    #[schema(value_type = String, required = false)]
     token: Option<String>,
 }
 
@@ -457,6 +667,24 @@ async fn step(
 /// `POST /orgs/{slug}/test-connection` with `{"token": …}` (a token of this organization) or
 /// without (a temporary token, revoked afterwards): the requests Entra ID's "Test Connection"
 /// and Okta's "Test API Credentials" make, each step's outcome.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/test-connection",
+    tag = "provisioning",
+    summary = "Test the SCIM connection as Entra ID's Test Connection and Okta's Test API Credentials do, through the whole server, with a token of this organization or a temporary one",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    request_body = Option<TestConnection>,
+    responses(
+        (status = 200, description = "Each step's outcome", body = crate::http::views::TestResult),
+        (status = 400, description = "`invalid_request`: the token is not one of this organization's", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+        (status = 409, description = "`conflict`: no room for a temporary token (the organization has the most tokens)", body = crate::http::views::ErrorBody),
+    )
+)]
 async fn test_connection(
     State(st): State<AppState>,
     Scoped(a): AdminOf,

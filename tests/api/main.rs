@@ -26,6 +26,7 @@ mod layout;
 mod limits;
 mod migrations;
 mod observability;
+mod openapi;
 mod operator;
 mod paging;
 mod people;

@@ -21,14 +21,70 @@ pub(super) struct AuditQuery {
     cursor: Option<String>,
 }
 
+/// The audit log's query as the document shows it: the fields of `AuditQuery`, `org` aside.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(super) struct AuditFilters {
+    #[param(value_type = i64, required = false, minimum = 1, default = 1)]
+    start_index: Option<i64>,
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 1000, default = 100)]
+    count: Option<i64>,
+    /// Only what this actor did: `account:<id>` (a person; an email address stands for its account), `token:<id>` (an identity provider) or `admin:<id>` (a provider admin). Exact match
+    #[param(value_type = String, required = false, max_length = 256)]
+    actor: Option<String>,
+    /// Only this action, e.g. `User.update`, `Invitation.revoke`. Exact match
+    #[param(value_type = String, required = false, max_length = 256)]
+    action: Option<String>,
+    /// Only entries about this resource id (a member, group, invitation or token). Exact match
+    #[param(value_type = String, required = false, max_length = 256)]
+    target: Option<String>,
+    /// Only entries at or after this time: an RFC 3339 time (`2026-11-29T08:30:00Z`) or a date (`2026-11-29`, its midnight UTC)
+    #[param(value_type = String, required = false, max_length = 64)]
+    since: Option<String>,
+    /// Only entries before this time (exclusive), written as `since` is; it must be later than `since`
+    #[param(value_type = String, required = false, max_length = 64)]
+    until: Option<String>,
+    /// Keyset paging: present (empty for the first page) asks for it, as RFC 9865 does for SCIM lists. Each full page carries `nextCursor`, the position to pass for the next one; pages cost the same however deep. Not with `startIndex`
+    #[param(value_type = String, required = false, max_length = 512)]
+    cursor: Option<String>,
+}
+
+/// `GET /audit`'s own parameter, as the document shows it.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct AuditOrg {
+    /// The organization's slug
+    #[param(value_type = String, required = false)]
+    org: Option<String>,
+}
+
 /// `GET /audit?org=SLUG`: the same log as `/orgs/{slug}/audit`. A person who is an admin of
 /// exactly one organization may leave `org` out.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    summary = "The audit log of the organization `org` names (a person who is an admin of exactly one organization may leave it out); the same as /orgs/{slug}/audit, with the same filters",
+    params(
+        AuditOrg,
+        AuditFilters,
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = crate::http::views::AuditPage),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
+        (status = 400, description = "`org` is missing and cannot be inferred; or, with `field`, a filter is longer than 256 characters or `actor` is neither an email address nor `account:`, `token:` or `admin:` followed by an id; `since` or `until` is not a date or an RFC 3339 time, or `until` is not later than `since`; `cursor` was not issued by scimd or is given with `startIndex`", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn audit_of(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<AuditQuery>,
     headers: axum::http::HeaderMap,
-) -> Result<Json<Value>> {
+) -> Result<Json<crate::http::views::AuditPage>> {
     let slug = match (q.org.clone(), &caller) {
         (Some(slug), _) => slug,
         (None, Caller::Person { account, .. }) => {
@@ -60,13 +116,30 @@ pub(super) async fn audit_of(
     audit_page(&st, &caller, &slug, q, &headers).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/audit",
+    tag = "audit",
+    summary = "The organization's audit log: every change by SCIM or this API, oldest first; filterable by actor, action, target and period, paged by `startIndex` or by cursor",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        AuditFilters,
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = crate::http::views::AuditPage),
+        (status = 400, description = "`invalid_request` with `field`: a query parameter is not of its type (`startIndex` and `count` are integers), a filter is longer than 256 characters, or `actor` is neither an email address nor `account:`, `token:` or `admin:` followed by an id; `since` or `until` is not a date or an RFC 3339 time, or `until` is not later than `since`; `cursor` was not issued by scimd or is given with `startIndex`", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn audit(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Query(q): Query<AuditQuery>,
     headers: axum::http::HeaderMap,
-) -> Result<Json<Value>> {
+) -> Result<Json<crate::http::views::AuditPage>> {
     if q.org.is_some() {
         return Err(invalid(
             "org",
@@ -82,7 +155,7 @@ pub(super) async fn audit_page(
     slug: &str,
     q: AuditQuery,
     headers: &axum::http::HeaderMap,
-) -> Result<Json<Value>> {
+) -> Result<Json<crate::http::views::AuditPage>> {
     let a = access(st, caller, slug, Need::Admin, headers).await?;
     if q.cursor.is_some() && q.start_index.is_some() {
         return Err(invalid(
@@ -102,25 +175,33 @@ pub(super) async fn audit_page(
             crate::scim::search::decode_cursor(c).map_err(|e| AdminError(e.on_field("cursor")))?;
     }
     let (total, events) = audit_as(st, &a, &filter, false, start_index, count).await?;
-    let items: Vec<Value> = events
+    let items = events
         .iter()
-        .map(|e| {
-            json!({"id": e.id, "actor": e.actor, "action": e.action, "target": e.target,
-                   "requestId": e.request_id, "time": crate::service::render::timestamp(e.created_at)})
+        .map(|e| crate::http::views::AuditEvent {
+            id: e.id.clone(),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            request_id: e.request_id.clone(),
+            time: crate::service::render::timestamp(e.created_at),
         })
         .collect();
+    let mut page = crate::http::views::AuditPage {
+        total_results: total,
+        start_index: None,
+        items,
+        next_cursor: None,
+    };
     if q.cursor.is_none() {
-        return Ok(Json(
-            json!({"totalResults": total, "startIndex": start_index, "items": items}),
-        ));
+        page.start_index = Some(start_index);
+        return Ok(Json(page));
     }
-    let mut page = json!({"totalResults": total, "items": items});
     // A full page may have a successor: its last entry is where the next one starts.
     if events.len() as i64 == count {
         if let Some(last) = events.last() {
-            page["nextCursor"] = json!(crate::scim::search::encode_cursor(
+            page.next_cursor = Some(crate::scim::search::encode_cursor(
                 last.created_at,
-                &last.id
+                &last.id,
             ));
         }
     }

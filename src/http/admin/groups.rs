@@ -18,6 +18,23 @@ pub(super) fn group_json(rec: &crate::store::Record, members: Option<Vec<String>
 }
 
 /// A page of the organization's teams, each with its member count (one query for the page).
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/groups",
+    tag = "groups",
+    summary = "List the organization's groups (teams)",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        Paging,
+    ),
+    responses(
+        (status = 200, description = "A page of groups", body = crate::http::views::GroupPage),
+        (status = 400, description = "`invalid_request`: a query parameter is not of its type (`startIndex` and `count` are integers)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the member (or admin) role in the organization; a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn list_groups(
     State(st): State<AppState>,
     Scoped(a): MemberOf,
@@ -47,15 +64,36 @@ pub(super) async fn list_groups(
 /// Most members on one page of `GET /orgs/{slug}/groups/{id}`.
 pub const MAX_GROUP_PAGE: i64 = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct GroupPageQuery {
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 200, default = 50)]
     count: Option<i64>,
-    /// Where the previous page ended (its `nextCursor`); none for the first page.
+    /// The previous page's `nextCursor`; none for the first page
+    #[param(value_type = String, required = false, max_length = 512)]
     cursor: Option<String>,
 }
 
 /// One team: its name, member count and a page of its members (as the member list shows them),
 /// in the order they joined the organization, paged by cursor.
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/groups/{id}",
+    tag = "groups",
+    summary = "One group: its name, member count and a page of its members (as the member list shows them, in the order they joined the organization), paged by cursor",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The group's SCIM id"),
+        GroupPageQuery,
+    ),
+    responses(
+        (status = 200, description = "The group and a page of its members", body = crate::http::views::GroupDetail),
+        (status = 400, description = "`invalid_request` with `field`: `count` is not from 1 to 200, or `cursor` was not issued by scimd", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the member (or admin) role in the organization; a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization, or no such group in it", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn get_group(
     State(st): State<AppState>,
     Scoped(a): MemberOf,
@@ -117,6 +155,30 @@ pub(super) async fn get_group(
     Ok(Json(v))
 }
 
+/// A new group.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(super) struct NewGroup {
+    display_name: String,
+    /// Member ids (SCIM User ids) of the organization
+    #[schema(required = false)]
+    members: Vec<String>,
+}
+
+/// A change to a group, all or nothing.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(super) struct GroupChange {
+    #[schema(required = false)]
+    display_name: String,
+    #[schema(required = false)]
+    add_members: Vec<String>,
+    #[schema(required = false)]
+    remove_members: Vec<String>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupBody {
@@ -134,6 +196,24 @@ pub(super) fn member_values(ids: &[String]) -> Value {
 }
 
 /// Creates a team: the same data as a SCIM Group. Members must be members of the organization.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/groups",
+    tag = "groups",
+    summary = "Create a group; members must be members of the organization",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    request_body = NewGroup,
+    responses(
+        (status = 201, description = "The group", body = crate::http::views::Group),
+        (status = 400, description = "Invalid input or an id that is not a member; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+        (status = 409, description = "A group with this name exists (case-insensitive)", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn create_group(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -178,6 +258,25 @@ pub(super) fn field_of(e: Error, field: &'static str) -> AdminError {
 }
 
 /// Renames a team and adds or removes members, all or nothing.
+#[utoipa::path(
+    patch,
+    path = "/orgs/{slug}/groups/{id}",
+    tag = "groups",
+    summary = "Rename a group and add or remove members, all or nothing",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The group's SCIM id"),
+    ),
+    request_body = GroupChange,
+    responses(
+        (status = 200, description = "The group after the change", body = crate::http::views::Group),
+        (status = 400, description = "Invalid input; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or group", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The new name is taken", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn change_group(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -226,6 +325,22 @@ pub async fn change_group_as(
         .map_err(|e| field_of(e, "addMembers"))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{slug}/groups/{id}",
+    tag = "groups",
+    summary = "Delete a group (its members stay members of the organization)",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The group's SCIM id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or group", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn delete_group(
     State(st): State<AppState>,
     Scoped(a): AdminOf,

@@ -128,11 +128,73 @@ pub async fn invitee(
     })
 }
 
+/// One invitation (the document's view of what `invitee` reads).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(super) struct NewInvitation {
+    #[schema(format = Email)]
+    email: String,
+    first_name: String,
+    last_name: String,
+    #[schema(value_type = crate::http::views::RoleName, inline, required = false, default = "member")]
+    role: Option<String>,
+    /// Groups of the organization, each by its id or by its name (matched case-insensitively); at most 100
+    #[schema(value_type = Vec<String>, required = false, max_items = 100)]
+    groups: Option<Vec<String>>,
+}
+
+/// Up to twenty invitations at once.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct NewInvitations {
+    #[schema(max_items = 20)]
+    invitations: Vec<NewInvitation>,
+}
+
+/// One invitation, or a list of them.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(super) enum InvitationRequest {
+    One(NewInvitation),
+    Many(NewInvitations),
+}
+
+/// A change to a pending invitation: its role and/or groups.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub(super) struct InvitationChange {
+    #[schema(value_type = crate::http::views::RoleName, inline, required = false)]
+    role: Option<String>,
+    #[schema(value_type = Vec<String>, required = false)]
+    groups: Option<Vec<String>>,
+}
+
 /// Creates one invitation (`{email, firstName, lastName, role?, groups?}`) or up to
 /// [`MAX_INVITATIONS`] (`{"invitations": [...]}`). In a batch each address stands alone, as the
 /// CSV import's rows do: every item gets its own `result` (201, or the refusal's status with its
 /// `error`, `message` and `field`), and a bad address or a conflict does not stop the others.
 /// The batch answers 201 when it created at least one invitation, else 200.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations",
+    tag = "invitations",
+    summary = "Invite one person, or up to 20 with `{\"invitations\": [...]}`; each gets an email with an accept link valid for 7 days",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    request_body = InvitationRequest,
+    responses(
+        (status = 200, description = "A list of which no invitation was created: `items` with each refusal and its `result`", body = crate::http::views::InvitationBatch),
+        (status = 201, description = "The invitation; for a list of which at least one was created, `items` with each invitation or its refusal (`error`, `message`, `field` and the `email` as given), each with `result` (201 or the refusal's status)", body = crate::http::views::InvitationsCreated),
+        (status = 400, description = "Invalid input (`field` names it), unknown group ids (`groups`), or more than 20 invitations (use the CSV import)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The email already has an active membership or a pending invitation", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn create_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -217,14 +279,35 @@ pub(super) async fn create_invitations(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ImportParams {
+    /// Check the file without inviting anyone
+    #[param(value_type = bool, required = false, default = false)]
     dry_run: Option<bool>,
 }
 
 /// A CSV of up to 1000 people to invite (columns `email` and `group membership`): valid rows
 /// are invited, every other row is reported with its line and reason; `dry_run=true` only
 /// checks. The same file uploaded twice invites nobody twice.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations/import",
+    tag = "invitations",
+    summary = "Invite up to 1000 people from a CSV (columns `email` and `group membership`); every skipped row is reported with its line and reason",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ImportParams,
+    ),
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Who was (or would be) invited, and each skipped row", body = crate::http::views::ImportReport),
+        (status = 400, description = "No email column, more than 1000 rows, or an empty body; `field` is `file`", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn import_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -258,6 +341,21 @@ pub(super) async fn import_invitations(
     Ok(Json(with_delivery(&st, report.to_json())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/invitations",
+    tag = "invitations",
+    summary = "List the organization's invitations (pending ones past their expiry show as `expired`)",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    responses(
+        (status = 200, description = "The invitations, oldest first", body = crate::http::views::InvitationList),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn list_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -276,6 +374,25 @@ pub(super) async fn list_invitations(
 
 /// Changes a pending invitation's role and/or groups; the email cannot change (revoke and
 /// invite again).
+#[utoipa::path(
+    patch,
+    path = "/orgs/{slug}/invitations/{id}",
+    tag = "invitations",
+    summary = "Change a pending invitation's role and/or groups (the email cannot change); recorded in the audit log as `Invitation.update`",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    request_body = InvitationChange,
+    responses(
+        (status = 200, description = "The invitation after the change", body = crate::http::views::InvitationView),
+        (status = 400, description = "Invalid input; `field` names it (`email` when the body tries to change it; `groups` when an id is not a group of this organization)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or invitation", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The invitation is no longer pending: accepted, revoked or expired (resend an expired one first)", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn change_invitation(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -372,6 +489,23 @@ pub(super) async fn invitation_change(
     Ok(inv)
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations/{id}/revoke",
+    tag = "invitations",
+    summary = "Revoke a pending invitation: its link stops working",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    responses(
+        (status = 200, description = "The revoked invitation", body = crate::http::views::InvitationView),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or invitation", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The invitation is no longer pending", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn revoke_invitation(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -397,6 +531,23 @@ pub async fn revoke_invitation_as(
 }
 
 /// Sends the invitation again with a new link (the old one stops working) and a new expiry.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/invitations/{id}/resend",
+    tag = "invitations",
+    summary = "Send a pending invitation again with a new link (the old link stops working) and a new 7-day expiry",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    responses(
+        (status = 200, description = "The invitation (with its new `link` only when the server has no SMTP configured)", body = crate::http::views::InvitationView),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or invitation", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The invitation is no longer pending", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn resend_invitation(
     State(st): State<AppState>,
     Scoped(a): AdminOf,

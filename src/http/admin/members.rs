@@ -88,6 +88,23 @@ pub(super) async fn list_page(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{slug}/members",
+    tag = "members",
+    summary = "List members with role, status and groups",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        Paging,
+    ),
+    responses(
+        (status = 200, description = "A page of members", body = crate::http::views::MemberPage),
+        (status = 400, description = "`invalid_request`: a query parameter is not of its type (`startIndex` and `count` are integers)", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the member (or admin) role in the organization; a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn list_members(
     State(st): State<AppState>,
     Scoped(a): MemberOf,
@@ -111,13 +128,21 @@ pub(super) async fn one_member(st: &AppState, t: &Tenant, id: &str) -> Result<Va
     Ok(members_json(st, &t.org_id, &[rec]).await?.remove(0))
 }
 
-#[derive(Deserialize, Default)]
+/// A change to a member: any of these fields.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberChange {
+    /// Needs the admin role
+    #[schema(value_type = crate::http::views::RoleName, inline, required = false)]
     pub role: Option<String>,
+    /// Needs the admin role; an admin cannot deactivate themselves
+    #[schema(value_type = bool, required = false)]
     pub active: Option<bool>,
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200)]
     pub given_name: Option<String>,
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200)]
     pub family_name: Option<String>,
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
 }
 
@@ -131,6 +156,25 @@ pub(super) fn not_on_yourself(what: &str) -> AdminError {
 
 /// Changes a member: role and active (admins only; an admin cannot deactivate themselves) and
 /// profile names (admins, or the member themselves: a member edits only their own profile).
+#[utoipa::path(
+    patch,
+    path = "/orgs/{slug}/members/{id}",
+    tag = "members",
+    summary = "Change a member's role, activate / deactivate the membership (admins), or edit the member's profile names (admins, or a member their own)",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The member's SCIM User id"),
+    ),
+    request_body = MemberChange,
+    responses(
+        (status = 200, description = "The member after the change", body = crate::http::views::Member),
+        (status = 400, description = "Invalid input; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: role and active need the admin role; a member may edit only their own profile; an admin cannot deactivate themselves; or not an active member of the organization", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
+        (status = 409, description = "`last_admin`: the organization's last active admin cannot be demoted or deactivated", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn change_member(
     State(st): State<AppState>,
     Scoped(a): MemberOf,
@@ -205,6 +249,23 @@ pub async fn change_member_as(
 
 /// Removes a membership: the person's account and other memberships remain. An admin cannot
 /// remove themselves.
+#[utoipa::path(
+    delete,
+    path = "/orgs/{slug}/members/{id}",
+    tag = "members",
+    summary = "Remove a member (the membership only; the account and other memberships remain)",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+        ("id" = String, Path, description = "The member's SCIM User id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists; an admin cannot remove themselves", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
+        (status = 409, description = "`last_admin`: the organization's last active admin cannot be removed", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn remove_member(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -225,12 +286,31 @@ pub async fn remove(st: &AppState, a: &Access, id: &str) -> Result<()> {
         .await?)
 }
 
-#[derive(Deserialize)]
+/// The members to remove.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct RemoveMany {
+    #[schema(value_type = Vec<String>, required = true, max_items = 1000)]
     ids: Option<Vec<String>>,
 }
 
 /// Removes many members; each is removed or refused on its own, and the answer says which.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/members/remove",
+    tag = "members",
+    summary = "Remove many members; each is removed or refused on its own",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    request_body = RemoveMany,
+    responses(
+        (status = 200, description = "What was removed and what was refused", body = crate::http::views::RemoveResult),
+        (status = 400, description = "Invalid input; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization or member", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn remove_members(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -260,18 +340,41 @@ pub(super) async fn remove_members(
     Ok(Json(json!({"removed": removed, "failed": failed})))
 }
 
-#[derive(Deserialize)]
+/// A person to add, by email.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct NewMember {
+    #[schema(value_type = String, required = true)]
     email: Option<String>,
+    #[schema(value_type = crate::http::views::RoleName, inline, required = false)]
     role: Option<String>,
+    #[schema(value_type = String, required = false)]
     given_name: Option<String>,
+    #[schema(value_type = String, required = false)]
     family_name: Option<String>,
 }
 
 /// Adds a person to the organization with a role: their existing account (found by email) or a
 /// new one, which gets an account-setup email. The membership is the same one SCIM sees, so an
 /// IdP can take it over later.
+#[utoipa::path(
+    post,
+    path = "/orgs/{slug}/members",
+    tag = "members",
+    summary = "Add a person (an existing account found by email, or a new one, which gets an account-setup email) to the organization with a role",
+    params(
+        ("slug" = String, Path, description = "The organization's slug"),
+    ),
+    request_body = NewMember,
+    responses(
+        (status = 201, description = "The new member", body = crate::http::views::Member),
+        (status = 400, description = "Invalid input; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: this needs the admin role in the organization (the message names the role needed); a person who is not an active member gets this whether or not the organization exists", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+        (status = 409, description = "Already a member", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn add_member(
     State(st): State<AppState>,
     Scoped(a): AdminOf,

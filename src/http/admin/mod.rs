@@ -20,114 +20,90 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub const PREFIX: &str = super::ADMIN_PREFIX;
 /// Most members removed in one request.
 pub const MAX_REMOVE: usize = 1000;
 /// Most invitations in one request; more go through the CSV import.
 pub const MAX_INVITATIONS: usize = 20;
-/// The OpenAPI description of this API, served at `/admin/v1/openapi.json`.
-pub const OPENAPI: &str = include_str!("admin_openapi.json");
 
-/// Every operation, as `(method, path)`; a test holds it, the router and the OpenAPI document
-/// to the same list.
-pub const OPERATIONS: &[(&str, &str)] = &[
-    ("get", "/openapi.json"),
-    ("post", "/login"),
-    ("post", "/signup"),
-    ("post", "/password-reset"),
-    ("post", "/logout"),
-    ("get", "/me"),
-    ("post", "/me/password"),
-    ("get", "/me/invitations"),
-    ("post", "/me/invitations/{id}/accept"),
-    ("get", "/orgs"),
-    ("post", "/accounts"),
-    ("post", "/orgs"),
-    ("get", "/orgs/{slug}/members"),
-    ("patch", "/orgs/{slug}/members/{id}"),
-    ("delete", "/orgs/{slug}/members/{id}"),
-    ("post", "/orgs/{slug}/members/remove"),
-    ("post", "/orgs/{slug}/members"),
-    ("get", "/orgs/{slug}/groups"),
-    ("post", "/orgs/{slug}/groups"),
-    ("get", "/orgs/{slug}/groups/{id}"),
-    ("patch", "/orgs/{slug}/groups/{id}"),
-    ("delete", "/orgs/{slug}/groups/{id}"),
-    ("get", "/orgs/{slug}/audit"),
-    ("get", "/audit"),
-    ("get", "/orgs/{slug}/invitations"),
-    ("post", "/orgs/{slug}/invitations"),
-    ("patch", "/orgs/{slug}/invitations/{id}"),
-    ("post", "/orgs/{slug}/invitations/{id}/revoke"),
-    ("post", "/orgs/{slug}/invitations/{id}/resend"),
-    ("post", "/orgs/{slug}/invitations/import"),
-    ("get", "/orgs/{slug}/provisioning"),
-    ("get", "/orgs/{slug}/tokens"),
-    ("post", "/orgs/{slug}/tokens"),
-    ("post", "/orgs/{slug}/tokens/{id}/revoke"),
-    ("post", "/orgs/{slug}/tokens/{id}/rotate"),
-    ("get", "/orgs/{slug}/request-log"),
-    ("get", "/orgs/{slug}/request-log/summary"),
-    ("get", "/orgs/{slug}/request-log/{id}"),
-    ("post", "/orgs/{slug}/test-connection"),
-];
+/// The admin API's operations, each with its OpenAPI description: the router and the document
+/// (`/admin/v1/openapi.json`) are made from this one list, so an operation is added once, with
+/// its `#[utoipa::path]` annotation. The public ones, then those that need a token.
+fn operations() -> (OpenApiRouter<AppState>, OpenApiRouter<AppState>) {
+    let public = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi))
+        .routes(routes!(super::people::login))
+        .routes(routes!(super::people::signup))
+        .routes(routes!(super::people::password_reset));
+    let protected = OpenApiRouter::new()
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(super::people::logout))
+        .routes(routes!(super::people::me))
+        .routes(routes!(super::people::change_password))
+        .routes(routes!(super::people::my_invitations))
+        .routes(routes!(super::people::accept_invitation))
+        .routes(routes!(create_account))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(change_member, remove_member))
+        .routes(routes!(remove_members))
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, change_group, delete_group))
+        .routes(routes!(audit))
+        .routes(routes!(audit_of))
+        .routes(routes!(list_invitations, create_invitations))
+        .routes(routes!(change_invitation))
+        .routes(routes!(import_invitations))
+        .routes(routes!(revoke_invitation))
+        .routes(routes!(resend_invitation))
+        .merge(super::provisioning::operations());
+    (public, protected)
+}
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let protected = Router::new()
-        .route("/orgs", get(list_orgs).post(create_org))
-        .route("/logout", post(super::people::logout))
-        .route("/me", get(super::people::me))
-        .route("/me/password", post(super::people::change_password))
-        .route("/me/invitations", get(super::people::my_invitations))
-        .route(
-            "/me/invitations/{id}/accept",
-            post(super::people::accept_invitation),
-        )
-        .route("/accounts", post(create_account))
-        .route("/orgs/{slug}/members", get(list_members).post(add_member))
-        .route(
-            "/orgs/{slug}/members/{id}",
-            patch(change_member).delete(remove_member),
-        )
-        .route("/orgs/{slug}/members/remove", post(remove_members))
-        .route("/orgs/{slug}/groups", get(list_groups).post(create_group))
-        .route(
-            "/orgs/{slug}/groups/{id}",
-            get(get_group).patch(change_group).delete(delete_group),
-        )
-        .route("/orgs/{slug}/audit", get(audit))
-        .route("/audit", get(audit_of))
-        .route(
-            "/orgs/{slug}/invitations",
-            get(list_invitations).post(create_invitations),
-        )
-        .route("/orgs/{slug}/invitations/{id}", patch(change_invitation))
-        .route("/orgs/{slug}/invitations/import", post(import_invitations))
-        .route(
-            "/orgs/{slug}/invitations/{id}/revoke",
-            post(revoke_invitation),
-        )
-        .route(
-            "/orgs/{slug}/invitations/{id}/resend",
-            post(resend_invitation),
-        )
-        .merge(super::provisioning::router())
-        .route_layer(middleware::from_fn_with_state(
-            state,
-            super::access::authenticate,
-        ));
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/login", post(super::people::login))
-        .route("/signup", post(super::people::signup))
-        .route("/password-reset", post(super::people::password_reset))
+    let (public, protected) = operations();
+    let protected = protected.route_layer(middleware::from_fn_with_state(
+        state,
+        super::access::authenticate,
+    ));
+    let (router, _) = public
         .merge(protected)
         .layer(middleware::map_response(json_refusals))
+        .split_for_parts();
+    router
+}
+
+/// The OpenAPI document of this API, as `/admin/v1/openapi.json` serves it: generated from the
+/// operations' annotations, once.
+pub fn document() -> &'static str {
+    DOCUMENT.get_or_init(|| {
+        let (public, protected) = operations();
+        let (_, api) = public.merge(protected).split_for_parts();
+        render(&api)
+    })
+}
+
+static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The document as JSON. An operation without a token (`security(())`) is written with
+/// `"security": []`, which overrides the document's default requirement.
+fn render(api: &utoipa::openapi::OpenApi) -> String {
+    let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for op in paths.values_mut().filter_map(Value::as_object_mut) {
+            for o in op.values_mut() {
+                if o.get("security") == Some(&json!([{}])) {
+                    o["security"] = json!([]);
+                }
+            }
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
 /// Longest plain-text refusal read back to be wrapped (axum's rejection texts are short).
@@ -189,14 +165,60 @@ pub use super::errors::{invalid, AdminError};
 
 type Result<T> = std::result::Result<T, AdminError>;
 
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    summary = "This document",
+    security(()),
+    responses(
+        (status = 200, description = "The OpenAPI document"),
+    )
+)]
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
 }
 
-#[derive(Deserialize)]
+/// The document's frame: what the operations' annotations do not say.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "scimd admin API",
+        version = "1",
+        description = "What an organization admin does by hand and SCIM does not cover. Authenticate with `Authorization: Bearer <token>`, with one of two kinds of token: a provider admin token from `scimd admin token create`, or a person's access token (a JWT signed with HS256, from `POST /login`, working for 15 minutes or until `POST /logout` or a password change ends its session). Roles: a provider admin may do everything, in every organization. A person has the rights of their active memberships: an organization `admin` manages their organization; a `member` may read the organization's directory (`GET /orgs/{slug}/members`, `GET /orgs/{slug}/groups`) and edit only their own profile (`PATCH /orgs/{slug}/members/{id}` with givenName, familyName, displayName). Everything else is 403 `forbidden` with a message naming the role needed; a person who is not an active member of an organization gets 403 whether or not it exists. Admins cannot remove or deactivate themselves (403), and every organization keeps at least one active admin (409 `last_admin`). Errors are `{\"error\": code, \"message\": text, \"field\"?: name}`. Invitations are accepted by the invitee on the public page at `/invite/{secret}`, and a new account's password is set on the public page at `/setup/{secret}` (both outside this API, linked from emails). Without SMTP configured the server cannot send these emails, so the answers that create a link carry it (`link`, `setupLink`); with SMTP the link goes only by email."
+    ),
+    servers((url = "/admin/v1")),
+    security(("adminToken" = [])),
+    modifiers(&BearerToken)
+)]
+struct ApiDoc;
+
+/// The `adminToken` security scheme every operation needs unless it says otherwise.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "Either a provider admin token (from `scimd admin token create`; every right in every organization) or a person's access token (a JWT signed with HS256, from `POST /login` or `POST /me/password`, valid for 15 minutes, ended at once by `POST /logout` or a password change; the rights of the person's active memberships, or a provider admin's for an account the operator made one with `scimd admin grant`).",
+            ))
+            .build();
+        api.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("adminToken", SecurityScheme::Http(scheme));
+    }
+}
+
+/// A page of a list: `startIndex` (from 1) and `count` (at most 1000).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Paging {
     #[serde(rename = "startIndex")]
+    #[param(value_type = i64, required = false, minimum = 1, default = 1)]
     start_index: Option<i64>,
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 1000, default = 100)]
     count: Option<i64>,
 }
 

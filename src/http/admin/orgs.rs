@@ -6,6 +6,16 @@ use super::*;
 
 /// Every organization for a provider admin (a token, or an account the operator made one); a
 /// person's own, with their role and status.
+#[utoipa::path(
+    get,
+    path = "/orgs",
+    tag = "organizations",
+    summary = "List organizations: all of them for a provider admin (a token, or a person whose account the operator made one with `scimd admin grant`), the person's own memberships for anyone else",
+    responses(
+        (status = 200, description = "Organizations; for a person each item is a membership (the organization's fields with memberId, role and status)", body = crate::http::views::OrgList),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn list_orgs(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -31,13 +41,30 @@ pub(super) async fn list_orgs(
     Ok(Json(json!({"items": orgs})))
 }
 
-#[derive(Deserialize)]
+/// A new organization.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct NewOrg {
+    #[schema(value_type = String, required = true, pattern = "^[a-z0-9-]{1,63}$")]
     slug: Option<String>,
+    /// Defaults to the slug
+    #[schema(value_type = String, required = false, max_length = 200)]
     name: Option<String>,
 }
 
 /// Creates an organization. A person who creates one becomes its admin, in the same transaction.
+#[utoipa::path(
+    post,
+    path = "/orgs",
+    tag = "organizations",
+    summary = "Create an organization; a person who creates one becomes its admin",
+    request_body = NewOrg,
+    responses(
+        (status = 201, description = "Created", body = crate::http::views::OrgView),
+        (status = 400, description = "Invalid input; `field` names it", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 409, description = "The slug is taken", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn create_org(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -82,18 +109,26 @@ pub(super) async fn create_org(
     Ok((StatusCode::CREATED, Json(org_json(&org))))
 }
 
-#[derive(Deserialize)]
+/// A person's account and the memberships it starts with.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct NewAccount {
+    #[schema(value_type = String, required = true, format = Email)]
     email: Option<String>,
+    #[schema(value_type = String, required = false, max_length = 200)]
     given_name: Option<String>,
+    #[schema(value_type = String, required = false, max_length = 200)]
     family_name: Option<String>,
+    #[schema(value_type = Vec<NewAccountMembership>, required = true, min_items = 1, max_items = 50)]
     memberships: Option<Vec<NewAccountMembership>>,
 }
 
-#[derive(Deserialize)]
+/// A membership of a new account.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct NewAccountMembership {
+    /// The organization's slug
     org: String,
+    #[schema(value_type = crate::http::views::RoleName, inline, required = false, default = "member")]
     role: Option<String>,
 }
 
@@ -102,6 +137,21 @@ pub const MAX_ACCOUNT_ORGS: usize = 50;
 
 /// Creates a person's account in one or more organizations (a role for each; the caller must be
 /// an admin of every one), all or nothing, with an account-setup email.
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    tag = "organizations",
+    summary = "Create a person's account (or find it by email) with memberships in one or more organizations, all or nothing; a new account gets an account-setup email. The caller must be an admin of every organization named",
+    request_body = NewAccount,
+    responses(
+        (status = 201, description = "The account and its new memberships", body = crate::http::views::AccountCreated),
+        (status = 400, description = "Invalid input (`field` names it), or an organization named twice", body = crate::http::views::ErrorBody),
+        (status = 401, description = "No valid token: unknown, expired or revoked, or its session has ended", body = crate::http::views::ErrorBody),
+        (status = 403, description = "`forbidden`: the caller is not an admin of every organization named (the message names it and the role needed)", body = crate::http::views::ErrorBody),
+        (status = 404, description = "No such organization", body = crate::http::views::ErrorBody),
+        (status = 409, description = "Already a member of one of the organizations; nothing was created", body = crate::http::views::ErrorBody),
+    )
+)]
 pub(super) async fn create_account(
     State(st): State<AppState>,
     Extension(caller): Extension<Caller>,
