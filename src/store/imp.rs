@@ -4,6 +4,7 @@
 //! `for update`; SQLite serialises every write through a single-connection write pool).
 
 use super::pages::{PageMemo, Position};
+use super::prelude::*;
 use super::sql::{
     compile_filter, compile_order, member_driver_count, member_from, member_search_test, Arg,
     Dialect, MemberDriver, Needle, Sql,
@@ -16,7 +17,7 @@ use super::{
     columns, new_id, shard, AcceptAccount, Account, AdminToken, Audit, AuditEvent, AuditFilter,
     Change, Enrolled, Enrolment, Flow, GroupRef, Invitation, InvitationChange, ListQuery, LogEntry,
     LogFilter, LogSummary, MemberDetail, MemberOp, MemberPage, MemberQuery, MembershipOf,
-    NewCookieSession, NewInvitation, Org, Page, Record, SetupLink, Store, TokenInfo, UpdateFn,
+    NewCookieSession, NewInvitation, Org, Page, Record, SetupLink, TokenInfo, UpdateFn,
     COUNT_UPSERT, MEMBER_COUNT_CAP,
 };
 use crate::error::{Error, Result, ScimType};
@@ -1330,7 +1331,7 @@ macro_rules! store_impl {
         }
 
         #[async_trait]
-        impl Store for $store {
+        impl HealthStore for $store {
             fn backend(&self) -> &'static str {
                 match $dialect {
                     Dialect::Sqlite => "sqlite",
@@ -1343,6 +1344,25 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn outbox_pending(&self) -> Result<i64> {
+                // Counted on the partial index of pending rows: the backlog, not the history.
+                Ok(sqlx::query("select count(*) as n from email_outbox where status = 'pending'")
+                    .fetch_one(&self.read)
+                    .await?
+                    .try_get("n")?)
+            }
+
+            async fn pool_stats(&self) -> Vec<PoolStats> {
+                self.pools()
+            }
+
+            async fn endless_read(&self) -> Result<()> {
+                self.endless().await
+            }
+        }
+
+        #[async_trait]
+        impl OrgStore for $store {
             async fn create_org(&self, slug: &str, name: &str, now: i64) -> Result<Org> {
                 let mut conn = self.write.acquire().await?;
                 Self::insert_org(&mut conn, slug, name, now).await
@@ -1373,7 +1393,10 @@ macro_rules! store_impl {
                     .await?
                     .try_get("n")?)
             }
+        }
 
+        #[async_trait]
+        impl TokenStore for $store {
             async fn create_token(&self, org: &Org, name: &str, digest: &str, expires_at: Option<i64>, now: i64) -> Result<TokenInfo> {
                 let id = new_id();
                 sqlx::query(
@@ -1547,6 +1570,69 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenInfo>> {
+                self.token_lookup(digest).await
+            }
+
+            async fn reserve_requests(&self, token_id: &str, window_start: i64, want: i64) -> Result<i64> {
+                Ok(sqlx::query(
+                    "insert into token_budget (token_id, window_start, used) values ($1, $2, $3) \
+                     on conflict (token_id) do update set \
+                     used = case when token_budget.window_start = excluded.window_start then token_budget.used + excluded.used else excluded.used end, \
+                     window_start = excluded.window_start returning used",
+                )
+                .bind(token_id)
+                .bind(window_start)
+                .bind(want)
+                .fetch_one(&self.write)
+                .await?
+                .try_get("used")?)
+            }
+
+            async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken> {
+                let id = new_id();
+                sqlx::query("insert into admin_token (id, name, digest, created_at, updated_at) values ($1, $2, $3, $4, $4)")
+                    .bind(&id)
+                    .bind(name)
+                    .bind(digest)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(AdminToken { id, name: name.to_owned(), revoked_at: None, created_at: now })
+            }
+
+            async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>> {
+                sqlx::query("select id, name, revoked_at, created_at from admin_token order by created_at, id")
+                    .fetch_all(&self.read)
+                    .await?
+                    .iter()
+                    .map(Self::admin_token)
+                    .collect()
+            }
+
+            async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool> {
+                Ok(sqlx::query("update admin_token set revoked_at = $2, updated_at = $2 where id = $1 and revoked_at is null")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            }
+
+            async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {
+                sqlx::query("select id, name, revoked_at, created_at from admin_token where digest = $1")
+                    .bind(digest)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .as_ref()
+                    .map(Self::admin_token)
+                    .transpose()
+            }
+        }
+
+        #[async_trait]
+        impl RequestLogStore for $store {
             async fn write_request_log(&self, entries: Vec<LogEntry>, keep: i64, before: i64) -> Result<u64> {
                 self.log_write(entries, keep, before).await
             }
@@ -1554,8 +1640,6 @@ macro_rules! store_impl {
             async fn prune_request_log(&self, before: i64) -> Result<u64> {
                 self.log_prune(before).await
             }
-
-
 
             async fn request_log(&self, org: &str, f: &LogFilter, start_index: i64, count: i64) -> Result<(i64, Vec<LogEntry>)> {
                 const WHERE: &str = "where organization_id = $1 and ($2 = 0 or status >= 400) \
@@ -1628,42 +1712,10 @@ macro_rules! store_impl {
                 }
                 Ok(out)
             }
+        }
 
-            async fn token_by_digest(&self, digest: &str) -> Result<Option<TokenInfo>> {
-                self.token_lookup(digest).await
-            }
-
-            async fn reserve_requests(&self, token_id: &str, window_start: i64, want: i64) -> Result<i64> {
-                Ok(sqlx::query(
-                    "insert into token_budget (token_id, window_start, used) values ($1, $2, $3) \
-                     on conflict (token_id) do update set \
-                     used = case when token_budget.window_start = excluded.window_start then token_budget.used + excluded.used else excluded.used end, \
-                     window_start = excluded.window_start returning used",
-                )
-                .bind(token_id)
-                .bind(window_start)
-                .bind(want)
-                .fetch_one(&self.write)
-                .await?
-                .try_get("used")?)
-            }
-
-            async fn outbox_pending(&self) -> Result<i64> {
-                // Counted on the partial index of pending rows: the backlog, not the history.
-                Ok(sqlx::query("select count(*) as n from email_outbox where status = 'pending'")
-                    .fetch_one(&self.read)
-                    .await?
-                    .try_get("n")?)
-            }
-
-            async fn pool_stats(&self) -> Vec<PoolStats> {
-                self.pools()
-            }
-
-            async fn endless_read(&self) -> Result<()> {
-                self.endless().await
-            }
-
+        #[async_trait]
+        impl ResourceStore for $store {
             #[allow(clippy::too_many_arguments)]
             async fn insert(
                 &self,
@@ -1774,6 +1826,261 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page> {
+                let plain = q.filter.is_none();
+                let mut where_sql = Sql::new($dialect);
+                where_sql.push(" where r.organization_id = ").bind(Arg::Text(org.to_owned()));
+                if plain {
+                    // $2: the kind, for the counter subquery that joins an unfiltered page.
+                    where_sql.arg(Arg::Text(kind.name().to_owned()));
+                } else if let Some(f) = &q.filter {
+                    where_sql.push(" and ");
+                    compile_filter(&mut where_sql, kind, f)?;
+                }
+                if q.count <= 0 {
+                    let total = if plain {
+                        self.page(COUNT_SUM, &where_sql.args).await?.1.map_or(0, |c| c.0)
+                    } else {
+                        self.count_rows(&format!("select count(*) as n from {} r{}", table(kind), where_sql.text), &where_sql.args).await?
+                    };
+                    return Ok(Page { total, records: Vec::new() });
+                }
+                // Flat startIndex paging (see `pages`): seek from where the previous page ended.
+                let memo = (plain && q.sort.is_none() && q.after.is_none() && q.start_index > 1)
+                    .then(|| self.pages.seek(org, kind, q.start_index))
+                    .flatten();
+                let page_text = |after: Option<(i64, &str)>, offset: i64| {
+                    let mut sql = where_sql.clone();
+                    if let Some((ts, id)) = after {
+                        // A row-value comparison walks the (organization_id, created_at, id)
+                        // index from the position: the last page costs what the first does.
+                        sql.push(" and (r.created_at, r.id) > (").bind(Arg::Int(ts));
+                        sql.push(", ").bind(Arg::Text(id.to_owned())).push(")");
+                    }
+                    let order_at = sql.text.len();
+                    compile_order(&mut sql, kind, q.sort.as_ref());
+                    let order = sql.text[order_at..].to_owned();
+                    sql.push(" limit ").bind(Arg::Int(q.count));
+                    sql.push(" offset ").bind(Arg::Int(offset));
+                    // Late row lookup: the page's ids are found first (offset rows are skipped
+                    // in the index alone), then only those rows are read and rendered.
+                    let page = format!(
+                        "select {cols} from {t} r join (select r.id as page_id from {t} r{inner}) p on p.page_id = r.id",
+                        cols = read_columns(kind, $groups),
+                        t = table(kind),
+                        inner = sql.text,
+                    );
+                    let text = if plain && q.sort.is_none() {
+                        // The total and change count come from the same statement, so from the
+                        // same snapshot as the rows. (No window function to carry the order out
+                        // of the join: in SQLite's VM that tripled a lookup's cost.)
+                        format!("select c.c_total, c.c_changes, p.* from ({COUNT_SUM}) c left join ({page}) p on true order by p.created_at, p.id")
+                    } else {
+                        format!("{page}{order}")
+                    };
+                    (text, sql.args)
+                };
+                let cursor = q.after.as_ref().map(|(ts, id)| (*ts, id.as_str()));
+                let (mut records, mut counts) = match &memo {
+                    Some(pos) => {
+                        let (text, args) = page_text(Some((pos.created_at, &pos.id)), 0);
+                        let (records, counts) = self.page(&text, &args).await?;
+                        if counts.is_some_and(|c| c.1 == pos.changes) {
+                            (Some(records), counts)
+                        } else {
+                            // Something was created or deleted since: the position may be off.
+                            self.pages.forget(org, kind, q.start_index);
+                            (None, None)
+                        }
+                    }
+                    None => (None, None),
+                };
+                if records.is_none() {
+                    let (text, args) = page_text(cursor, q.start_index - 1);
+                    let (r, c) = self.page(&text, &args).await?;
+                    records = Some(r);
+                    counts = c;
+                }
+                let records = records.unwrap_or_default();
+                let n = records.len() as i64;
+                if let (Some((_, changes)), Some(last)) = (counts, records.last()) {
+                    if plain && q.sort.is_none() && q.after.is_none() && n == q.count {
+                        self.pages.remember(org, kind, Position {
+                            next_start: q.start_index + n,
+                            changes,
+                            created_at: last.created_at,
+                            id: last.id.clone(),
+                        });
+                    }
+                }
+                let total = if let Some((total, _)) = counts {
+                    total
+                } else if plain {
+                    // A sorted unfiltered list: the shards' sum, in a statement of its own.
+                    self.page(COUNT_SUM, &where_sql.args[..2]).await?.1.map_or(0, |c| c.0)
+                } else if n < q.count && (n > 0 || q.start_index == 1) && q.after.is_none() {
+                    // A page that is not full ends the results: it tells the total itself.
+                    q.start_index - 1 + n
+                } else {
+                    self.count_rows(&format!("select count(*) as n from {} r{}", table(kind), where_sql.text), &where_sql.args).await?
+                };
+                Ok(Page { total, records })
+            }
+
+            async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>> {
+                let mut rows = sqlx::query(
+                    "select tm.membership_id from team_member tm join team t on t.id = tm.team_id \
+                     where tm.team_id = $1 and t.organization_id = $2 order by tm.created_at, tm.membership_id",
+                )
+                .bind(group_id)
+                .bind(org)
+                .fetch(&self.read);
+                // Streamed: a 100k-member group never holds 100k driver rows at once.
+                let mut ids = Vec::new();
+                while let Some(row) = rows.try_next().await? {
+                    ids.push(row.try_get("membership_id")?);
+                }
+                Ok(ids)
+            }
+        }
+
+        #[async_trait]
+        impl MemberStore for $store {
+            async fn list_members(&self, org: &str, q: &MemberQuery) -> Result<MemberPage> {
+                let needle = q.search.as_deref().and_then(Needle::new);
+                let short = needle.as_ref().is_some_and(|n| !n.indexed()) && q.short_walk > 0;
+                // SQLite: a small set (a rare search, a small group) drives the query: its rows
+                // are found and sorted. Else the walk in page order tests each member and stops
+                // after a page of matches, which come often.
+                let small = |sql: Sql| async move {
+                    Ok::<_, Error>(self.count_rows(&sql.text, &sql.args).await? <= MEMBER_COUNT_CAP)
+                };
+                // A whole address: its members by the userName and email indexes, when there
+                // are any under the other filters (else the substring search, which also finds
+                // it inside longer addresses). Decided without the cursor, so every page of a
+                // list reads it the same way.
+                let exact = match needle.as_ref() {
+                    Some(n) if crate::domain::valid_email(&n.folded) => {
+                        let mut any = Sql::new($dialect);
+                        any.push("select count(*) as n from (select 1 as one");
+                        member_from(&mut any, org, q, needle.as_ref(), MemberDriver::Exact, None);
+                        any.push(" limit 1) x");
+                        self.count_rows(&any.text, &any.args).await? > 0
+                    }
+                    _ => false,
+                };
+                let driver = if exact {
+                    MemberDriver::Exact
+                } else if $dialect == Dialect::Postgres {
+                    // Postgres' statistics (pg_trgm estimates a pattern's matches) already
+                    // choose between these plans.
+                    MemberDriver::Order
+                } else if needle.as_ref().is_some_and(|n| n.indexed())
+                    && small(member_driver_count(needle.as_ref(), None, MEMBER_COUNT_CAP)).await?
+                {
+                    MemberDriver::Search
+                } else if q.group.is_some()
+                    && small(member_driver_count(None, q.group.as_deref(), MEMBER_COUNT_CAP)).await?
+                {
+                    MemberDriver::Group
+                } else {
+                    MemberDriver::Order
+                };
+                let mut inner = Sql::new($dialect);
+                if short {
+                    // One or two characters: the next `short_walk` members (by the other
+                    // filters) are tested, no more.
+                    inner.push("select w.id as page_id from (select r.id, r.created_at, r.search");
+                    member_from(&mut inner, org, q, None, driver, q.after.as_ref());
+                    inner.push(" order by r.created_at, r.id limit ").bind(Arg::Int(q.short_walk));
+                    inner.push(") w where ");
+                    member_search_test(&mut inner, "w", needle.as_ref().map(|n| n.folded.as_str()).unwrap_or_default());
+                    inner.push(" order by w.created_at, w.id");
+                } else {
+                    inner.push("select r.id as page_id");
+                    member_from(&mut inner, org, q, needle.as_ref(), driver, q.after.as_ref());
+                    inner.push(" order by r.created_at, r.id");
+                }
+                inner.push(" limit ").bind(Arg::Int(q.count.max(0)));
+                let cols = read_columns(Kind::User, $groups);
+                let text = format!(
+                    "select {cols} from membership r join ({inner}) p on p.page_id = r.id order by r.created_at, r.id",
+                    inner = inner.text,
+                );
+                let (records, _) = self.page(&text, &inner.args).await?;
+                let n = records.len() as i64;
+                if short {
+                    let mut resume = None;
+                    if n < q.count {
+                        // Did the walk stop before the last member? Its last member and the
+                        // one after it, if any.
+                        let mut end = Sql::new($dialect);
+                        end.push("select r.id as page_id");
+                        member_from(&mut end, org, q, None, driver, q.after.as_ref());
+                        end.push(" order by r.created_at, r.id limit 2 offset ").bind(Arg::Int(q.short_walk - 1));
+                        let text = format!(
+                            "select {cols} from membership r join ({inner}) p on p.page_id = r.id order by r.created_at, r.id",
+                            inner = end.text,
+                        );
+                        let (ends, _) = self.page(&text, &end.args).await?;
+                        if let [last, _] = ends.as_slice() {
+                            resume = Some((last.created_at, last.id.clone()));
+                        }
+                    }
+                    return Ok(MemberPage { total: None, records, resume });
+                }
+                let filtered = needle.is_some() || q.active.is_some() || q.admin.is_some() || q.group.is_some();
+                let total = if !filtered {
+                    let args = [Arg::Text(org.to_owned()), Arg::Text(Kind::User.name().to_owned())];
+                    self.page(COUNT_SUM, &args).await?.1.map_or(0, |c| c.0)
+                } else if q.after.is_none() && n < q.count {
+                    n
+                } else {
+                    let mut count = Sql::new($dialect);
+                    count.push("select count(*) as n from (select 1 as one");
+                    member_from(&mut count, org, q, needle.as_ref(), driver, None);
+                    count.push(" limit ").bind(Arg::Int(MEMBER_COUNT_CAP + 1)).push(") x");
+                    self.count_rows(&count.text, &count.args).await?
+                };
+                Ok(MemberPage { total: Some(total), records, resume: None })
+            }
+
+            async fn member_details(&self, org: &str, ids: &[String]) -> Result<Vec<MemberDetail>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(CHUNK) {
+                    // `|| ''` keeps SQLite's planner off the organization's indexes: with them it
+                    // walked every member of the organization (45 ms at 100,000) instead of
+                    // looking up each id by its primary key.
+                    let text = format!(
+                        "select m.id, m.last_active_at from membership m where m.organization_id || '' = $1 and m.id in ({})",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&text).bind(org);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for r in q.fetch_all(&self.read).await? {
+                        out.push(MemberDetail {
+                            member_id: r.try_get("id")?,
+                            last_active_at: r.try_get("last_active_at")?,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn touch_membership(&self, member_id: &str, now: i64) -> Result<()> {
+                sqlx::query("update membership set last_active_at = $2 where id = $1")
+                    .bind(member_id)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl AuditStore for $store {
             async fn audit_log(&self, org: &str, f: &AuditFilter, newest_first: bool, start_index: i64, count: i64) -> Result<(i64, Vec<AuditEvent>)> {
                 // An empty string does not filter (no stored actor, action or target is empty).
                 const WHERE: &str = "where organization_id = $1 and ($2 = '' or actor = $2) \
@@ -1815,7 +2122,10 @@ macro_rules! store_impl {
                 }
                 Ok((total, events))
             }
+        }
 
+        #[async_trait]
+        impl InvitationStore for $store {
             async fn create_invitation(
                 &self,
                 org: &str,
@@ -1978,17 +2288,6 @@ macro_rules! store_impl {
                 Ok(Some((inv, Self::org(&org)?)))
             }
 
-            async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
-                sqlx::query(
-                    "select id, email, given_name, family_name, password_hash, last_active_at from account where email_norm = $1",
-                )
-                .bind(email.to_lowercase())
-                .fetch_optional(&self.read)
-                .await?
-                .map(|r| Self::account_row(&r))
-                .transpose()
-            }
-
             async fn accept_invitation(
                 &self,
                 inv: &Invitation,
@@ -2072,273 +2371,65 @@ macro_rules! store_impl {
                 })
             }
 
-            async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken> {
-                let id = new_id();
-                sqlx::query("insert into admin_token (id, name, digest, created_at, updated_at) values ($1, $2, $3, $4, $4)")
-                    .bind(&id)
-                    .bind(name)
-                    .bind(digest)
-                    .bind(now)
-                    .execute(&self.write)
-                    .await?;
-                Ok(AdminToken { id, name: name.to_owned(), revoked_at: None, created_at: now })
-            }
-
-            async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>> {
-                sqlx::query("select id, name, revoked_at, created_at from admin_token order by created_at, id")
-                    .fetch_all(&self.read)
-                    .await?
-                    .iter()
-                    .map(Self::admin_token)
-                    .collect()
-            }
-
-            async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool> {
-                Ok(sqlx::query("update admin_token set revoked_at = $2, updated_at = $2 where id = $1 and revoked_at is null")
-                    .bind(id)
-                    .bind(now)
-                    .execute(&self.write)
-                    .await?
-                    .rows_affected()
+            async fn claim_invitation(&self, id: &str, now: i64, until: i64) -> Result<bool> {
+                Ok(sqlx::query(
+                    "update invitation set claimed_until = $3 where id = $1 and status = 'pending' and expires_at > $2 \
+                     and (claimed_until is null or claimed_until <= $2)",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(until)
+                .execute(&self.write)
+                .await?
+                .rows_affected()
                     == 1)
             }
 
-            async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>> {
-                sqlx::query("select id, name, revoked_at, created_at from admin_token where digest = $1")
-                    .bind(digest)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .as_ref()
-                    .map(Self::admin_token)
-                    .transpose()
-            }
-
-            async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page> {
-                let plain = q.filter.is_none();
-                let mut where_sql = Sql::new($dialect);
-                where_sql.push(" where r.organization_id = ").bind(Arg::Text(org.to_owned()));
-                if plain {
-                    // $2: the kind, for the counter subquery that joins an unfiltered page.
-                    where_sql.arg(Arg::Text(kind.name().to_owned()));
-                } else if let Some(f) = &q.filter {
-                    where_sql.push(" and ");
-                    compile_filter(&mut where_sql, kind, f)?;
-                }
-                if q.count <= 0 {
-                    let total = if plain {
-                        self.page(COUNT_SUM, &where_sql.args).await?.1.map_or(0, |c| c.0)
-                    } else {
-                        self.count_rows(&format!("select count(*) as n from {} r{}", table(kind), where_sql.text), &where_sql.args).await?
-                    };
-                    return Ok(Page { total, records: Vec::new() });
-                }
-                // Flat startIndex paging (see `pages`): seek from where the previous page ended.
-                let memo = (plain && q.sort.is_none() && q.after.is_none() && q.start_index > 1)
-                    .then(|| self.pages.seek(org, kind, q.start_index))
-                    .flatten();
-                let page_text = |after: Option<(i64, &str)>, offset: i64| {
-                    let mut sql = where_sql.clone();
-                    if let Some((ts, id)) = after {
-                        // A row-value comparison walks the (organization_id, created_at, id)
-                        // index from the position: the last page costs what the first does.
-                        sql.push(" and (r.created_at, r.id) > (").bind(Arg::Int(ts));
-                        sql.push(", ").bind(Arg::Text(id.to_owned())).push(")");
-                    }
-                    let order_at = sql.text.len();
-                    compile_order(&mut sql, kind, q.sort.as_ref());
-                    let order = sql.text[order_at..].to_owned();
-                    sql.push(" limit ").bind(Arg::Int(q.count));
-                    sql.push(" offset ").bind(Arg::Int(offset));
-                    // Late row lookup: the page's ids are found first (offset rows are skipped
-                    // in the index alone), then only those rows are read and rendered.
-                    let page = format!(
-                        "select {cols} from {t} r join (select r.id as page_id from {t} r{inner}) p on p.page_id = r.id",
-                        cols = read_columns(kind, $groups),
-                        t = table(kind),
-                        inner = sql.text,
-                    );
-                    let text = if plain && q.sort.is_none() {
-                        // The total and change count come from the same statement, so from the
-                        // same snapshot as the rows. (No window function to carry the order out
-                        // of the join: in SQLite's VM that tripled a lookup's cost.)
-                        format!("select c.c_total, c.c_changes, p.* from ({COUNT_SUM}) c left join ({page}) p on true order by p.created_at, p.id")
-                    } else {
-                        format!("{page}{order}")
-                    };
-                    (text, sql.args)
-                };
-                let cursor = q.after.as_ref().map(|(ts, id)| (*ts, id.as_str()));
-                let (mut records, mut counts) = match &memo {
-                    Some(pos) => {
-                        let (text, args) = page_text(Some((pos.created_at, &pos.id)), 0);
-                        let (records, counts) = self.page(&text, &args).await?;
-                        if counts.is_some_and(|c| c.1 == pos.changes) {
-                            (Some(records), counts)
-                        } else {
-                            // Something was created or deleted since: the position may be off.
-                            self.pages.forget(org, kind, q.start_index);
-                            (None, None)
-                        }
-                    }
-                    None => (None, None),
-                };
-                if records.is_none() {
-                    let (text, args) = page_text(cursor, q.start_index - 1);
-                    let (r, c) = self.page(&text, &args).await?;
-                    records = Some(r);
-                    counts = c;
-                }
-                let records = records.unwrap_or_default();
-                let n = records.len() as i64;
-                if let (Some((_, changes)), Some(last)) = (counts, records.last()) {
-                    if plain && q.sort.is_none() && q.after.is_none() && n == q.count {
-                        self.pages.remember(org, kind, Position {
-                            next_start: q.start_index + n,
-                            changes,
-                            created_at: last.created_at,
-                            id: last.id.clone(),
-                        });
-                    }
-                }
-                let total = if let Some((total, _)) = counts {
-                    total
-                } else if plain {
-                    // A sorted unfiltered list: the shards' sum, in a statement of its own.
-                    self.page(COUNT_SUM, &where_sql.args[..2]).await?.1.map_or(0, |c| c.0)
-                } else if n < q.count && (n > 0 || q.start_index == 1) && q.after.is_none() {
-                    // A page that is not full ends the results: it tells the total itself.
-                    q.start_index - 1 + n
-                } else {
-                    self.count_rows(&format!("select count(*) as n from {} r{}", table(kind), where_sql.text), &where_sql.args).await?
-                };
-                Ok(Page { total, records })
-            }
-
-            async fn list_members(&self, org: &str, q: &MemberQuery) -> Result<MemberPage> {
-                let needle = q.search.as_deref().and_then(Needle::new);
-                let short = needle.as_ref().is_some_and(|n| !n.indexed()) && q.short_walk > 0;
-                // SQLite: a small set (a rare search, a small group) drives the query: its rows
-                // are found and sorted. Else the walk in page order tests each member and stops
-                // after a page of matches, which come often.
-                let small = |sql: Sql| async move {
-                    Ok::<_, Error>(self.count_rows(&sql.text, &sql.args).await? <= MEMBER_COUNT_CAP)
-                };
-                // A whole address: its members by the userName and email indexes, when there
-                // are any under the other filters (else the substring search, which also finds
-                // it inside longer addresses). Decided without the cursor, so every page of a
-                // list reads it the same way.
-                let exact = match needle.as_ref() {
-                    Some(n) if crate::domain::valid_email(&n.folded) => {
-                        let mut any = Sql::new($dialect);
-                        any.push("select count(*) as n from (select 1 as one");
-                        member_from(&mut any, org, q, needle.as_ref(), MemberDriver::Exact, None);
-                        any.push(" limit 1) x");
-                        self.count_rows(&any.text, &any.args).await? > 0
-                    }
-                    _ => false,
-                };
-                let driver = if exact {
-                    MemberDriver::Exact
-                } else if $dialect == Dialect::Postgres {
-                    // Postgres' statistics (pg_trgm estimates a pattern's matches) already
-                    // choose between these plans.
-                    MemberDriver::Order
-                } else if needle.as_ref().is_some_and(|n| n.indexed())
-                    && small(member_driver_count(needle.as_ref(), None, MEMBER_COUNT_CAP)).await?
-                {
-                    MemberDriver::Search
-                } else if q.group.is_some()
-                    && small(member_driver_count(None, q.group.as_deref(), MEMBER_COUNT_CAP)).await?
-                {
-                    MemberDriver::Group
-                } else {
-                    MemberDriver::Order
-                };
-                let mut inner = Sql::new($dialect);
-                if short {
-                    // One or two characters: the next `short_walk` members (by the other
-                    // filters) are tested, no more.
-                    inner.push("select w.id as page_id from (select r.id, r.created_at, r.search");
-                    member_from(&mut inner, org, q, None, driver, q.after.as_ref());
-                    inner.push(" order by r.created_at, r.id limit ").bind(Arg::Int(q.short_walk));
-                    inner.push(") w where ");
-                    member_search_test(&mut inner, "w", needle.as_ref().map(|n| n.folded.as_str()).unwrap_or_default());
-                    inner.push(" order by w.created_at, w.id");
-                } else {
-                    inner.push("select r.id as page_id");
-                    member_from(&mut inner, org, q, needle.as_ref(), driver, q.after.as_ref());
-                    inner.push(" order by r.created_at, r.id");
-                }
-                inner.push(" limit ").bind(Arg::Int(q.count.max(0)));
-                let cols = read_columns(Kind::User, $groups);
-                let text = format!(
-                    "select {cols} from membership r join ({inner}) p on p.page_id = r.id order by r.created_at, r.id",
-                    inner = inner.text,
-                );
-                let (records, _) = self.page(&text, &inner.args).await?;
-                let n = records.len() as i64;
-                if short {
-                    let mut resume = None;
-                    if n < q.count {
-                        // Did the walk stop before the last member? Its last member and the
-                        // one after it, if any.
-                        let mut end = Sql::new($dialect);
-                        end.push("select r.id as page_id");
-                        member_from(&mut end, org, q, None, driver, q.after.as_ref());
-                        end.push(" order by r.created_at, r.id limit 2 offset ").bind(Arg::Int(q.short_walk - 1));
-                        let text = format!(
-                            "select {cols} from membership r join ({inner}) p on p.page_id = r.id order by r.created_at, r.id",
-                            inner = end.text,
-                        );
-                        let (ends, _) = self.page(&text, &end.args).await?;
-                        if let [last, _] = ends.as_slice() {
-                            resume = Some((last.created_at, last.id.clone()));
-                        }
-                    }
-                    return Ok(MemberPage { total: None, records, resume });
-                }
-                let filtered = needle.is_some() || q.active.is_some() || q.admin.is_some() || q.group.is_some();
-                let total = if !filtered {
-                    let args = [Arg::Text(org.to_owned()), Arg::Text(Kind::User.name().to_owned())];
-                    self.page(COUNT_SUM, &args).await?.1.map_or(0, |c| c.0)
-                } else if q.after.is_none() && n < q.count {
-                    n
-                } else {
-                    let mut count = Sql::new($dialect);
-                    count.push("select count(*) as n from (select 1 as one");
-                    member_from(&mut count, org, q, needle.as_ref(), driver, None);
-                    count.push(" limit ").bind(Arg::Int(MEMBER_COUNT_CAP + 1)).push(") x");
-                    self.count_rows(&count.text, &count.args).await?
-                };
-                Ok(MemberPage { total: Some(total), records, resume: None })
-            }
-
-            async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>> {
-                let mut rows = sqlx::query(
-                    "select tm.membership_id from team_member tm join team t on t.id = tm.team_id \
-                     where tm.team_id = $1 and t.organization_id = $2 order by tm.created_at, tm.membership_id",
-                )
-                .bind(group_id)
-                .bind(org)
-                .fetch(&self.read);
-                // Streamed: a 100k-member group never holds 100k driver rows at once.
-                let mut ids = Vec::new();
-                while let Some(row) = rows.try_next().await? {
-                    ids.push(row.try_get("membership_id")?);
-                }
-                Ok(ids)
-            }
-
-            async fn signing_secret(&self, candidate: &str, now: i64) -> Result<String> {
-                sqlx::query("insert into signing_key (id, secret, created_at) values ('access-token', $1, $2) on conflict (id) do nothing")
-                    .bind(candidate)
-                    .bind(now)
+            async fn release_invitation(&self, id: &str, until: i64) -> Result<()> {
+                sqlx::query("update invitation set claimed_until = null where id = $1 and claimed_until = $2")
+                    .bind(id)
+                    .bind(until)
                     .execute(&self.write)
                     .await?;
-                Ok(sqlx::query("select secret from signing_key where id = 'access-token'")
-                    .fetch_one(&self.write)
-                    .await?
-                    .try_get("secret")?)
+                Ok(())
+            }
+
+            async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>> {
+                let rows = sqlx::query(
+                    "select i.*, o.slug as org_slug, o.name as org_name, o.created_at as org_created_at \
+                     from invitation i join organization o on o.id = i.organization_id \
+                     where i.email_norm = $1 and i.status = 'pending' and i.expires_at > $2 order by i.created_at, i.id limit 100",
+                )
+                .bind(email.to_lowercase())
+                .bind(now)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let inv = Self::invitation(r)?;
+                        let org = Org {
+                            id: inv.organization_id.clone(),
+                            slug: r.try_get("org_slug")?,
+                            name: r.try_get("org_name")?,
+                            created_at: r.try_get("org_created_at")?,
+                        };
+                        Ok((inv, org))
+                    })
+                    .collect()
+            }
+        }
+
+        #[async_trait]
+        impl PeopleStore for $store {
+            async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+                sqlx::query(
+                    "select id, email, given_name, family_name, password_hash, last_active_at from account where email_norm = $1",
+                )
+                .bind(email.to_lowercase())
+                .fetch_optional(&self.read)
+                .await?
+                .map(|r| Self::account_row(&r))
+                .transpose()
             }
 
             async fn account(&self, id: &str) -> Result<Option<Account>> {
@@ -2372,100 +2463,6 @@ macro_rules! store_impl {
                         })
                     })
                     .collect()
-            }
-
-            async fn create_session(&self, account_id: &str, expires_at: i64, now: i64) -> Result<String> {
-                let id = new_id();
-                let mut tx = self.write.begin().await?;
-                sqlx::query(
-                    "insert into session (id, account_id, expires_at, created_at, updated_at) values ($1, $2, $3, $4, $4)",
-                )
-                .bind(&id)
-                .bind(account_id)
-                .bind(expires_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                // Sessions long expired are cleared as new ones start: the table stays small.
-                sqlx::query("delete from session where account_id = $1 and expires_at < $2")
-                    .bind(account_id)
-                    .bind(now - 24 * 3600 * 1_000_000)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("update account set last_active_at = $2 where id = $1")
-                    .bind(account_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(id)
-            }
-
-            async fn session_open(&self, id: &str, account_id: &str, now: i64) -> Result<bool> {
-                let open = sqlx::query(
-                    "select a.last_active_at from session s join account a on a.id = s.account_id \
-                     where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > $3 \
-                     and (s.idle_until is null or s.idle_until > $3)",
-                )
-                .bind(id)
-                .bind(account_id)
-                .bind(now)
-                .fetch_optional(&self.read)
-                .await?;
-                let Some(row) = open else { return Ok(false) };
-                // Activity is noted at most once a minute per account: reads stay reads.
-                let last: Option<i64> = row.try_get("last_active_at")?;
-                if last.is_none_or(|t| now - t > 60_000_000) {
-                    sqlx::query("update account set last_active_at = $2 where id = $1")
-                        .bind(account_id)
-                        .bind(now)
-                        .execute(&self.write)
-                        .await?;
-                }
-                Ok(true)
-            }
-
-            async fn revoke_sessions(&self, account_id: &str, only: Option<&str>, now: i64) -> Result<u64> {
-                Ok(sqlx::query(
-                    "update session set revoked_at = $2, updated_at = $2 where account_id = $1 and revoked_at is null \
-                     and ($3 is null or id = $3)",
-                )
-                .bind(account_id)
-                .bind(now)
-                .bind(only)
-                .execute(&self.write)
-                .await?
-                .rows_affected())
-            }
-
-            async fn throttle(&self, key: &str, window_start: i64, limit: i64) -> Result<i64> {
-                // Counts from past windows mean nothing: a key's first attempt in a window
-                // clears them, so guesses over many emails cannot grow the table for good.
-                let attempts = sqlx::query(
-                    "insert into login_throttle (key, window_start, attempts) values ($1, $2, 1) \
-                     on conflict (key) do update set \
-                     attempts = case when login_throttle.window_start <> excluded.window_start then 1 \
-                     when login_throttle.attempts > $3 then login_throttle.attempts else login_throttle.attempts + 1 end, \
-                     window_start = excluded.window_start returning attempts",
-                )
-                .bind(key)
-                .bind(window_start)
-                .bind(limit)
-                .fetch_one(&self.write)
-                .await?
-                .try_get::<i64, _>("attempts")?;
-                if attempts == 1 {
-                    sqlx::query("delete from login_throttle where window_start < $1")
-                        .bind(window_start)
-                        .execute(&self.write)
-                        .await?;
-                }
-                Ok(attempts)
-            }
-
-            async fn clear_throttle(&self, key: &str) -> Result<()> {
-                sqlx::query("delete from login_throttle where key = $1").bind(key).execute(&self.write).await?;
-                Ok(())
             }
 
             async fn set_password(&self, account_id: &str, hash: &str, now: i64) -> Result<()> {
@@ -2587,39 +2584,6 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn member_details(&self, org: &str, ids: &[String]) -> Result<Vec<MemberDetail>> {
-                let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(CHUNK) {
-                    // `|| ''` keeps SQLite's planner off the organization's indexes: with them it
-                    // walked every member of the organization (45 ms at 100,000) instead of
-                    // looking up each id by its primary key.
-                    let text = format!(
-                        "select m.id, m.last_active_at from membership m where m.organization_id || '' = $1 and m.id in ({})",
-                        placeholders(2, chunk.len())
-                    );
-                    let mut q = sqlx::query(&text).bind(org);
-                    for id in chunk {
-                        q = q.bind(id);
-                    }
-                    for r in q.fetch_all(&self.read).await? {
-                        out.push(MemberDetail {
-                            member_id: r.try_get("id")?,
-                            last_active_at: r.try_get("last_active_at")?,
-                        });
-                    }
-                }
-                Ok(out)
-            }
-
-            async fn touch_membership(&self, member_id: &str, now: i64) -> Result<()> {
-                sqlx::query("update membership set last_active_at = $2 where id = $1")
-                    .bind(member_id)
-                    .bind(now)
-                    .execute(&self.write)
-                    .await?;
-                Ok(())
-            }
-
             async fn account_for_email(&self, email: &str, now: i64) -> Result<Account> {
                 let mut conn = self.write.acquire().await?;
                 let id = Self::ensure_account(&mut conn, email, now).await?;
@@ -2630,123 +2594,6 @@ macro_rules! store_impl {
                 .fetch_one(&mut *conn)
                 .await?;
                 Self::account_row(&row)
-            }
-
-            async fn claim_invitation(&self, id: &str, now: i64, until: i64) -> Result<bool> {
-                Ok(sqlx::query(
-                    "update invitation set claimed_until = $3 where id = $1 and status = 'pending' and expires_at > $2 \
-                     and (claimed_until is null or claimed_until <= $2)",
-                )
-                .bind(id)
-                .bind(now)
-                .bind(until)
-                .execute(&self.write)
-                .await?
-                .rows_affected()
-                    == 1)
-            }
-
-            async fn release_invitation(&self, id: &str, until: i64) -> Result<()> {
-                sqlx::query("update invitation set claimed_until = null where id = $1 and claimed_until = $2")
-                    .bind(id)
-                    .bind(until)
-                    .execute(&self.write)
-                    .await?;
-                Ok(())
-            }
-
-            async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>> {
-                let rows = sqlx::query(
-                    "select i.*, o.slug as org_slug, o.name as org_name, o.created_at as org_created_at \
-                     from invitation i join organization o on o.id = i.organization_id \
-                     where i.email_norm = $1 and i.status = 'pending' and i.expires_at > $2 order by i.created_at, i.id limit 100",
-                )
-                .bind(email.to_lowercase())
-                .bind(now)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        let inv = Self::invitation(r)?;
-                        let org = Org {
-                            id: inv.organization_id.clone(),
-                            slug: r.try_get("org_slug")?,
-                            name: r.try_get("org_name")?,
-                            created_at: r.try_get("org_created_at")?,
-                        };
-                        Ok((inv, org))
-                    })
-                    .collect()
-            }
-
-            async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>> {
-                sqlx::query("select account_id from federated_identity where provider = $1 and subject = $2")
-                    .bind(provider)
-                    .bind(subject)
-                    .fetch_optional(&self.write)
-                    .await?
-                    .map(|r| r.try_get("account_id"))
-                    .transpose()
-                    .map_err(Error::from)
-            }
-
-            async fn identities_of(&self, account_id: &str) -> Result<Vec<super::LinkedIdentity>> {
-                let rows = sqlx::query(
-                    "select provider, subject, email, last_used_at, created_at from federated_identity \
-                     where account_id = $1 order by created_at, provider, subject",
-                )
-                .bind(account_id)
-                .fetch_all(&self.read)
-                .await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in rows {
-                    out.push(super::LinkedIdentity {
-                        provider: r.try_get("provider")?,
-                        subject: r.try_get("subject")?,
-                        email: r.try_get("email")?,
-                        last_used_at: r.try_get("last_used_at")?,
-                        created_at: r.try_get("created_at")?,
-                    });
-                }
-                Ok(out)
-            }
-
-            async fn unlink_identity(&self, account_id: &str, provider: &str, subject: &str, now: i64) -> Result<()> {
-                let mut tx = self.write.begin().await?;
-                // Writing the account's row first holds it until commit: of two unlinks of one
-                // account at once, the second sees what the first left.
-                let Some(row) = sqlx::query("update account set updated_at = $2 where id = $1 returning password_hash")
-                    .bind(account_id)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
-                    return Err(Error::not_found("no such account"));
-                };
-                let has_password = row.try_get::<Option<String>, _>("password_hash")?.is_some();
-                let linked: Vec<(String, String)> = sqlx::query("select provider, subject from federated_identity where account_id = $1")
-                    .bind(account_id)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.try_get("provider")?, r.try_get("subject")?)))
-                    .collect::<Result<_>>()?;
-                if !linked.iter().any(|(p, s)| p == provider && s == subject) {
-                    return Err(Error::not_found("that sign-in is not linked to your account"));
-                }
-                if !has_password && linked.len() == 1 {
-                    return Err(Error::conflict(
-                        "this is your only way to sign in: set a password first (Forgot password mails a link), then unlink it",
-                    ));
-                }
-                sqlx::query("delete from federated_identity where account_id = $1 and provider = $2 and subject = $3")
-                    .bind(account_id)
-                    .bind(provider)
-                    .bind(subject)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn set_account_names(&self, account_id: &str, given_name: Option<&str>, family_name: Option<&str>, now: i64) -> Result<()> {
@@ -2762,25 +2609,114 @@ macro_rules! store_impl {
                 }
                 Ok(())
             }
+        }
 
-            async fn link_identity(&self, provider: &str, subject: &str, account_id: &str, email: &str, now: i64) -> Result<String> {
-                sqlx::query(
-                    "insert into federated_identity (provider, subject, account_id, email, last_used_at, created_at, updated_at) \
-                     values ($1, $2, $3, $4, $5, $5, $5) on conflict (provider, subject) do update set last_used_at = excluded.last_used_at",
-                )
-                .bind(provider)
-                .bind(subject)
-                .bind(account_id)
-                .bind(email)
-                .bind(now)
-                .execute(&self.write)
-                .await?;
-                Ok(sqlx::query("select account_id from federated_identity where provider = $1 and subject = $2")
-                    .bind(provider)
-                    .bind(subject)
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn signing_secret(&self, candidate: &str, now: i64) -> Result<String> {
+                sqlx::query("insert into signing_key (id, secret, created_at) values ('access-token', $1, $2) on conflict (id) do nothing")
+                    .bind(candidate)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(sqlx::query("select secret from signing_key where id = 'access-token'")
                     .fetch_one(&self.write)
                     .await?
-                    .try_get("account_id")?)
+                    .try_get("secret")?)
+            }
+
+            async fn create_session(&self, account_id: &str, expires_at: i64, now: i64) -> Result<String> {
+                let id = new_id();
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "insert into session (id, account_id, expires_at, created_at, updated_at) values ($1, $2, $3, $4, $4)",
+                )
+                .bind(&id)
+                .bind(account_id)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // Sessions long expired are cleared as new ones start: the table stays small.
+                sqlx::query("delete from session where account_id = $1 and expires_at < $2")
+                    .bind(account_id)
+                    .bind(now - 24 * 3600 * 1_000_000)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("update account set last_active_at = $2 where id = $1")
+                    .bind(account_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn session_open(&self, id: &str, account_id: &str, now: i64) -> Result<bool> {
+                let open = sqlx::query(
+                    "select a.last_active_at from session s join account a on a.id = s.account_id \
+                     where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > $3 \
+                     and (s.idle_until is null or s.idle_until > $3)",
+                )
+                .bind(id)
+                .bind(account_id)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                let Some(row) = open else { return Ok(false) };
+                // Activity is noted at most once a minute per account: reads stay reads.
+                let last: Option<i64> = row.try_get("last_active_at")?;
+                if last.is_none_or(|t| now - t > 60_000_000) {
+                    sqlx::query("update account set last_active_at = $2 where id = $1")
+                        .bind(account_id)
+                        .bind(now)
+                        .execute(&self.write)
+                        .await?;
+                }
+                Ok(true)
+            }
+
+            async fn revoke_sessions(&self, account_id: &str, only: Option<&str>, now: i64) -> Result<u64> {
+                Ok(sqlx::query(
+                    "update session set revoked_at = $2, updated_at = $2 where account_id = $1 and revoked_at is null \
+                     and ($3 is null or id = $3)",
+                )
+                .bind(account_id)
+                .bind(now)
+                .bind(only)
+                .execute(&self.write)
+                .await?
+                .rows_affected())
+            }
+
+            async fn throttle(&self, key: &str, window_start: i64, limit: i64) -> Result<i64> {
+                // Counts from past windows mean nothing: a key's first attempt in a window
+                // clears them, so guesses over many emails cannot grow the table for good.
+                let attempts = sqlx::query(
+                    "insert into login_throttle (key, window_start, attempts) values ($1, $2, 1) \
+                     on conflict (key) do update set \
+                     attempts = case when login_throttle.window_start <> excluded.window_start then 1 \
+                     when login_throttle.attempts > $3 then login_throttle.attempts else login_throttle.attempts + 1 end, \
+                     window_start = excluded.window_start returning attempts",
+                )
+                .bind(key)
+                .bind(window_start)
+                .bind(limit)
+                .fetch_one(&self.write)
+                .await?
+                .try_get::<i64, _>("attempts")?;
+                if attempts == 1 {
+                    sqlx::query("delete from login_throttle where window_start < $1")
+                        .bind(window_start)
+                        .execute(&self.write)
+                        .await?;
+                }
+                Ok(attempts)
+            }
+
+            async fn clear_throttle(&self, key: &str) -> Result<()> {
+                sqlx::query("delete from login_throttle where key = $1").bind(key).execute(&self.write).await?;
+                Ok(())
             }
 
             async fn start_flow(&self, f: &Flow, now: i64) -> Result<()> {
@@ -2885,6 +2821,99 @@ macro_rules! store_impl {
                         .await?;
                 }
                 Ok(Some((id, account)))
+            }
+        }
+
+        #[async_trait]
+        impl IdentityStore for $store {
+            async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>> {
+                sqlx::query("select account_id from federated_identity where provider = $1 and subject = $2")
+                    .bind(provider)
+                    .bind(subject)
+                    .fetch_optional(&self.write)
+                    .await?
+                    .map(|r| r.try_get("account_id"))
+                    .transpose()
+                    .map_err(Error::from)
+            }
+
+            async fn identities_of(&self, account_id: &str) -> Result<Vec<super::LinkedIdentity>> {
+                let rows = sqlx::query(
+                    "select provider, subject, email, last_used_at, created_at from federated_identity \
+                     where account_id = $1 order by created_at, provider, subject",
+                )
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(super::LinkedIdentity {
+                        provider: r.try_get("provider")?,
+                        subject: r.try_get("subject")?,
+                        email: r.try_get("email")?,
+                        last_used_at: r.try_get("last_used_at")?,
+                        created_at: r.try_get("created_at")?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn unlink_identity(&self, account_id: &str, provider: &str, subject: &str, now: i64) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                // Writing the account's row first holds it until commit: of two unlinks of one
+                // account at once, the second sees what the first left.
+                let Some(row) = sqlx::query("update account set updated_at = $2 where id = $1 returning password_hash")
+                    .bind(account_id)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Err(Error::not_found("no such account"));
+                };
+                let has_password = row.try_get::<Option<String>, _>("password_hash")?.is_some();
+                let linked: Vec<(String, String)> = sqlx::query("select provider, subject from federated_identity where account_id = $1")
+                    .bind(account_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get("provider")?, r.try_get("subject")?)))
+                    .collect::<Result<_>>()?;
+                if !linked.iter().any(|(p, s)| p == provider && s == subject) {
+                    return Err(Error::not_found("that sign-in is not linked to your account"));
+                }
+                if !has_password && linked.len() == 1 {
+                    return Err(Error::conflict(
+                        "this is your only way to sign in: set a password first (Forgot password mails a link), then unlink it",
+                    ));
+                }
+                sqlx::query("delete from federated_identity where account_id = $1 and provider = $2 and subject = $3")
+                    .bind(account_id)
+                    .bind(provider)
+                    .bind(subject)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn link_identity(&self, provider: &str, subject: &str, account_id: &str, email: &str, now: i64) -> Result<String> {
+                sqlx::query(
+                    "insert into federated_identity (provider, subject, account_id, email, last_used_at, created_at, updated_at) \
+                     values ($1, $2, $3, $4, $5, $5, $5) on conflict (provider, subject) do update set last_used_at = excluded.last_used_at",
+                )
+                .bind(provider)
+                .bind(subject)
+                .bind(account_id)
+                .bind(email)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(sqlx::query("select account_id from federated_identity where provider = $1 and subject = $2")
+                    .bind(provider)
+                    .bind(subject)
+                    .fetch_one(&self.write)
+                    .await?
+                    .try_get("account_id")?)
             }
         }
     };

@@ -282,16 +282,33 @@ pub struct GroupRef {
     pub display: String,
 }
 
+/// Readiness and the figures `/metrics` shows.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait HealthStore: Send + Sync {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;
+    /// Emails waiting in the outbox, for `/metrics`.
+    async fn outbox_pending(&self) -> Result<i64>;
+    /// Each connection pool's use, for `/metrics`.
+    async fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Test hook: a read that never ends by itself, run like every other read (same pool, same
+    /// request deadline), so tests can show the deadline stops it and frees its connection.
+    #[doc(hidden)]
+    async fn endless_read(&self) -> Result<()>;
+}
 
+/// Organizations.
+#[async_trait]
+pub trait OrgStore: Send + Sync {
     async fn create_org(&self, slug: &str, name: &str, now: i64) -> Result<Org>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
     async fn org_by_slug(&self, slug: &str) -> Result<Option<Org>>;
     async fn org_count(&self) -> Result<i64>;
+}
 
+/// Provisioning tokens and provider admin tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     async fn create_token(
         &self,
         org: &Org,
@@ -339,9 +356,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<TokenInfo>>;
     /// Notes when a token was last used (callers throttle this: not a write per request).
     async fn touch_token(&self, id: &str, now: i64) -> Result<()>;
+    async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken>;
+    async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>>;
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>>;
+    /// Revokes a provider admin token; false when no unrevoked token has that id.
+    async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool>;
+    /// Adds `want` requests to a provisioning token's reservations in the one-second window
+    /// starting at `window_start` (a new window starts from zero) and returns the window's total.
+    async fn reserve_requests(&self, token_id: &str, window_start: i64, want: i64) -> Result<i64>;
+}
 
-    // The SCIM request log.
-
+/// The SCIM request log.
+#[async_trait]
+pub trait RequestLogStore: Send + Sync {
     /// Stores a batch of request-log entries and, in the same transaction, keeps each of their
     /// organizations to its newest `keep` entries and none older than `before`; returns how many
     /// older entries were deleted.
@@ -365,7 +392,11 @@ pub trait Store: Send + Sync + 'static {
     async fn request_log_entry(&self, org: &str, id: &str) -> Result<Option<LogEntry>>;
     /// Requests since `since` by status, and the `top` commonest errors.
     async fn request_log_summary(&self, org: &str, since: i64, top: i64) -> Result<LogSummary>;
+}
 
+/// SCIM Users and Groups.
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
     /// Creates a User or Group. For a User, the account is found by email or created; for a
     /// Group, `members` are validated against the organization and stored as rows.
     #[allow(clippy::too_many_arguments)]
@@ -402,6 +433,25 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         audit: &Audit,
     ) -> Result<()>;
+    async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
+    /// Member ids of a group, in the order they were added.
+    async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
+}
+
+/// The console's view of an organization's members.
+#[async_trait]
+pub trait MemberStore: Send + Sync {
+    /// A page of an organization's members for the console, in creation order.
+    async fn list_members(&self, org: &str, q: &MemberQuery) -> Result<MemberPage>;
+    /// For members of an organization: when each last acted in this organization.
+    async fn member_details(&self, org: &str, ids: &[String]) -> Result<Vec<MemberDetail>>;
+    /// Notes that a member acted in their organization (at most once a minute is written).
+    async fn touch_membership(&self, member_id: &str, now: i64) -> Result<()>;
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// The organization's audit log, oldest first.
     async fn audit_events(
         &self,
@@ -422,7 +472,11 @@ pub trait Store: Send + Sync + 'static {
         start_index: i64,
         count: i64,
     ) -> Result<(i64, Vec<AuditEvent>)>;
+}
 
+/// Invitations.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
     /// Creates an invitation and enqueues its email in one transaction. 409 when the email
     /// already has an active membership or a pending invitation in the organization.
     async fn create_invitation(
@@ -451,7 +505,6 @@ pub trait Store: Send + Sync + 'static {
     async fn list_invitations(&self, org: &str) -> Result<Vec<Invitation>>;
     /// A pending, unexpired invitation by the digest of its link secret, with its organization.
     async fn open_invitation(&self, digest: &str, now: i64) -> Result<Option<(Invitation, Org)>>;
-    async fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
     /// Claims the invitation (only one caller can) and creates the membership with the invited
     /// role and groups, linking or setting up the account, in one transaction. 404 when the
     /// invitation is no longer pending or has expired.
@@ -463,50 +516,22 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         audit: &Audit,
     ) -> Result<Record>;
+    /// Takes a short claim (until `until`) on a pending, unexpired invitation, so that only one
+    /// of concurrent accepts hashes or checks a password; false when it is taken or not open.
+    async fn claim_invitation(&self, id: &str, now: i64, until: i64) -> Result<bool>;
+    /// Gives a claim back (the password was wrong, or the accept failed).
+    async fn release_invitation(&self, id: &str, until: i64) -> Result<()>;
+    /// Pending, unexpired invitations addressed to this email, with their organizations.
+    async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>>;
+}
 
-    async fn create_admin_token(&self, name: &str, digest: &str, now: i64) -> Result<AdminToken>;
-    async fn admin_token_by_digest(&self, digest: &str) -> Result<Option<AdminToken>>;
-    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>>;
-    /// Revokes a provider admin token; false when no unrevoked token has that id.
-    async fn revoke_admin_token(&self, id: &str, now: i64) -> Result<bool>;
-    async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
-    /// A page of an organization's members for the console, in creation order.
-    async fn list_members(&self, org: &str, q: &MemberQuery) -> Result<MemberPage>;
-
-    /// Adds `want` requests to a provisioning token's reservations in the one-second window
-    /// starting at `window_start` (a new window starts from zero) and returns the window's total.
-    async fn reserve_requests(&self, token_id: &str, window_start: i64, want: i64) -> Result<i64>;
-    /// Emails waiting in the outbox, for `/metrics`.
-    async fn outbox_pending(&self) -> Result<i64>;
-    /// Each connection pool's use, for `/metrics`.
-    async fn pool_stats(&self) -> Vec<PoolStats>;
-    /// Test hook: a read that never ends by itself, run like every other read (same pool, same
-    /// request deadline), so tests can show the deadline stops it and frees its connection.
-    #[doc(hidden)]
-    async fn endless_read(&self) -> Result<()>;
-
-    /// Member ids of a group, in the order they were added.
-    async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
-
-    // People: accounts that sign in to the admin API.
-
-    /// The secret that signs access tokens: the stored one, or `candidate` when none is stored
-    /// yet (replicas starting together agree on whichever was written first).
-    async fn signing_secret(&self, candidate: &str, now: i64) -> Result<String>;
+/// People: accounts that sign in to the admin API and the console.
+#[async_trait]
+pub trait PeopleStore: Send + Sync {
+    async fn account_by_email(&self, email: &str) -> Result<Option<Account>>;
     async fn account(&self, id: &str) -> Result<Option<Account>>;
     /// Every membership of an account, with its organization, role and switch.
     async fn memberships_of(&self, account_id: &str) -> Result<Vec<MembershipOf>>;
-    /// Starts a session for a sign-in and marks the account active; returns the session id.
-    async fn create_session(&self, account_id: &str, expires_at: i64, now: i64) -> Result<String>;
-    /// Whether a session is open (not revoked, not expired); notes the account as active.
-    async fn session_open(&self, id: &str, account_id: &str, now: i64) -> Result<bool>;
-    /// Revokes one session, or (`only: None`) every open session of the account.
-    async fn revoke_sessions(&self, account_id: &str, only: Option<&str>, now: i64) -> Result<u64>;
-    /// Counts one attempt under `key` in the fixed window starting at `window_start` and returns
-    /// the attempts counted in that window so far, this one included, never more than
-    /// `limit + 1`: past its limit a key stops growing. Atomic across replicas.
-    async fn throttle(&self, key: &str, window_start: i64, limit: i64) -> Result<i64>;
-    async fn clear_throttle(&self, key: &str) -> Result<()>;
     /// Sets an account's password, revokes all its sessions and ends every open setup or reset
     /// link, in one transaction.
     async fn set_password(&self, account_id: &str, hash: &str, now: i64) -> Result<()>;
@@ -532,36 +557,8 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         now: i64,
     ) -> Result<()>;
-    /// For members of an organization: when each last acted in this organization.
-    async fn member_details(&self, org: &str, ids: &[String]) -> Result<Vec<MemberDetail>>;
-
-    // Identity: who may set or use an account's credentials.
-
-    /// Notes that a member acted in their organization (at most once a minute is written).
-    async fn touch_membership(&self, member_id: &str, now: i64) -> Result<()>;
     /// The account with this email, created (with no membership) when there is none.
     async fn account_for_email(&self, email: &str, now: i64) -> Result<Account>;
-    /// Takes a short claim (until `until`) on a pending, unexpired invitation, so that only one
-    /// of concurrent accepts hashes or checks a password; false when it is taken or not open.
-    async fn claim_invitation(&self, id: &str, now: i64, until: i64) -> Result<bool>;
-    /// Gives a claim back (the password was wrong, or the accept failed).
-    async fn release_invitation(&self, id: &str, until: i64) -> Result<()>;
-    /// Pending, unexpired invitations addressed to this email, with their organizations.
-    async fn invitations_for(&self, email: &str, now: i64) -> Result<Vec<(Invitation, Org)>>;
-    /// The account a provider identity is linked to.
-    async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>>;
-    /// The provider identities linked to an account, oldest first.
-    async fn identities_of(&self, account_id: &str) -> Result<Vec<LinkedIdentity>>;
-    /// Unlinks a provider identity from an account, in one transaction that holds the account's
-    /// row (so two unlinks at once cannot remove both last ways in): 404 when the account has no
-    /// such link, 409 when it is the account's last way to sign in (no password, no other link).
-    async fn unlink_identity(
-        &self,
-        account_id: &str,
-        provider: &str,
-        subject: &str,
-        now: i64,
-    ) -> Result<()>;
     /// Sets an account's own names (`None` clears one).
     async fn set_account_names(
         &self,
@@ -570,16 +567,25 @@ pub trait Store: Send + Sync + 'static {
         family_name: Option<&str>,
         now: i64,
     ) -> Result<()>;
-    /// Links a provider identity to an account unless it is linked already; returns the account
-    /// it is linked to (the first link wins, so concurrent first sign-ins agree).
-    async fn link_identity(
-        &self,
-        provider: &str,
-        subject: &str,
-        account_id: &str,
-        email: &str,
-        now: i64,
-    ) -> Result<String>;
+}
+
+/// Sessions, sign-in limits and provider sign-in flows.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The secret that signs access tokens: the stored one, or `candidate` when none is stored
+    /// yet (replicas starting together agree on whichever was written first).
+    async fn signing_secret(&self, candidate: &str, now: i64) -> Result<String>;
+    /// Starts a session for a sign-in and marks the account active; returns the session id.
+    async fn create_session(&self, account_id: &str, expires_at: i64, now: i64) -> Result<String>;
+    /// Whether a session is open (not revoked, not expired); notes the account as active.
+    async fn session_open(&self, id: &str, account_id: &str, now: i64) -> Result<bool>;
+    /// Revokes one session, or (`only: None`) every open session of the account.
+    async fn revoke_sessions(&self, account_id: &str, only: Option<&str>, now: i64) -> Result<u64>;
+    /// Counts one attempt under `key` in the fixed window starting at `window_start` and returns
+    /// the attempts counted in that window so far, this one included, never more than
+    /// `limit + 1`: past its limit a key stops growing. Atomic across replicas.
+    async fn throttle(&self, key: &str, window_start: i64, limit: i64) -> Result<i64>;
+    async fn clear_throttle(&self, key: &str) -> Result<()>;
     /// Records a sign-in started at a provider (and clears flows long expired).
     async fn start_flow(&self, flow: &Flow, now: i64) -> Result<()>;
     /// Uses the flow a browser cookie names, once: `None` when unknown, used or expired.
@@ -594,6 +600,81 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         idle: i64,
     ) -> Result<Option<(String, String)>>;
+}
+
+/// Provider identities linked to accounts.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The account a provider identity is linked to.
+    async fn identity_account(&self, provider: &str, subject: &str) -> Result<Option<String>>;
+    /// The provider identities linked to an account, oldest first.
+    async fn identities_of(&self, account_id: &str) -> Result<Vec<LinkedIdentity>>;
+    /// Unlinks a provider identity from an account, in one transaction that holds the account's
+    /// row (so two unlinks at once cannot remove both last ways in): 404 when the account has no
+    /// such link, 409 when it is the account's last way to sign in (no password, no other link).
+    async fn unlink_identity(
+        &self,
+        account_id: &str,
+        provider: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// Links a provider identity to an account unless it is linked already; returns the account
+    /// it is linked to (the first link wins, so concurrent first sign-ins agree).
+    async fn link_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        account_id: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<String>;
+}
+
+/// The whole store: every area's trait. `DynStore` callers reach every method through it.
+pub trait Store:
+    HealthStore
+    + OrgStore
+    + TokenStore
+    + RequestLogStore
+    + ResourceStore
+    + MemberStore
+    + AuditStore
+    + InvitationStore
+    + PeopleStore
+    + SessionStore
+    + IdentityStore
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: HealthStore
+        + OrgStore
+        + TokenStore
+        + RequestLogStore
+        + ResourceStore
+        + MemberStore
+        + AuditStore
+        + InvitationStore
+        + PeopleStore
+        + SessionStore
+        + IdentityStore
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The area traits, for code that calls the store through a concrete or generic type
+/// (`use crate::store::prelude::*`).
+pub mod prelude {
+    pub use super::{
+        AuditStore, HealthStore, IdentityStore, InvitationStore, MemberStore, OrgStore,
+        PeopleStore, RequestLogStore, ResourceStore, SessionStore, Store, TokenStore,
+    };
 }
 
 /// A sign-in provider's identity linked to an account.
