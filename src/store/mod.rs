@@ -53,51 +53,35 @@ pub use tokens::{AdminToken, TokenInfo, TokenStore};
 
 pub use crate::scim::search::{ListQuery, Sort, SortOrder};
 
-/// The whole store: every area's trait. `DynStore` callers reach every method through it.
-pub trait Store:
-    HealthStore
-    + OrgStore
-    + TokenStore
-    + RequestLogStore
-    + ResourceStore
-    + MemberStore
-    + AuditStore
-    + InvitationStore
-    + PeopleStore
-    + SessionStore
-    + IdentityStore
-    + Send
-    + Sync
-    + 'static
-{
-}
+/// Declares `Store`, every area's trait at once, and `prelude`, from one list of the areas.
+macro_rules! whole_store {
+    ($($area:ident),+) => {
+        /// The whole store: every area's trait. `DynStore` callers reach every method through it.
+        pub trait Store: $($area +)+ Send + Sync + 'static {}
 
-impl<T> Store for T where
-    T: HealthStore
-        + OrgStore
-        + TokenStore
-        + RequestLogStore
-        + ResourceStore
-        + MemberStore
-        + AuditStore
-        + InvitationStore
-        + PeopleStore
-        + SessionStore
-        + IdentityStore
-        + Send
-        + Sync
-        + 'static
-{
-}
+        impl<T> Store for T where T: $($area +)+ Send + Sync + 'static {}
 
-/// The area traits, for code that calls the store through a concrete or generic type
-/// (`use crate::store::prelude::*`).
-pub mod prelude {
-    pub use super::{
-        AuditStore, HealthStore, IdentityStore, InvitationStore, MemberStore, OrgStore,
-        PeopleStore, RequestLogStore, ResourceStore, SessionStore, Store, TokenStore,
+        /// The area traits, for code that calls the store through a concrete or generic type
+        /// (`use crate::store::prelude::*`).
+        pub mod prelude {
+            pub use super::{Store, $($area),+};
+        }
     };
 }
+
+whole_store!(
+    HealthStore,
+    OrgStore,
+    TokenStore,
+    RequestLogStore,
+    ResourceStore,
+    MemberStore,
+    AuditStore,
+    InvitationStore,
+    PeopleStore,
+    SessionStore,
+    IdentityStore
+);
 
 // Shared by both databases' write paths (the areas' bodies, and `sqlite_write` for SQLite).
 
