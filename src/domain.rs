@@ -154,6 +154,30 @@ pub fn refuse_control(field: &'static str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// A point in time as people and clients write it: an RFC 3339 timestamp
+/// (`2026-11-29T08:30:00Z`) or a calendar date (`2026-11-29`, its midnight UTC), as
+/// microseconds since the epoch (how scimd stores times). Anything else is refused naming
+/// `field`.
+pub fn parse_time(field: &'static str, s: &str) -> Result<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    let at = time::OffsetDateTime::parse(s, &Rfc3339).ok().or_else(|| {
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+            .ok()
+            .map(|d| d.midnight().assume_utc())
+    });
+    match at {
+        Some(t) => Ok((t.unix_timestamp_nanos() / 1000) as i64),
+        None => Err(Error::invalid(
+            field,
+            format!(
+                "{field} must be a date (2026-11-29) or an RFC 3339 time (2026-11-29T08:30:00Z); got {:?}",
+                crate::error::excerpt(s, 64)
+            ),
+        )),
+    }
+}
+
 /// A name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, counted one way everywhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
@@ -280,6 +304,30 @@ mod tests {
             assert!(!valid_email(bad), "{bad}");
             let e = Email::parse("email", bad).unwrap_err();
             assert_eq!(e.field(), Some("email"));
+        }
+    }
+
+    #[test]
+    fn times_are_dates_or_rfc3339_and_nothing_else() {
+        assert_eq!(parse_time("since", "1970-01-02").unwrap(), 86_400_000_000);
+        assert_eq!(
+            parse_time("since", " 1970-01-01T00:00:01Z ").unwrap(),
+            1_000_000
+        );
+        assert_eq!(
+            parse_time("since", "1970-01-01T01:00:00+01:00").unwrap(),
+            0,
+            "the offset is applied"
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-11-29 08:30",
+            "1732867200",
+        ] {
+            let e = parse_time("until", bad).unwrap_err();
+            assert_eq!(e.field(), Some("until"), "{bad}");
         }
     }
 }

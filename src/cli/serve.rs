@@ -164,6 +164,14 @@ pub struct RequestLogArgs {
     /// Requests waiting to be written before the oldest are dropped (and counted).
     #[arg(long = "request-log-queue", env = "SCIMD_REQUEST_LOG_QUEUE", default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue: u32,
+    /// Successful reads of one organization logged one by one in a second; past it they are
+    /// counted in one entry (0: log every read). Errors and writes are always logged.
+    #[arg(
+        long = "request-log-reads-per-second",
+        env = "SCIMD_REQUEST_LOG_READS_PER_SECOND",
+        default_value_t = 100
+    )]
+    pub reads_per_second: u32,
 }
 
 impl RequestLogArgs {
@@ -173,6 +181,7 @@ impl RequestLogArgs {
             max_rows: i64::from(self.max_rows),
             days: i64::from(self.days),
             queue: self.queue as usize,
+            reads_per_second: self.reads_per_second,
             ..Default::default()
         }
     }

@@ -77,6 +77,7 @@ async fn connection(State(st): State<AppState>, Scoped(a): AdminOf) -> Result<Js
             "maxRows": s.max_rows,
             "days": s.days,
             "bodyBytes": s.body_bytes,
+            "readsPerSecond": s.reads_per_second,
             "dropped": st.request_log.as_ref().map_or(0, |l| l.dropped()),
         },
     })))

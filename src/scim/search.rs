@@ -243,7 +243,7 @@ pub fn encode_cursor(created_at: i64, id: &str) -> String {
 }
 
 /// `""` starts at the beginning; anything scimd did not issue is `invalidCursor` (RFC 9865).
-fn decode_cursor(c: &str) -> Result<Option<(i64, String)>> {
+pub fn decode_cursor(c: &str) -> Result<Option<(i64, String)>> {
     use base64::Engine;
     if c.is_empty() {
         return Ok(None);
@@ -259,6 +259,10 @@ fn decode_cursor(c: &str) -> Result<Option<(i64, String)>> {
         .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (ts, id) = text.split_once(':').ok_or_else(invalid)?;
+    // Ids are printable; a NUL would not even reach Postgres (its text cannot hold one).
+    if id.chars().any(char::is_control) {
+        return Err(invalid());
+    }
     Ok(Some((ts.parse().map_err(|_| invalid())?, id.to_owned())))
 }
 
@@ -283,7 +287,8 @@ mod tests {
             Some((1_700_000_000_000_000, "0190-abc".to_owned()))
         );
         assert_eq!(query(&[("cursor", "")]).unwrap().after, None);
-        for bad in ["not base64!", "bm9jb2xvbg", "eDp5"] {
+        let nul = encode_cursor(1, "a\0b");
+        for bad in ["not base64!", "bm9jb2xvbg", "eDp5", nul.as_str()] {
             let e = query(&[("cursor", bad)]).unwrap_err();
             assert_eq!(e.scim_type(), Some(ScimType::InvalidCursor), "{bad}");
         }

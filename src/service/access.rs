@@ -64,13 +64,19 @@ pub fn check(membership: Option<&MembershipOf>, slug: &str, need: Need) -> Resul
         )));
     };
     let role = Role::of_stored(&m.role);
+    allows(role, slug, need)?;
+    Ok(role)
+}
+
+/// The same rule for a caller whose role in organization `slug` is already known (an access
+/// checked by [`check`], then passed to a function that the console calls too).
+pub fn allows(role: Role, slug: &str, need: Need) -> Result<()> {
     if need == Need::Admin && role != Role::Admin {
         return Err(Error::forbidden(format!(
-            "this needs the admin role in organization {slug:?}; your role there is {}",
-            m.role
+            "this needs the admin role in organization {slug:?}; your role there is {role}"
         )));
     }
-    Ok(role)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -126,5 +132,22 @@ mod tests {
         let b = check(None, "acme", Need::Member).unwrap_err();
         assert_eq!(a.kind(), ErrorKind::Forbidden);
         assert_eq!(a.detail(), b.detail());
+    }
+
+    #[test]
+    fn a_known_role_meets_the_same_rule() {
+        assert!(allows(Role::Admin, "acme", Need::Admin).is_ok());
+        assert!(allows(Role::Member, "acme", Need::Member).is_ok());
+        let e = allows(Role::Member, "acme", Need::Admin).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        assert!(
+            e.detail().contains("your role there is member"),
+            "{}",
+            e.detail()
+        );
+        // The same refusal as `check` gives the same member.
+        let m = membership("member", true);
+        let by_check = check(Some(&m), "acme", Need::Admin).unwrap_err();
+        assert_eq!(by_check.detail(), e.detail());
     }
 }

@@ -37,6 +37,10 @@ pub struct Settings {
     pub body_bytes: usize,
     /// How often the writer runs when the queue stays short of a batch.
     pub flush_every: Duration,
+    /// Successful reads (GET answered 2xx) of one organization logged one by one in a second;
+    /// past it they are counted, and one entry says how many (0: every read is logged).
+    /// Errors and writes are always logged one by one.
+    pub reads_per_second: u32,
 }
 
 impl Default for Settings {
@@ -49,6 +53,7 @@ impl Default for Settings {
             queue_bytes: 64 * 1024 * 1024,
             body_bytes: 8 * 1024,
             flush_every: Duration::from_secs(1),
+            reads_per_second: 100,
         }
     }
 }
@@ -103,6 +108,100 @@ impl Captured {
 struct Queue {
     items: VecDeque<Captured>,
     bytes: usize,
+    /// Each organization's successful reads in the current second.
+    reads: std::collections::HashMap<String, Reads>,
+}
+
+/// An organization's successful reads in one second: logged one by one up to the budget,
+/// counted past it.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    second: i64,
+    logged: u32,
+    counted: u32,
+}
+
+impl Queue {
+    fn add(&mut self, c: Captured) {
+        self.bytes += c.weight();
+        self.items.push_back(c);
+    }
+
+    /// Whether `c` is logged one by one: anything but a successful read is; a successful read
+    /// is while its organization is within `budget` this second (0: no budget), else it is
+    /// counted. The first read of a new second queues the entry for the counted reads of the
+    /// organization's previous one.
+    fn admit(&mut self, c: &Captured, budget: u32) -> bool {
+        if budget == 0 || c.method != "GET" || c.status >= 300 {
+            return true;
+        }
+        let second = c.at.div_euclid(1_000_000);
+        let fresh = Reads {
+            second,
+            logged: 0,
+            counted: 0,
+        };
+        let ended = match self.reads.get_mut(&c.organization_id) {
+            Some(w) if w.second == second => None,
+            Some(w) => Some(std::mem::replace(w, fresh)),
+            None => {
+                self.reads.insert(c.organization_id.clone(), fresh);
+                None
+            }
+        };
+        if let Some(ended) = ended.filter(|e| e.counted > 0) {
+            self.add(counted_reads(&c.organization_id, ended, budget));
+        }
+        let Some(w) = self.reads.get_mut(&c.organization_id) else {
+            return true;
+        };
+        if w.logged >= budget {
+            w.counted += 1;
+            return false;
+        }
+        w.logged += 1;
+        true
+    }
+
+    /// The entries that say how many reads were counted in seconds that have ended (before
+    /// `second`); windows of seconds long gone are forgotten.
+    fn close_reads(&mut self, second: i64, budget: u32) -> Vec<Captured> {
+        let mut out = Vec::new();
+        self.reads.retain(|org, w| {
+            if w.second < second && w.counted > 0 {
+                out.push(counted_reads(org, *w, budget));
+                w.counted = 0;
+            }
+            w.second >= second - 1
+        });
+        out
+    }
+}
+
+/// The entry standing for the successful reads of one second that were counted, not logged.
+fn counted_reads(org: &str, w: Reads, budget: u32) -> Captured {
+    let text = format!(
+        "{} more successful reads in this second were counted, not logged one by one (past {budget} a second, only errors and writes are)",
+        w.counted
+    );
+    Captured {
+        organization_id: org.to_owned(),
+        token_id: None,
+        token_name: None,
+        method: "GET".to_owned(),
+        path: "/scim/v2".to_owned(),
+        query: None,
+        status: 200,
+        duration_us: 0,
+        client_ip: None,
+        user_agent: None,
+        request_id: None,
+        request_body: Bytes::new(),
+        response_body: None,
+        read_summary: Some(format!("[{} successful reads, counted]", w.counted)),
+        note: Some(text),
+        at: w.second * 1_000_000 + 999_999,
+    }
 }
 
 pub struct RequestLog {
@@ -146,13 +245,18 @@ impl RequestLog {
     }
 
     /// Queues one request. Never waits on the database: a full queue drops its oldest entry.
+    /// A successful read past the organization's budget for this second is only counted.
     pub fn push(&self, c: Captured) {
         let weight = c.weight();
         let mut dropped = 0u64;
+        let budget = self.settings.reads_per_second;
         let len = {
             let Ok(mut q) = self.queue.lock() else {
                 return;
             };
+            if !q.admit(&c, budget) {
+                return;
+            }
             while !q.items.is_empty()
                 && (q.items.len() >= self.settings.queue
                     || q.bytes + weight > self.settings.queue_bytes)
@@ -162,8 +266,7 @@ impl RequestLog {
                     dropped += 1;
                 }
             }
-            q.bytes += weight;
-            q.items.push_back(c);
+            q.add(c);
             q.items.len()
         };
         if dropped > 0 {
@@ -202,6 +305,10 @@ impl RequestLog {
                 let Ok(mut q) = self.queue.lock() else {
                     return Ok(written);
                 };
+                let second = self.clock.now().div_euclid(1_000_000);
+                for summary in q.close_reads(second, self.settings.reads_per_second) {
+                    q.add(summary);
+                }
                 let n = q.items.len().min(BATCH);
                 let batch: Vec<Captured> = q.items.drain(..n).collect();
                 q.bytes -= batch.iter().map(Captured::weight).sum::<usize>();
@@ -535,5 +642,70 @@ mod tests {
         assert_eq!(e.detail.as_deref(), Some("userName pat is taken"));
         assert_eq!(e.user_name.as_deref(), Some("pat"));
         assert!(!e.request_body.unwrap().contains("hunter2"));
+    }
+
+    #[test]
+    fn reads_past_the_budget_are_counted_and_errors_and_writes_never_are() {
+        let mut q = Queue::default();
+        let at = |c: &mut Captured, s: i64| c.at = s * 1_000_000 + 10;
+        let mut admitted = 0;
+        for _ in 0..10 {
+            let mut c = captured("GET", "/scim/v2/Users", None, 200);
+            at(&mut c, 5);
+            if q.admit(&c, 3) {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 3, "three reads a second are logged one by one");
+        for (method, status) in [("GET", 404), ("POST", 201), ("PATCH", 200), ("GET", 401)] {
+            let mut c = captured(method, "/scim/v2/Users", None, status);
+            at(&mut c, 5);
+            assert!(q.admit(&c, 3), "{method} {status} is always logged");
+        }
+        // Another organization has a budget of its own.
+        let mut other = captured("GET", "/scim/v2/Users", None, 200);
+        other.organization_id = "p".into();
+        at(&mut other, 5);
+        assert!(q.admit(&other, 3));
+        assert!(
+            q.items.is_empty(),
+            "nothing queued by admit in the same second"
+        );
+        // The next second's first read queues the count of the last one's.
+        let mut c = captured("GET", "/scim/v2/Users", None, 200);
+        at(&mut c, 6);
+        assert!(q.admit(&c, 3));
+        assert_eq!(q.items.len(), 1);
+        let summary = entry(q.items.pop_front().unwrap(), 100);
+        assert_eq!(summary.organization_id, "o");
+        assert!(
+            summary
+                .detail
+                .as_deref()
+                .unwrap()
+                .starts_with("7 more successful reads"),
+            "{:?}",
+            summary.detail
+        );
+        assert_eq!(summary.created_at, 5_999_999);
+        // Counted reads of a second that ended are closed by the writer too.
+        for _ in 0..5 {
+            let mut c = captured("GET", "/scim/v2/Users", None, 200);
+            at(&mut c, 6);
+            q.admit(&c, 3);
+        }
+        assert!(q.close_reads(6, 3).is_empty(), "second 6 has not ended");
+        let closed = q.close_reads(7, 3);
+        assert_eq!(closed.len(), 1);
+        assert!(
+            closed[0].note.as_deref().unwrap().starts_with("3 more"),
+            "{:?}",
+            closed[0].note
+        );
+        assert!(q.close_reads(7, 3).is_empty(), "each count is said once");
+        // Without a budget every read is logged.
+        let mut c = captured("GET", "/scim/v2/Users", None, 200);
+        at(&mut c, 6);
+        assert!(q.admit(&c, 0));
     }
 }

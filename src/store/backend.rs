@@ -115,7 +115,7 @@ impl SqliteStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new()
+        let pool = idle_ping(PgPoolOptions::new())
             .max_connections(PG_CONNECTIONS)
             // While Postgres is down, a request waits this long for a connection and is then
             // answered 503 with Retry-After (`error::database_unreachable`): long enough to ride
@@ -134,10 +134,31 @@ impl PgStore {
     }
 }
 
+/// A connection idle at least this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Checks a pooled connection before use only when it sat idle for a while: under load a
+/// connection comes back and goes out again within microseconds, and a ping then would cost a
+/// round trip to Postgres on every query for nothing. One idle longer may have been closed
+/// meanwhile (a restart, `pg_terminate_backend`, an idle timeout between the two): it is
+/// pinged, and a dead one is dropped and another taken, so the request never sees it.
+fn idle_ping(options: PgPoolOptions) -> PgPoolOptions {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// A small pool of its own for provisioning-token checks, so that slow queries holding every
 /// connection of the main pool never make authentication wait.
 async fn auth_pool(url: &str) -> Result<Pool<Postgres>> {
-    Ok(PgPoolOptions::new()
+    Ok(idle_ping(PgPoolOptions::new())
         .max_connections(AUTH_CONNECTIONS)
         .acquire_timeout(PG_ACQUIRE_TIMEOUT)
         .connect_with(pg_options(url)?)

@@ -143,6 +143,9 @@ pub trait ResourceStore: Send + Sync {
     async fn list(&self, org: &str, kind: Kind, q: &ListQuery) -> Result<Page>;
     /// Member ids of a group, in the order they were added.
     async fn members(&self, org: &str, group_id: &str) -> Result<Vec<String>>;
+    /// How many members each of these groups of the organization has; a group of another
+    /// organization, or none, is left out.
+    async fn member_counts(&self, org: &str, groups: &[String]) -> Result<Vec<(String, i64)>>;
 }
 
 macro_rules! resources {
@@ -476,6 +479,27 @@ macro_rules! resources {
                     ids.push(row.try_get("membership_id")?);
                 }
                 Ok(ids)
+            }
+
+            async fn member_counts(&self, org: &str, groups: &[String]) -> Result<Vec<(String, i64)>> {
+                let mut out = Vec::with_capacity(groups.len());
+                // Chunks keep each statement's parameters well under SQLite's limit.
+                for chunk in groups.chunks(500) {
+                    let text = format!(
+                        "select t.id, count(tm.membership_id) as n from team t \
+                         left join team_member tm on tm.team_id = t.id \
+                         where t.organization_id = $1 and t.id in ({}) group by t.id",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&text).bind(org);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    for row in q.fetch_all(&self.read).await? {
+                        out.push((row.try_get("id")?, row.try_get("n")?));
+                    }
+                }
+                Ok(out)
             }
         }
     };

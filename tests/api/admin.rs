@@ -423,7 +423,10 @@ async fn openapi_lists_exactly_the_routes(app: TestApp) {
     }
 }
 
-both!(people_are_added_and_groups_managed_through_the_admin_api);
+both!(
+    people_are_added_and_groups_managed_through_the_admin_api,
+    one_group_shows_its_count_and_pages_its_members,
+);
 
 async fn people_are_added_and_groups_managed_through_the_admin_api(app: TestApp) {
     let t = admin_token(&app).await;
@@ -548,6 +551,110 @@ async fn people_are_added_and_groups_managed_through_the_admin_api(app: TestApp)
         2,
         "deleting a group keeps its members"
     );
+}
+
+async fn one_group_shows_its_count_and_pages_its_members(app: TestApp) {
+    let t = admin_token(&app).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(id(&app.user(&format!("m{i}@acme.test")).await));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let big = id(&app.group("Big", &refs).await);
+    let empty = id(&app.group("Empty", &[]).await);
+    // The list counts each group's members.
+    let list = admin(&app, &t, Method::GET, "/orgs/acme/groups", None).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let count_of = |gid: &str| {
+        list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["id"] == gid)
+            .map(|g| g["memberCount"].clone())
+    };
+    assert_eq!(count_of(&big), Some(json!(5)), "{}", list.body);
+    assert_eq!(count_of(&empty), Some(json!(0)), "{}", list.body);
+
+    // One group, two members a page, by cursor: every member once, in the order they joined.
+    let mut seen = Vec::new();
+    let mut path = format!("/orgs/acme/groups/{big}?count=2");
+    for _ in 0..5 {
+        let r = admin(&app, &t, Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["displayName"], "Big");
+        assert_eq!(r.body["memberCount"], 5);
+        for m in r.body["members"].as_array().unwrap() {
+            assert!(m["userName"].is_string() && m["status"] == "active", "{m}");
+            seen.push(m["id"].as_str().unwrap().to_owned());
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => path = format!("/orgs/acme/groups/{big}?count=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let r = admin(
+        &app,
+        &t,
+        Method::GET,
+        &format!("/orgs/acme/groups/{empty}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["memberCount"], 0, "{}", r.body);
+    assert_eq!(r.body["members"], json!([]));
+    assert!(r.body.get("nextCursor").is_none());
+
+    // Bad paging, unknown ids and another organization's group.
+    for (q, field) in [
+        ("count=0", "count"),
+        ("count=201", "count"),
+        ("cursor=zz", "cursor"),
+    ] {
+        let r = admin(
+            &app,
+            &t,
+            Method::GET,
+            &format!("/orgs/acme/groups/{big}?{q}"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}: {}", r.body);
+        assert_eq!(r.body["field"], field, "{q}: {}", r.body);
+    }
+    let (_, beta) = app.other_org("beta").await;
+    let theirs = app
+        .send(
+            Method::POST,
+            "/Groups",
+            Some(&beta),
+            Some(&json!({"schemas": [GROUP_SCHEMA], "displayName": "Theirs"})),
+            &[],
+        )
+        .await;
+    let theirs = id(&theirs.body);
+    for gid in [theirs.as_str(), "no-such-group"] {
+        let r = admin(
+            &app,
+            &t,
+            Method::GET,
+            &format!("/orgs/acme/groups/{gid}"),
+            None,
+        )
+        .await;
+        assert_admin_error(&r, StatusCode::NOT_FOUND, "not_found");
+    }
+    // Their group is counted for them, not here.
+    let r = admin(
+        &app,
+        &t,
+        Method::GET,
+        &format!("/orgs/beta/groups/{big}"),
+        None,
+    )
+    .await;
+    assert_admin_error(&r, StatusCode::NOT_FOUND, "not_found");
 }
 
 async fn revoked_admin_tokens_stop_working_at_once(app: TestApp) {

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 both!(
     the_audit_log_page_is_for_its_organizations_admins_only,
     the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page,
+    the_audit_log_takes_a_period_and_pages_by_cursor,
     a_pending_invitations_role_and_groups_change_in_the_console,
     add_user_adds_an_existing_account_or_mails_a_new_one_a_setup_link,
     my_profile_edits_names_and_unlinks_providers_but_never_the_last_way_in,
@@ -112,22 +113,43 @@ async fn the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page(app: T
         all.body
     );
 
-    // Fifty to a page, newest first; the second page has the rest.
+    // Fifty to a page, newest first, paged by position (keyset): the older page has the rest,
+    // and its "Newer" link leads back to the same fifty.
     let r = page(&app, Method::GET, "/o/acme/audit", &ada.cookie, "").await;
     assert!(
-        text(&r).contains(&format!("Entries 1–50 of {total}")),
+        text(&r).contains(&format!("{total} entries, newest first")),
         "{}",
         text(&r)
     );
     assert_eq!(text(&r).matches("<tr><td>").count(), 50);
-    assert!(text(&r).contains("/o/acme/audit?page=2"), "{}", text(&r));
-    let r = page(&app, Method::GET, "/o/acme/audit?page=2", &ada.cookie, "").await;
     assert!(
-        text(&r).contains(&format!("Entries 51–{total} of {total}")),
-        "{}",
-        text(&r)
+        !text(&r).contains("id=\"newer\""),
+        "the first page has nothing newer"
     );
-    assert!(!text(&r).contains("rel=\"next\""), "the last page");
+    let older = href_of(&text(&r), "older");
+    assert!(older.starts_with("/o/acme/audit?older="), "{older}");
+    let r2 = page(&app, Method::GET, &older, &ada.cookie, "").await;
+    assert_eq!(r2.status, StatusCode::OK, "{}", text(&r2));
+    assert_eq!(
+        text(&r2).matches("<tr><td>").count() as i64,
+        total - 50,
+        "{}",
+        text(&r2)
+    );
+    assert!(!text(&r2).contains("rel=\"next\""), "the last page");
+    assert!(text(&r2).contains("id=\"newest\""), "{}", text(&r2));
+    let newer = href_of(&text(&r2), "newer");
+    let back = page(&app, Method::GET, &newer, &ada.cookie, "").await;
+    assert_eq!(back.status, StatusCode::OK);
+    assert_eq!(
+        rows_of(&text(&back)),
+        rows_of(&text(&r)),
+        "Newer leads back to the first page's entries"
+    );
+    assert!(
+        !text(&back).contains("id=\"newer\""),
+        "nothing newer than those"
+    );
 
     // By actor (an email stands for the person's account): ada's one change.
     let r = page(
@@ -138,7 +160,7 @@ async fn the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page(app: T
         "",
     )
     .await;
-    assert!(text(&r).contains("Entries 1–1 of 1"), "{}", text(&r));
+    assert!(text(&r).contains("1 entry"), "{}", text(&r));
     assert!(text(&r).contains("User.update"), "{}", text(&r));
     let api = api_audit(&app, &provider, "actor=ada%40acme.test").await;
     assert_eq!(api.body["totalResults"], 1, "{}", api.body);
@@ -170,7 +192,11 @@ async fn the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page(app: T
         "",
     )
     .await;
-    assert!(text(&r).contains("Entries 1–50 of 57"), "{}", text(&r));
+    assert!(
+        text(&r).contains("57 entries, newest first"),
+        "{}",
+        text(&r)
+    );
     assert!(!text(&r).contains("<td>User.update</td>"), "{}", text(&r));
     let api = api_audit(&app, &provider, &format!("target={bob}")).await;
     let actions: Vec<&str> = api.body["items"]
@@ -188,7 +214,7 @@ async fn the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page(app: T
         "",
     )
     .await;
-    assert!(text(&r).contains("Entries 1–1 of 1"), "{}", text(&r));
+    assert!(text(&r).contains("1 entry"), "{}", text(&r));
 
     // Bad filters: refused with the reason beside the field, in the API and on the page.
     let long = "a".repeat(257);
@@ -227,13 +253,161 @@ async fn the_audit_log_filters_by_actor_action_and_target_fifty_to_a_page(app: T
     assert!(text(&r).contains("id=\"actor-error\""), "{}", text(&r));
     let api = api_audit(&app, &provider, "actor=ada").await;
     assert_eq!(api.body["field"], "actor", "{}", api.body);
-    for p in ["0", "-1", "x", "10001"] {
-        let path = format!("/o/acme/audit?page={p}");
+    for q in ["older=x", "newer=%25", "older=&newer=", "older="] {
+        let path = format!("/o/acme/audit?{q}");
         let r = page(&app, Method::GET, &path, &ada.cookie, "").await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "page {p}");
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}: {}", text(&r));
+        assert!(text(&r).contains("id=\"audit-error\""), "{q}: {}", text(&r));
     }
     let api = api_audit(&app, &provider, "org=globex").await;
     assert_eq!(api.body["field"], "org", "{}", api.body);
+}
+
+async fn the_audit_log_takes_a_period_and_pages_by_cursor(app: TestApp) {
+    let provider = admin_token(&app).await;
+    person(&app, &provider, "ada@acme.test", "admin").await;
+    for i in 0..5 {
+        app.user(&format!("p{i}@acme.test")).await;
+    }
+    let all = api_audit(&app, &provider, "").await;
+    assert_eq!(all.body["totalResults"], 6, "{}", all.body);
+    // The day the entries were made, from their own times (no race with midnight).
+    let first = all.body["items"][0]["time"].as_str().unwrap().to_owned();
+    let last = all.body["items"][5]["time"].as_str().unwrap().to_owned();
+    let day = &first[..10];
+    let next_day = {
+        let d = time::Date::parse(
+            &last[..10],
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .unwrap();
+        d.next_day().unwrap().to_string()
+    };
+
+    // API: since is inclusive, until exclusive; a time or a date.
+    for (query, n) in [
+        (format!("since={day}"), 6),
+        (format!("until={day}"), 0),
+        (format!("since={next_day}"), 0),
+        (format!("until={next_day}"), 6),
+        (format!("since={}", urlencode(&first)), 6),
+        (format!("until={}", urlencode(&first)), 0),
+        (format!("since={}&action=User.create", urlencode(&last)), 1),
+    ] {
+        let r = api_audit(&app, &provider, &query).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.body);
+        assert_eq!(r.body["totalResults"], n, "{query}: {}", r.body);
+        assert_eq!(
+            r.body["items"].as_array().unwrap().len(),
+            n as usize,
+            "{query}"
+        );
+    }
+    for (query, field) in [
+        ("since=yesterday", "since"),
+        ("until=2026-02-30", "until"),
+        ("since=2026-01-02&until=2026-01-01", "until"),
+        ("cursor=not-ours", "cursor"),
+        ("cursor=&startIndex=2", "cursor"),
+    ] {
+        let r = api_audit(&app, &provider, query).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.body);
+        assert_eq!(r.body["field"], field, "{query}: {}", r.body);
+    }
+
+    // API keyset paging: two at a time, oldest first, every entry once, in order.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..10 {
+        let r = api_audit(&app, &provider, &format!("count=2&cursor={cursor}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 6);
+        assert!(r.body.get("startIndex").is_none(), "{}", r.body);
+        for e in r.body["items"].as_array().unwrap() {
+            seen.push(e["id"].as_str().unwrap().to_owned());
+        }
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    let ids: Vec<String> = all.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, ids, "cursor pages cover the log once, in order");
+
+    // The console: From and To are days, To included.
+    let ada = sign_in(&app, "ada@acme.test").await;
+    for (query, caption) in [
+        (format!("from={day}&to={}", &last[..10]), "6 entries"),
+        (format!("from={next_day}"), "No entries"),
+        (
+            format!("to={}&action=User.create", &last[..10]),
+            "6 entries",
+        ),
+        (
+            format!("to={}&action=User.update", &last[..10]),
+            "No entries",
+        ),
+    ] {
+        let r = page(
+            &app,
+            Method::GET,
+            &format!("/o/acme/audit?{query}"),
+            &ada.cookie,
+            "",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{query}");
+        assert!(text(&r).contains(caption), "{query}: {}", text(&r));
+    }
+    let r = page(
+        &app,
+        Method::GET,
+        &format!("/o/acme/audit?from={next_day}&to={day}"),
+        &ada.cookie,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(text(&r).contains("id=\"to-error\""), "{}", text(&r));
+    let r = page(
+        &app,
+        Method::GET,
+        "/o/acme/audit?from=someday",
+        &ada.cookie,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(text(&r).contains("id=\"from-error\""), "{}", text(&r));
+}
+
+/// The href of the link with this id on a page.
+fn href_of(html: &str, id: &str) -> String {
+    let tag = html
+        .split('<')
+        .find(|t| t.starts_with("a ") && t.contains(&format!("id=\"{id}\"")))
+        .unwrap_or_else(|| panic!("no link {id}: {html}"));
+    let href = tag
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    href.replace("&amp;", "&")
+}
+
+/// The table rows of an audit page, as text.
+fn rows_of(html: &str) -> Vec<String> {
+    html.split("<tr><td>")
+        .skip(1)
+        .map(|r| r.split("</tr>").next().unwrap().to_owned())
+        .collect()
 }
 
 /// The admin API's view of one acme invitation.

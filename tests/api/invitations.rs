@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 both!(
     invite_deliver_and_accept,
     batch_limit_and_validation,
+    a_batch_answers_each_address_and_groups_go_by_id_or_name,
     duplicates_conflict,
     email_cannot_change,
     revoked_link_is_gone,
@@ -248,6 +249,124 @@ async fn batch_limit_and_validation(app: TestApp) {
     let r = invite(&app, &token, json!({"invitations": twenty})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["items"].as_array().unwrap().len(), 20);
+}
+
+async fn a_batch_answers_each_address_and_groups_go_by_id_or_name(app: TestApp) {
+    let token = admin_token(&app).await;
+    let eng = id(&app.group("Engineering", &[]).await);
+    let sales = id(&app.group("Sales EU", &[]).await);
+    // A group of another organization is no group here, by id or by name.
+    let (_, globex) = app.other_org("globex").await;
+    let other = app
+        .send(
+            Method::POST,
+            "/Groups",
+            Some(&globex),
+            Some(&json!({"schemas": [crate::helpers::GROUP_SCHEMA], "displayName": "Globex only"})),
+            &[],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
+    let other = id(&other.body);
+    let item = |email: &str, groups: Value| json!({"email": email, "firstName": "F", "lastName": "L", "groups": groups});
+    let r = invite(
+        &app,
+        &token,
+        json!({"invitations": [
+            item("a@example.com", json!(["engineering", sales])),
+            item("not an address", json!([])),
+            item("b@example.com", json!(["No such team"])),
+            item("c@example.com", json!(["SALES eu", "Sales EU", eng])),
+            {"email": "d@example.com", "firstName": "", "lastName": "L"},
+            item("a@example.com", json!([])),
+        ]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6, "{}", r.body);
+    let results: Vec<i64> = items
+        .iter()
+        .map(|i| i["result"].as_i64().unwrap())
+        .collect();
+    assert_eq!(results, [201, 400, 400, 201, 400, 409], "{}", r.body);
+    // Names and ids both name groups, case-insensitively and without repeats.
+    let groups = |i: usize| -> Vec<String> {
+        let mut g: Vec<String> = items[i]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        g.sort();
+        g
+    };
+    let mut both = vec![eng.clone(), sales.clone()];
+    both.sort();
+    assert_eq!(groups(0), both);
+    assert_eq!(groups(3), both);
+    // Each refusal says which address and why, beside its field.
+    assert_eq!(items[1]["email"], "not an address");
+    assert_eq!(items[1]["field"], "email");
+    assert_eq!(items[2]["email"], "b@example.com");
+    assert_eq!(items[2]["field"], "groups");
+    assert!(
+        items[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No such team"),
+        "{}",
+        items[2]
+    );
+    assert_eq!(items[4]["field"], "firstName");
+    assert_eq!(items[5]["error"], "conflict");
+    // Only the good addresses were invited.
+    let list = admin(&app, &token, Method::GET, "/orgs/acme/invitations", None).await;
+    let mut emails: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["email"].as_str().unwrap())
+        .collect();
+    emails.sort();
+    assert_eq!(emails, ["a@example.com", "c@example.com"], "{}", list.body);
+
+    // Nothing created: 200, each refusal listed.
+    let r = invite(
+        &app,
+        &token,
+        json!({"invitations": [item("x@", json!([])), item("a@example.com", json!([]))]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["items"][0]["result"], 400);
+    assert_eq!(r.body["items"][1]["result"], 409);
+
+    // One invitation alone is still refused whole, with the field.
+    for (groups, needle) in [
+        (json!(["nope"]), "nope"),
+        (json!([""]), "1 to 200"),
+        (json!(["a\u{0}b"]), "control"),
+        (json!([42]), "ids or names"),
+        (
+            json!((0..101).map(|i| format!("g{i}")).collect::<Vec<_>>()),
+            "at most 100",
+        ),
+    ] {
+        let r = invite(&app, &token, item("e@example.com", groups.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{groups}: {}", r.body);
+        assert_eq!(r.body["field"], "groups", "{}", r.body);
+        assert!(
+            r.body["message"].as_str().unwrap().contains(needle),
+            "{groups}: {}",
+            r.body
+        );
+    }
+    for g in [other.as_str(), "Globex only"] {
+        let r = invite(&app, &token, item("e@example.com", json!([g]))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{g}: {}", r.body);
+        assert_eq!(r.body["field"], "groups", "{}", r.body);
+    }
 }
 
 async fn duplicates_conflict(app: TestApp) {

@@ -24,6 +24,7 @@ both!(
     bad_log_queries_are_refused_clearly,
     on_sqlite_the_log_has_a_file_of_its_own,
     the_token_list_is_paged_and_old_revocations_drop_out,
+    successful_reads_past_the_budget_are_counted_and_errors_never_are,
 );
 
 const MINUTE: i64 = 60 * 1_000_000;
@@ -1002,4 +1003,51 @@ async fn the_token_list_is_paged_and_old_revocations_drop_out(app: TestApp) {
         ],
     )
     .await;
+}
+
+async fn successful_reads_past_the_budget_are_counted_and_errors_never_are(mut app: TestApp) {
+    app.configure(|c| {
+        manual(c);
+        c.request_log.reads_per_second = 3;
+    });
+    for i in 0..10 {
+        let r = app
+            .get(&format!("/Users?filter=userName%20eq%20%22r{i:02}%22"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        if i % 4 == 0 {
+            // Errors and writes in between are logged one by one, whatever the reads do.
+            app.get("/Users/no-such-id").await;
+            app.post("/Users", json!({"userName": format!("w{i}@example.com")}))
+                .await;
+        }
+    }
+    // The second of the burst ends; the writer says how many reads it counted.
+    app.clock.advance(2_000_000);
+    flush(&app).await;
+    let provider = admin_token(&app).await;
+    let items = log_items(&app, &provider, "acme", "?count=200").await;
+    let errors = items.iter().filter(|e| e["status"] == 404).count();
+    let writes = items.iter().filter(|e| e["method"] == "POST").count();
+    assert_eq!((errors, writes), (3, 3), "{items:#?}");
+    let reads = items
+        .iter()
+        .filter(|e| e["status"] == 200 && e["method"] == "GET" && e["userName"].is_string())
+        .count();
+    let counted: i64 = items
+        .iter()
+        .filter_map(|e| e["detail"].as_str())
+        .filter(|d| d.contains("successful reads in this second were counted"))
+        .map(|d| d.split(' ').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert!(
+        reads >= 3,
+        "the budget's reads are logged one by one: {reads}"
+    );
+    assert!(counted > 0, "the rest are counted: {items:#?}");
+    assert_eq!(
+        reads as i64 + counted,
+        10,
+        "every read is logged or counted"
+    );
 }

@@ -15,6 +15,10 @@ pub(super) struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
     target: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// Keyset paging: present (even empty) asks for it, as RFC 9865 does for SCIM lists.
+    cursor: Option<String>,
 }
 
 /// `GET /audit?org=SLUG`: the same log as `/orgs/{slug}/audit`. A person who is an admin of
@@ -80,12 +84,23 @@ pub(super) async fn audit_page(
     headers: &axum::http::HeaderMap,
 ) -> Result<Json<Value>> {
     let a = access(st, caller, slug, Need::Admin, headers).await?;
+    if q.cursor.is_some() && q.start_index.is_some() {
+        return Err(invalid(
+            "cursor",
+            "startIndex and cursor are mutually exclusive: page by one or the other",
+        ));
+    }
     let (start_index, count) = Paging {
         start_index: q.start_index,
         count: q.count,
     }
     .bounds();
-    let filter = audit_filter(st, q.actor, q.action, q.target).await?;
+    let mut filter = audit_filter(st, q.actor, q.action, q.target).await?;
+    (filter.since, filter.until) = audit_period(q.since.as_deref(), q.until.as_deref())?;
+    if let Some(c) = &q.cursor {
+        filter.after =
+            crate::scim::search::decode_cursor(c).map_err(|e| AdminError(e.on_field("cursor")))?;
+    }
     let (total, events) = audit_as(st, &a, &filter, false, start_index, count).await?;
     let items: Vec<Value> = events
         .iter()
@@ -94,9 +109,43 @@ pub(super) async fn audit_page(
                    "requestId": e.request_id, "time": crate::service::render::timestamp(e.created_at)})
         })
         .collect();
-    Ok(Json(
-        json!({"totalResults": total, "startIndex": start_index, "items": items}),
-    ))
+    if q.cursor.is_none() {
+        return Ok(Json(
+            json!({"totalResults": total, "startIndex": start_index, "items": items}),
+        ));
+    }
+    let mut page = json!({"totalResults": total, "items": items});
+    // A full page may have a successor: its last entry is where the next one starts.
+    if events.len() as i64 == count {
+        if let Some(last) = events.last() {
+            page["nextCursor"] = json!(crate::scim::search::encode_cursor(
+                last.created_at,
+                &last.id
+            ));
+        }
+    }
+    Ok(Json(page))
+}
+
+/// The audit log's time bounds, checked: `since` (inclusive) and `until` (exclusive), each a
+/// date or an RFC 3339 time, `since` before `until`; empty for none.
+pub fn audit_period(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let parse = |field: &'static str, v: Option<&str>| -> Result<Option<i64>> {
+        match v.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => Ok(Some(crate::domain::parse_time(field, v)?)),
+        }
+    };
+    let (since, until) = (parse("since", since)?, parse("until", until)?);
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(invalid("until", "until must be later than since"));
+        }
+    }
+    Ok((since, until))
 }
 
 /// Longest actor, action or target an audit-log filter takes.
@@ -154,6 +203,7 @@ pub async fn audit_filter(
         actor,
         action: check("action", action)?,
         target: check("target", target)?,
+        ..Default::default()
     })
 }
 

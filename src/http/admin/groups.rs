@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use std::collections::HashMap;
 
 pub(super) fn group_json(rec: &crate::store::Record, members: Option<Vec<String>>) -> Value {
     let mut v = json!({
@@ -16,13 +17,104 @@ pub(super) fn group_json(rec: &crate::store::Record, members: Option<Vec<String>
     v
 }
 
+/// A page of the organization's teams, each with its member count (one query for the page).
 pub(super) async fn list_groups(
     State(st): State<AppState>,
     Scoped(a): MemberOf,
     Query(p): Query<Paging>,
 ) -> Result<Json<Value>> {
     let t = a.tenant;
-    list_page(&st, &t, Kind::Group, &p, |g| group_json(g, None)).await
+    let Json(mut page) = list_page(&st, &t, Kind::Group, &p, |g| group_json(g, None)).await?;
+    let ids: Vec<String> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["id"].as_str().map(str::to_owned))
+        .collect();
+    let counts: HashMap<String, i64> = st
+        .store
+        .member_counts(&t.org_id, &ids)
+        .await?
+        .into_iter()
+        .collect();
+    for g in page["items"].as_array_mut().into_iter().flatten() {
+        let n = g["id"].as_str().and_then(|id| counts.get(id)).copied();
+        g["memberCount"] = json!(n.unwrap_or(0));
+    }
+    Ok(Json(page))
+}
+
+/// Most members on one page of `GET /orgs/{slug}/groups/{id}`.
+pub const MAX_GROUP_PAGE: i64 = 200;
+
+#[derive(Deserialize)]
+pub(super) struct GroupPageQuery {
+    count: Option<i64>,
+    /// Where the previous page ended (its `nextCursor`); none for the first page.
+    cursor: Option<String>,
+}
+
+/// One team: its name, member count and a page of its members (as the member list shows them),
+/// in the order they joined the organization, paged by cursor.
+pub(super) async fn get_group(
+    State(st): State<AppState>,
+    Scoped(a): MemberOf,
+    Path((_, id)): Path<(String, String)>,
+    Query(q): Query<GroupPageQuery>,
+) -> Result<Json<Value>> {
+    let t = a.tenant;
+    let count = q.count.unwrap_or(50);
+    if !(1..=MAX_GROUP_PAGE).contains(&count) {
+        return Err(invalid(
+            "count",
+            format!("count must be from 1 to {MAX_GROUP_PAGE}"),
+        ));
+    }
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => {
+            crate::scim::search::decode_cursor(c).map_err(|e| AdminError(e.on_field("cursor")))?
+        }
+    };
+    let Some(rec) = st.store.get(&t.org_id, Kind::Group, &id).await? else {
+        return Err(
+            Error::not_found(format!("no group with id {id:?} in this organization")).into(),
+        );
+    };
+    let member_count = st
+        .store
+        .member_counts(&t.org_id, std::slice::from_ref(&rec.id))
+        .await?
+        .first()
+        .map_or(0, |c| c.1);
+    let page = st
+        .store
+        .list_members(
+            &t.org_id,
+            &crate::store::MemberQuery {
+                search: None,
+                active: None,
+                admin: None,
+                group: Some(rec.id.clone()),
+                after,
+                count,
+                short_walk: 0,
+            },
+        )
+        .await?;
+    let members = members_json(&st, &t.org_id, &page.records).await?;
+    let mut v = group_json(&rec, None);
+    v["memberCount"] = json!(member_count);
+    v["members"] = json!(members);
+    if page.records.len() as i64 == count {
+        if let Some(last) = page.records.last() {
+            v["nextCursor"] = json!(crate::scim::search::encode_cursor(
+                last.created_at,
+                &last.id
+            ));
+        }
+    }
+    Ok(Json(v))
 }
 
 #[derive(Deserialize, Default)]

@@ -14,31 +14,78 @@ pub(super) fn check_role(role: &Value) -> Result<String> {
     }
 }
 
-/// The group ids a body names, each a Group of the organization.
+/// Most groups one invitation names.
+pub const MAX_INVITATION_GROUPS: usize = 100;
+
+/// The groups a body names, each a Group of the organization given by its id or by its name
+/// (matched case-insensitively, as the CSV import matches them), as ids without repeats.
 pub(super) async fn check_groups(st: &AppState, org: &str, groups: &Value) -> Result<Vec<String>> {
-    let ids: Vec<String> = match groups {
+    let wrong = || invalid("groups", "groups must be a list of group ids or names");
+    let given: Vec<String> = match groups {
         Value::Null => Vec::new(),
         Value::Array(a) => a
             .iter()
-            .map(|v| v.as_str().map(str::to_owned))
+            .map(|v| v.as_str().map(|s| s.trim().to_owned()))
             .collect::<Option<_>>()
-            .ok_or_else(|| invalid("groups", "groups must be a list of group ids"))?,
-        _ => return Err(invalid("groups", "groups must be a list of group ids")),
+            .ok_or_else(wrong)?,
+        _ => return Err(wrong()),
     };
-    for id in &ids {
-        if st.store.get(org, Kind::Group, id).await?.is_none() {
+    if given.len() > MAX_INVITATION_GROUPS {
+        return Err(invalid(
+            "groups",
+            format!(
+                "{} groups; an invitation names at most {MAX_INVITATION_GROUPS}",
+                given.len()
+            ),
+        ));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(given.len());
+    for g in &given {
+        if g.is_empty() || g.chars().count() > crate::domain::MAX_NAME_CHARS {
             return Err(invalid(
                 "groups",
-                format!("no group with id {id:?} in this organization"),
+                format!(
+                    "each group is an id or a name of 1 to {} characters",
+                    crate::domain::MAX_NAME_CHARS
+                ),
             ));
         }
-    }
-    Ok(ids.into_iter().fold(Vec::new(), |mut v, id| {
-        if !v.contains(&id) {
-            v.push(id);
+        crate::domain::refuse_control("groups", g)?;
+        let id = match st.store.get(org, Kind::Group, g).await? {
+            Some(rec) => rec.id,
+            None => group_named(st, org, g).await?.ok_or_else(|| {
+                invalid(
+                    "groups",
+                    format!("no group with id or name {g:?} in this organization"),
+                )
+            })?,
+        };
+        if !ids.contains(&id) {
+            ids.push(id);
         }
-        v
-    }))
+    }
+    Ok(ids)
+}
+
+/// The id of the organization's group with this name, compared case-insensitively (group
+/// names are unique that way).
+async fn group_named(st: &AppState, org: &str, name: &str) -> Result<Option<String>> {
+    let text = format!("displayName eq {}", Value::String(name.to_owned()));
+    let q = ListQuery {
+        filter: Some(crate::scim::filter::parse(&text)?),
+        sort: None,
+        start_index: 1,
+        count: 1,
+        after: None,
+    };
+    Ok(st
+        .store
+        .list(org, Kind::Group, &q)
+        .await?
+        .records
+        .into_iter()
+        .next()
+        .map(|g| g.id))
 }
 
 /// One invitation's fields, checked. Names are required of the API's invitations; the console's
@@ -82,8 +129,10 @@ pub async fn invitee(
 }
 
 /// Creates one invitation (`{email, firstName, lastName, role?, groups?}`) or up to
-/// [`MAX_INVITATIONS`] (`{"invitations": [...]}`). Every item is validated before any is
-/// created; then each is created on its own (a 409 for one does not stop the others).
+/// [`MAX_INVITATIONS`] (`{"invitations": [...]}`). In a batch each address stands alone, as the
+/// CSV import's rows do: every item gets its own `result` (201, or the refusal's status with its
+/// `error`, `message` and `field`), and a bad address or a conflict does not stop the others.
+/// The batch answers 201 when it created at least one invitation, else 200.
 pub(super) async fn create_invitations(
     State(st): State<AppState>,
     Scoped(a): AdminOf,
@@ -113,23 +162,32 @@ pub(super) async fn create_invitations(
             ),
         ));
     }
-    let mut invitees = Vec::with_capacity(items.len());
+    // Every item is checked before any is created.
+    let mut checked = Vec::with_capacity(items.len());
     for item in &items {
-        invitees.push(invitee(&st, &org.id, item, true).await?);
+        match invitee(&st, &org.id, item, true).await {
+            Err(e) if !batch => return Err(e),
+            outcome => checked.push(outcome),
+        }
     }
     let audit = t.audit();
     let links = links(&st);
     let inviter = a.caller.display();
-    let mut out = Vec::with_capacity(invitees.len());
-    for i in invitees {
-        let email = i.email.clone();
+    let mut out = Vec::with_capacity(checked.len());
+    let mut created = 0;
+    for (item, outcome) in items.iter().zip(checked) {
         let now = st.clock.now();
-        match crate::service::invitations::invite(
-            &st.store, &st.clock, &org, &inviter, &audit, i, &links,
-        )
-        .await
-        {
+        let made = match outcome {
+            Ok(i) => crate::service::invitations::invite(
+                &st.store, &st.clock, &org, &inviter, &audit, i, &links,
+            )
+            .await
+            .map_err(AdminError::from),
+            Err(e) => Err(e),
+        };
+        match made {
             Ok((inv, _)) => {
+                created += 1;
                 // The link goes only by email: no answer carries a secret that sets credentials.
                 let mut v = with_delivery(&st, invitation_json(&inv, now));
                 if batch {
@@ -137,17 +195,23 @@ pub(super) async fn create_invitations(
                 }
                 out.push(v);
             }
-            Err(e) if !batch => return Err(e.into()),
+            Err(e) if !batch => return Err(e),
             Err(e) => {
-                let (status, mut v) = AdminError::from(e).parts();
+                let (status, mut v) = e.parts();
                 v["result"] = json!(status.as_u16());
-                v["email"] = json!(email);
+                // The address as given, so each refusal can be matched to its line.
+                v["email"] = item.get("email").cloned().unwrap_or(Value::Null);
                 out.push(v);
             }
         }
     }
     if batch {
-        Ok((StatusCode::CREATED, Json(json!({"items": out}))))
+        let status = if created > 0 {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, Json(json!({"items": out}))))
     } else {
         Ok((StatusCode::CREATED, Json(out.remove(0))))
     }

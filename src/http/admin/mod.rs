@@ -55,6 +55,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/orgs/{slug}/members"),
     ("get", "/orgs/{slug}/groups"),
     ("post", "/orgs/{slug}/groups"),
+    ("get", "/orgs/{slug}/groups/{id}"),
     ("patch", "/orgs/{slug}/groups/{id}"),
     ("delete", "/orgs/{slug}/groups/{id}"),
     ("get", "/orgs/{slug}/audit"),
@@ -97,7 +98,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/orgs/{slug}/groups", get(list_groups).post(create_group))
         .route(
             "/orgs/{slug}/groups/{id}",
-            patch(change_group).delete(delete_group),
+            get(get_group).patch(change_group).delete(delete_group),
         )
         .route("/orgs/{slug}/audit", get(audit))
         .route("/audit", get(audit_of))
@@ -240,15 +241,14 @@ fn with_delivery(st: &AppState, mut v: Value) -> Value {
     v
 }
 
-/// Refuses a caller without the admin role in the organization `a` is for. The extractors
-/// check it for the API's routes; functions the console calls too check it again themselves.
+/// Refuses a caller without the admin role in the organization `a` is for (the rule of
+/// `service::access`). The extractors check it for the API's routes; functions the console
+/// calls too check it again themselves.
 fn need_admin(a: &Access) -> Result<()> {
-    if a.admin {
-        return Ok(());
-    }
-    Err(Error::forbidden(format!(
-        "this needs the admin role in organization {:?}; your role there is member",
-        a.org.slug
-    ))
-    .into())
+    let role = if a.admin { Role::Admin } else { Role::Member };
+    Ok(crate::service::access::allows(
+        role,
+        &a.org.slug,
+        Need::Admin,
+    )?)
 }

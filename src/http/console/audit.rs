@@ -19,8 +19,8 @@ use std::collections::HashMap;
 
 /// Entries on one page.
 pub const AUDIT_PAGE: i64 = 50;
-/// The deepest page the table goes to (older entries: narrow the filters).
-pub const MAX_AUDIT_PAGES: i64 = 10_000;
+/// A day, in the microseconds scimd stores times in: the "To" date includes its whole day.
+const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The actions scimd records, offered in the filter (the API takes any text).
 const ACTIONS: &[&str] = &[
@@ -50,7 +50,14 @@ struct AuditForm {
     actor: Option<String>,
     action: Option<String>,
     target: Option<String>,
-    page: Option<String>,
+    /// First day shown (a date, UTC).
+    from: Option<String>,
+    /// Last day shown, included (a date, UTC).
+    to: Option<String>,
+    /// Keyset paging: the entries older than this cursor (the last entry of a page) ...
+    older: Option<String>,
+    /// ... or the ones just newer than this one (the first entry of a page).
+    newer: Option<String>,
 }
 
 struct AuditRow {
@@ -75,11 +82,13 @@ struct AuditPage {
     actor: String,
     action: String,
     target: String,
+    from: String,
+    to: String,
     actions: Vec<(&'static str, bool)>,
     rows: Vec<AuditRow>,
     total: i64,
-    first: i64,
-    last: i64,
+    /// The first page's link, when this is not the first page.
+    newest: Option<String>,
     prev: Option<String>,
     next: Option<String>,
     error: Option<String>,
@@ -87,20 +96,48 @@ struct AuditPage {
     field: String,
 }
 
-/// A link to the page with these filters (empty ones left out), at page `n` when not the first.
-fn page_link(slug: &str, actor: &str, action: &str, target: &str, n: i64) -> String {
+/// The filters a page link keeps.
+#[derive(Clone, Copy)]
+struct Filters<'a> {
+    actor: &'a str,
+    action: &'a str,
+    target: &'a str,
+    from: &'a str,
+    to: &'a str,
+}
+
+/// A link to the page with these filters (empty ones left out), at a keyset position
+/// (`("older" | "newer", cursor)`) when not the first page.
+fn page_link(slug: &str, f: Filters<'_>, at: Option<(&str, &str)>) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [("actor", actor), ("action", action), ("target", target)] {
+    for (k, v) in [
+        ("actor", f.actor),
+        ("action", f.action),
+        ("target", f.target),
+        ("from", f.from),
+        ("to", f.to),
+    ] {
         if !v.is_empty() {
             s.append_pair(k, v);
         }
     }
-    if n > 1 {
-        s.append_pair("page", &n.to_string());
+    if let Some((k, v)) = at {
+        s.append_pair(k, v);
     }
     match s.finish() {
         q if q.is_empty() => format!("/o/{slug}/audit"),
         q => format!("/o/{slug}/audit?{q}"),
+    }
+}
+
+/// One filter on its own: the links from an entry's actor and target.
+fn only<'a>(actor: &'a str, target: &'a str) -> Filters<'a> {
+    Filters {
+        actor,
+        action: "",
+        target,
+        from: "",
+        to: "",
     }
 }
 
@@ -152,11 +189,12 @@ async fn audit_page(
         actor: text(&form.actor),
         action: text(&form.action),
         target: text(&form.target),
+        from: text(&form.from),
+        to: text(&form.to),
         actions: Vec::new(),
         rows: Vec::new(),
         total: 0,
-        first: 0,
-        last: 0,
+        newest: None,
         prev: None,
         next: None,
         error: None,
@@ -164,60 +202,101 @@ async fn audit_page(
     };
     view.actions = ACTIONS.iter().map(|a| (*a, *a == view.action)).collect();
     let listed = async {
-        let n = match form.page.as_deref().map(str::trim) {
-            None | Some("") => 1,
-            Some(p) => p
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=MAX_AUDIT_PAGES).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        "page",
-                        format!("the page must be a whole number from 1 to {MAX_AUDIT_PAGES}"),
-                    )
-                })?,
-        };
-        let filter = admin::audit_filter(
+        let mut filter = admin::audit_filter(
             &st,
             form.actor.clone(),
             form.action.clone(),
             form.target.clone(),
         )
         .await?;
-        let start = (n - 1) * AUDIT_PAGE + 1;
-        let (total, events) =
-            admin::audit_as(&st, &o.access, &filter, true, start, AUDIT_PAGE).await?;
+        let day = |field: &'static str, v: &str| -> Result<Option<i64>, AdminError> {
+            match v {
+                "" => Ok(None),
+                v => Ok(Some(crate::domain::parse_time(field, v)?)),
+            }
+        };
+        filter.since = day("from", &view.from)?;
+        filter.until = day("to", &view.to)?.map(|t| t.saturating_add(DAY_MICROS));
+        if let (Some(s), Some(u)) = (filter.since, filter.until) {
+            if s >= u {
+                return Err(invalid("to", "the last day must not be before the first"));
+            }
+        }
+        let cursor = |field: &'static str, c: &str| {
+            crate::scim::search::decode_cursor(c)
+                .map_err(|e| AdminError(e.on_field(field)))?
+                .ok_or_else(|| invalid(field, format!("{field} needs a position")))
+        };
+        // One entry more than a page tells whether there is another page that way.
+        let (newer, mut events, total);
+        match (form.older.as_deref(), form.newer.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(invalid("newer", "page older or newer, not both at once"));
+            }
+            (None, Some(c)) => {
+                filter.after = Some(cursor("newer", c)?);
+                newer = true;
+                (total, events) =
+                    admin::audit_as(&st, &o.access, &filter, false, 1, AUDIT_PAGE + 1).await?;
+            }
+            (older, None) => {
+                filter.after = older.map(|c| cursor("older", c)).transpose()?;
+                newer = false;
+                (total, events) =
+                    admin::audit_as(&st, &o.access, &filter, true, 1, AUDIT_PAGE + 1).await?;
+            }
+        }
+        let more = events.len() as i64 > AUDIT_PAGE;
+        events.truncate(AUDIT_PAGE as usize);
+        if newer {
+            events.reverse();
+        }
         let names = names(&st, &o.access.org.id, &events).await?;
-        Ok::<_, AdminError>((n, total, events, names))
+        let first_page = form.older.is_none() && (form.newer.is_none() || (newer && !more));
+        Ok::<_, AdminError>((total, events, names, newer, more, first_page))
     }
     .await;
     match listed {
-        Ok((n, total, events, names)) => {
+        Ok((total, events, names, newer, more, first_page)) => {
+            let key = |e: &AuditEvent| crate::scim::search::encode_cursor(e.created_at, &e.id);
+            let (first_key, last_key) = (
+                events.first().map(key).unwrap_or_default(),
+                events.last().map(key).unwrap_or_default(),
+            );
             view.rows = events
                 .into_iter()
                 .map(|e| AuditRow {
                     time: timestamp(e.created_at),
                     who: names.get(&e.actor).cloned().unwrap_or_default(),
-                    actor_href: page_link(&slug, &e.actor, "", "", 1),
+                    actor_href: page_link(&slug, only(&e.actor, ""), None),
                     actor: e.actor,
                     action: e.action,
                     target_href: page_link(
                         &slug,
-                        "",
-                        "",
-                        e.target.as_deref().unwrap_or_default(),
-                        1,
+                        only("", e.target.as_deref().unwrap_or_default()),
+                        None,
                     ),
                     target: e.target.unwrap_or_default(),
                     request_id: e.request_id.unwrap_or_default(),
                 })
                 .collect();
             view.total = total;
-            view.first = (n - 1) * AUDIT_PAGE + 1;
-            view.last = view.first + view.rows.len() as i64 - 1;
-            let link = |n| page_link(&slug, &view.actor, &view.action, &view.target, n);
-            view.prev = (n > 1).then(|| link(n - 1));
-            view.next = (view.last < total && n < MAX_AUDIT_PAGES).then(|| link(n + 1));
+            let f = Filters {
+                actor: &view.actor,
+                action: &view.action,
+                target: &view.target,
+                from: &view.from,
+                to: &view.to,
+            };
+            // Paging newer, there is always an older page (the one we came from); paging
+            // older, a newer one unless this is the first page.
+            let has_older = if newer { !view.rows.is_empty() } else { more };
+            let has_newer = if newer { more } else { !first_page };
+            view.newest = (!first_page).then(|| page_link(&slug, f, None));
+            view.prev = (has_newer && !first_key.is_empty())
+                .then(|| page_link(&slug, f, Some(("newer", &first_key))));
+            view.next = (has_older && !last_key.is_empty())
+                .then(|| page_link(&slug, f, Some(("older", &last_key))));
             page(StatusCode::OK, &view)
         }
         Err(e) => {
