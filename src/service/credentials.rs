@@ -178,7 +178,7 @@ pub async fn accept_by_link(
     outcome
 }
 
-/// Writes the membership an invitation offers (one transaction; see `Store::accept_invitation`).
+/// Writes the membership an invitation offers (one transaction; see `InvitationStore::accept_invitation`).
 async fn accept(
     store: &DynStore,
     clock: &Clock,

@@ -1,5 +1,5 @@
 //! Adding people: the checked fields of a person to add or sign up, an organization's name, and
-//! the membership document (a SCIM User) `Store::enrol` writes for them.
+//! the membership document (a SCIM User) `PeopleStore::enrol` writes for them.
 
 use crate::domain::{Email, Name};
 use crate::error::{Error, Result};
@@ -43,7 +43,7 @@ pub fn org_name(name: Option<String>, slug: &str) -> Result<String> {
     Ok(Name::optional("name", name.as_deref())?.map_or_else(|| slug.to_owned(), Name::into_string))
 }
 
-/// What `Store::enrol` writes for a person: their membership document built from their email
+/// What `PeopleStore::enrol` writes for a person: their membership document built from their email
 /// and names (a SCIM User, so an identity provider can take it over later).
 pub fn enrolment(
     email: &str,
