@@ -22,7 +22,9 @@ mod audit;
 mod groups;
 mod invitations;
 mod invite_users;
+mod profile;
 mod provisioning;
+mod signin;
 mod user_actions;
 mod users;
 
@@ -38,20 +40,27 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use signin::{signin_view, signin_with};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/signin", get(signin_page).post(signin))
-        .route("/signup", get(signup_page).post(signup))
-        .route("/forgot", get(forgot_page).post(forgot))
-        .route("/me", get(profile_page))
-        .route("/me/password", axum::routing::post(change_password))
-        .route("/me/names", axum::routing::post(change_names))
-        .route("/me/identities/unlink", axum::routing::post(unlink))
+        .route("/signin", get(signin::signin_page).post(signin::signin))
+        .route("/signup", get(signin::signup_page).post(signin::signup))
+        .route("/forgot", get(signin::forgot_page).post(signin::forgot))
+        .route("/me", get(profile::profile_page))
+        .route(
+            "/me/password",
+            axum::routing::post(profile::change_password),
+        )
+        .route("/me/names", axum::routing::post(profile::change_names))
+        .route(
+            "/me/identities/unlink",
+            axum::routing::post(profile::unlink),
+        )
         .route(
             "/me/sign-out-everywhere",
-            axum::routing::post(sign_out_everywhere),
+            axum::routing::post(profile::sign_out_everywhere),
         )
         .merge(assets::router())
         .merge(users::router())
@@ -414,156 +423,6 @@ impl FormFields {
     }
 }
 
-// ---- Signed out: sign-in and sign-up -------------------------------------------------------
-
-/// The cookie of the double-submit token that the sign-in and sign-up forms carry: a page on
-/// another site can post neither form, so it cannot sign a browser in to someone else's account.
-const FORM_COOKIE: &str = "scimd_form";
-
-#[derive(Template)]
-#[template(path = "signin.html")]
-struct SigninPage {
-    chrome: Chrome,
-    title: &'static str,
-    providers: Vec<(String, String)>,
-    email: String,
-    error: Option<String>,
-    /// Something done, said on the way to signing in again (a password changed, say).
-    notice: Option<String>,
-    form_token: String,
-}
-
-/// A fresh double-submit token, set as a cookie on the page that carries it.
-fn with_form_token(st: &AppState, mut resp: Response, token: &str) -> Response {
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(st, FORM_COOKIE, token, "/", 3600),
-    );
-    resp
-}
-
-fn form_token_ok(headers: &HeaderMap, f: &FormFields) -> bool {
-    let cookie = super::auth::cookie(headers, FORM_COOKIE).unwrap_or_default();
-    let field = f.get("form_token").unwrap_or_default();
-    !cookie.is_empty()
-        && cookie.len() == field.len()
-        && subtle::ConstantTimeEq::ct_eq(cookie.as_bytes(), field.as_bytes()).into()
-}
-
-/// The sign-in page (also what `/` shows to a browser without a session).
-pub fn signin_view(
-    st: &AppState,
-    status: StatusCode,
-    email: &str,
-    error: Option<String>,
-) -> Response {
-    signin_with(st, status, email, error, None)
-}
-
-fn signin_with(
-    st: &AppState,
-    status: StatusCode,
-    email: &str,
-    error: Option<String>,
-    notice: Option<String>,
-) -> Response {
-    let token = crate::token::generate();
-    let view = SigninPage {
-        chrome: Chrome::signed_out(),
-        title: "Sign in to scimd",
-        providers: st
-            .federation
-            .providers()
-            .iter()
-            .map(|p| (p.name().to_owned(), p.label.clone()))
-            .collect(),
-        email: email.to_owned(),
-        error,
-        notice,
-        form_token: token.clone(),
-    };
-    with_form_token(st, page(status, &view), &token)
-}
-
-async fn signin_page(State(st): State<AppState>, MaybeSession(s): MaybeSession) -> Response {
-    if s.is_some() {
-        return redirect("/");
-    }
-    signin_view(&st, StatusCode::OK, "", None)
-}
-
-async fn signin(
-    State(st): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = FormFields::parse(&body);
-    let email = f.text("email");
-    if !form_token_ok(&headers, &f) {
-        return signin_view(
-            &st,
-            StatusCode::FORBIDDEN,
-            &email,
-            Some("This sign-in form expired. Try again.".into()),
-        );
-    }
-    let outcome =
-        super::people::password_sign_in(&st, &ip.0, Some(email.clone()), Some(f.text("password")))
-            .await;
-    crate::metrics::sign_in(match &outcome {
-        Ok(Ok(_)) => "success",
-        Ok(Err(_)) => "limited",
-        Err(e) if e.kind() == crate::error::ErrorKind::Unauthorized => "wrong",
-        Err(e) if e.parts().0.is_client_error() => "invalid",
-        Err(_) => "error",
-    });
-    let account = match outcome {
-        Ok(Ok(account)) => account,
-        Ok(Err(wait)) => {
-            return signin_view(
-                &st,
-                StatusCode::TOO_MANY_REQUESTS,
-                &email,
-                Some(format!(
-                    "Too many sign-in attempts. Try again in {wait} seconds."
-                )),
-            )
-        }
-        Err(e) => {
-            let (status, text) = refusal(&e);
-            return signin_view(&st, status, &email, Some(capitalise(&text)));
-        }
-    };
-    match sessions::start(
-        &st.store,
-        &st.clock,
-        &account,
-        "password",
-        st.config.session_idle,
-    )
-    .await
-    {
-        Ok(started) => {
-            let mut resp = redirect("/");
-            let h = resp.headers_mut();
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(
-                    &st,
-                    sessions::COOKIE,
-                    &started.secret,
-                    "/",
-                    sessions::MAX_MICROS / 1_000_000,
-                ),
-            );
-            h.append(header::SET_COOKIE, set_cookie(&st, FORM_COOKIE, "", "/", 0));
-            resp
-        }
-        Err(e) => super::invite::internal(e),
-    }
-}
-
 /// The admin API's messages start in lower case (they follow a field name); a page's sentence
 /// starts with a capital.
 pub fn capitalise(s: &str) -> String {
@@ -571,157 +430,6 @@ pub fn capitalise(s: &str) -> String {
     match c.next() {
         Some(first) => first.to_uppercase().chain(c).collect(),
         None => String::new(),
-    }
-}
-
-#[derive(Default)]
-struct SignupForm {
-    email: String,
-    given_name: String,
-    family_name: String,
-    org_name: String,
-    org_slug: String,
-}
-
-#[derive(Template)]
-#[template(path = "signup.html")]
-struct SignupPage {
-    chrome: Chrome,
-    title: &'static str,
-    form: SignupForm,
-    error: Option<String>,
-    done: bool,
-    form_token: String,
-}
-
-fn signup_view(
-    st: &AppState,
-    status: StatusCode,
-    form: SignupForm,
-    error: Option<String>,
-    done: bool,
-) -> Response {
-    let token = crate::token::generate();
-    let view = SignupPage {
-        chrome: Chrome::signed_out(),
-        title: if done {
-            "Check your email"
-        } else {
-            "Create an organization"
-        },
-        form,
-        error,
-        done,
-        form_token: token.clone(),
-    };
-    with_form_token(st, page(status, &view), &token)
-}
-
-async fn signup_page(State(st): State<AppState>) -> Response {
-    signup_view(&st, StatusCode::OK, SignupForm::default(), None, false)
-}
-
-/// Sign-up: the admin API's own (a new organization whose creator is its admin, an
-/// account-setup email proving the address, the same answer whether or not it had an account).
-async fn signup(
-    State(st): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = FormFields::parse(&body);
-    let form = SignupForm {
-        email: f.text("email"),
-        given_name: f.text("given_name"),
-        family_name: f.text("family_name"),
-        org_name: f.text("org_name"),
-        org_slug: f.text("org_slug"),
-    };
-    if !form_token_ok(&headers, &f) {
-        let e = "This form expired. Try again.".to_owned();
-        return signup_view(&st, StatusCode::FORBIDDEN, form, Some(e), false);
-    }
-    let request = super::people::Signup {
-        email: Some(form.email.clone()),
-        given_name: Some(form.given_name.clone()),
-        family_name: Some(form.family_name.clone()),
-        organization: Some(super::people::SignupOrg {
-            slug: Some(form.org_slug.trim().to_owned()),
-            name: Some(form.org_name.clone()),
-        }),
-    };
-    let request_id = super::extract::request_id(&headers);
-    match super::people::sign_up(&st, &ip.0, request_id, request).await {
-        Ok(Ok(())) => signup_view(&st, StatusCode::OK, SignupForm::default(), None, true),
-        Ok(Err(wait)) => {
-            let e = format!("Too many attempts from here. Try again in {wait} seconds.");
-            signup_view(&st, StatusCode::TOO_MANY_REQUESTS, form, Some(e), false)
-        }
-        Err(e) => {
-            let (status, text) = refusal(&e);
-            signup_view(&st, status, form, Some(capitalise(&text)), false)
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "forgot.html")]
-struct ForgotPage {
-    chrome: Chrome,
-    title: &'static str,
-    email: String,
-    error: Option<String>,
-    done: bool,
-    form_token: String,
-}
-
-fn forgot_view(
-    st: &AppState,
-    status: StatusCode,
-    email: String,
-    error: Option<String>,
-    done: bool,
-) -> Response {
-    let token = crate::token::generate();
-    let view = ForgotPage {
-        chrome: Chrome::signed_out(),
-        title: "Forgot your password?",
-        email,
-        error,
-        done,
-        form_token: token.clone(),
-    };
-    with_form_token(st, page(status, &view), &token)
-}
-
-async fn forgot_page(State(st): State<AppState>) -> Response {
-    forgot_view(&st, StatusCode::OK, String::new(), None, false)
-}
-
-/// The admin API's password reset: a link by email, and the same answer whether or not the
-/// address has an account.
-async fn forgot(
-    State(st): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let f = FormFields::parse(&body);
-    let email = f.text("email");
-    if !form_token_ok(&headers, &f) {
-        let e = "This form expired. Try again.".to_owned();
-        return forgot_view(&st, StatusCode::FORBIDDEN, email, Some(e), false);
-    }
-    match super::people::request_reset(&st, &ip.0, &email).await {
-        Ok(Ok(())) => forgot_view(&st, StatusCode::OK, String::new(), None, true),
-        Ok(Err(wait)) => {
-            let e = format!("Too many attempts. Try again in {wait} seconds.");
-            forgot_view(&st, StatusCode::TOO_MANY_REQUESTS, email, Some(e), false)
-        }
-        Err(e) => {
-            let (status, text) = refusal(&e);
-            forgot_view(&st, status, email, Some(capitalise(&text)), false)
-        }
     }
 }
 
@@ -819,199 +527,5 @@ pub async fn home(
     if let Ok(v) = HeaderValue::from_str(&s.csrf()) {
         resp.headers_mut().insert("x-csrf-token", v);
     }
-    resp
-}
-
-// ---- My profile -----------------------------------------------------------------------------
-
-#[derive(Template)]
-#[template(path = "profile.html")]
-struct ProfilePage {
-    chrome: Chrome,
-    title: &'static str,
-    name: String,
-    given_name: String,
-    family_name: String,
-    identities: Vec<IdentityRow>,
-    has_password: bool,
-    notice: Option<String>,
-    ok: bool,
-    /// The field a refusal concerns (`given_name`, `family_name`), so it sits beside it.
-    field: &'static str,
-}
-
-struct IdentityRow {
-    provider: String,
-    label: String,
-    subject: String,
-    email: String,
-    last_used: String,
-}
-
-/// My profile as it is now, with an outcome (`ok` false for a refusal) when there is one.
-async fn profile_view(
-    st: &AppState,
-    s: &Signed,
-    status: StatusCode,
-    notice: Option<String>,
-    ok: bool,
-    field: &'static str,
-) -> Response {
-    let account = &s.session.account;
-    let (acct, identities) = match (
-        st.store.account(account).await,
-        st.store.identities_of(account).await,
-    ) {
-        (Ok(Some(a)), Ok(i)) => (a, i),
-        (Ok(None), _) => return redirect("/"),
-        (Err(e), _) | (_, Err(e)) => return super::invite::internal(e),
-    };
-    let label = |name: &str| {
-        st.federation
-            .provider(name)
-            .map_or_else(|| name.to_owned(), |p| p.label.clone())
-    };
-    let given_name = acct.given_name.unwrap_or_default();
-    let family_name = acct.family_name.unwrap_or_default();
-    page(
-        status,
-        &ProfilePage {
-            chrome: s.chrome("me"),
-            title: "My profile",
-            name: format!("{given_name} {family_name}").trim().to_owned(),
-            given_name,
-            family_name,
-            identities: identities
-                .into_iter()
-                .map(|i| IdentityRow {
-                    label: label(&i.provider),
-                    provider: i.provider,
-                    subject: i.subject,
-                    email: i.email,
-                    last_used: i.last_used_at.map_or_else(|| "never".into(), users::day),
-                })
-                .collect(),
-            has_password: acct.password_hash.is_some(),
-            notice,
-            ok,
-            field,
-        },
-    )
-}
-
-async fn profile_page(State(st): State<AppState>, signed: Signed) -> Response {
-    profile_view(&st, &signed, StatusCode::OK, None, true, "").await
-}
-
-/// One's own names, through `people::set_names_as`.
-async fn change_names(State(st): State<AppState>, MeForm { signed, f }: MeForm) -> Response {
-    let saved = super::people::set_names_as(
-        &st,
-        &signed.session.account,
-        Some(f.text("given_name")),
-        Some(f.text("family_name")),
-    )
-    .await;
-    match saved {
-        Ok(()) => {
-            let note = Some("Your name is saved.".to_owned());
-            profile_view(&st, &signed, StatusCode::OK, note, true, "").await
-        }
-        Err(e) => {
-            let (status, text) = refusal(&e);
-            let field = match e.field() {
-                Some("givenName") => "given_name",
-                Some("familyName") => "family_name",
-                _ => "",
-            };
-            profile_view(&st, &signed, status, Some(capitalise(&text)), false, field).await
-        }
-    }
-}
-
-/// Unlinks one of one's own sign-in providers, through `people::unlink_as` (never the last way
-/// to sign in).
-async fn unlink(State(st): State<AppState>, MeForm { signed, f }: MeForm) -> Response {
-    let provider = f.text("provider");
-    let done =
-        super::people::unlink_as(&st, &signed.session.account, &provider, &f.text("subject")).await;
-    match done {
-        Ok(()) => {
-            let note = Some(format!(
-                "{provider} is unlinked. Signing in with it again links it again, as it vouches \
-                 for your address."
-            ));
-            profile_view(&st, &signed, StatusCode::OK, note, true, "").await
-        }
-        Err(e) => {
-            let (status, text) = refusal(&e);
-            profile_view(&st, &signed, status, Some(capitalise(&text)), false, "").await
-        }
-    }
-}
-
-/// The admin API's password change: the current password (counted like a sign-in), then every
-/// session of the account ends, this one too.
-async fn change_password(
-    State(st): State<AppState>,
-    ip: ClientIp,
-    MeForm { signed, f }: MeForm,
-) -> Response {
-    let changed = super::people::change_password_as(
-        &st,
-        &signed.session.account,
-        &ip.0,
-        Some(f.text("current_password")),
-        Some(f.text("new_password")),
-    )
-    .await;
-    match changed {
-        Ok(Ok(())) => signed_out_with(
-            &st,
-            "Your password is changed, and every session has ended. Sign in with the new one.",
-        ),
-        Ok(Err(wait)) => {
-            profile_view(
-                &st,
-                &signed,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(format!("Too many attempts. Try again in {wait} seconds.")),
-                false,
-                "",
-            )
-            .await
-        }
-        Err(e) => {
-            let (status, text) = refusal(&e);
-            profile_view(&st, &signed, status, Some(capitalise(&text)), false, "").await
-        }
-    }
-}
-
-/// Ends every session of the account, on every replica: browsers and admin API tokens alike.
-async fn sign_out_everywhere(
-    State(st): State<AppState>,
-    MeForm { signed, .. }: MeForm,
-) -> Response {
-    match st
-        .store
-        .revoke_sessions(&signed.session.account, None, st.clock.now())
-        .await
-    {
-        Ok(n) => {
-            tracing::info!(account = %signed.session.account, sessions = n, "signed out everywhere");
-            signed_out_with(&st, "You are signed out everywhere.")
-        }
-        Err(e) => super::invite::internal(e),
-    }
-}
-
-/// The sign-in page with a note, the session cookie cleared.
-fn signed_out_with(st: &AppState, note: &str) -> Response {
-    let mut resp = signin_with(st, StatusCode::OK, "", None, Some(note.to_owned()));
-    resp.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(st, sessions::COOKIE, "", "/", 0),
-    );
     resp
 }
