@@ -169,8 +169,22 @@ pub fn client_ip(
     })
 }
 
+/// The server's shared state. Axum clones it into every request (each middleware and handler
+/// holds a copy), so it is one `Arc`: a clone is one reference-count increment, not one per
+/// field (a dozen atomic increments and decrements per layer showed as 7% of the machine's time
+/// under the c=32 lookup benchmark).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub store: DynStore,
     pub provisioning: Provisioning,
     pub clock: Arc<Clock>,
@@ -278,7 +292,7 @@ impl AppState {
                 config.request_log.clone(),
             )
         });
-        AppState {
+        AppState(Arc::new(Shared {
             request_log,
             provisioning: Provisioning::new(store.clone(), clock.clone()),
             hasher: Arc::new(crate::service::hashing::Hasher::new(
@@ -293,7 +307,7 @@ impl AppState {
             config: Arc::new(config),
             tokens: Arc::default(),
             keys: Arc::default(),
-        }
+        }))
     }
 
     /// Stops taking a token on this replica at once (others within `TOKEN_CACHE_MICROS`).
