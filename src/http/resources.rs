@@ -15,7 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub fn router() -> Router<AppState> {
     let mut r = Router::new().route("/.search", post(search_root));
@@ -52,17 +52,38 @@ fn projection(kind: Kind, q: &[(String, String)]) -> Result<Projection> {
     )
 }
 
-fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Response {
-    scim_json(
-        StatusCode::OK,
-        &json!({
-            "schemas": [LIST_RESPONSE],
-            "totalResults": total,
-            "startIndex": start_index,
-            "itemsPerPage": resources.len(),
-            "Resources": resources,
-        }),
-    )
+/// A ListResponse (RFC 7644 §3.4.2), written straight into its text: the resources are
+/// serialised once, where `json!` would first copy every one of them into a new `Value`.
+/// `start_index` is left out of a cursor page (RFC 9865), which may carry `next_cursor`.
+fn list_response(
+    total: i64,
+    start_index: Option<i64>,
+    resources: &[Value],
+    next_cursor: Option<String>,
+) -> Response {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(96 + resources.len() * 1024);
+    let _ = write!(
+        out,
+        "{{\"schemas\":[\"{LIST_RESPONSE}\"],\"totalResults\":{total},"
+    );
+    if let Some(start) = start_index {
+        let _ = write!(out, "\"startIndex\":{start},");
+    }
+    let _ = write!(out, "\"itemsPerPage\":{},\"Resources\":[", resources.len());
+    for (i, r) in resources.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Writing a `Value` into a `String` cannot fail.
+        let _ = write!(out, "{r}");
+    }
+    out.push(']');
+    if let Some(cursor) = next_cursor {
+        let _ = write!(out, ",\"nextCursor\":{}", Value::String(cursor));
+    }
+    out.push('}');
+    scim_text(StatusCode::OK, out)
 }
 
 async fn run_search(
@@ -75,24 +96,15 @@ async fn run_search(
     let q = p.query()?;
     let projection = p.projection(kind)?;
     let page = st.provisioning.list(t, kind, &q).await?;
-    let resources =
-        render_many(&st.store, &t.org_id, kind, &page.records, base, &projection).await?;
-    if p.cursor.is_none() {
-        return Ok(list_response(page.total, q.start_index, resources));
-    }
     // RFC 9865: a full page may have a successor; a short one is the last.
-    let mut body = json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": page.total,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    });
-    if page.records.len() as i64 == q.count && q.count > 0 {
-        if let Some(last) = page.records.last() {
-            body["nextCursor"] = Value::String(encode_cursor(last.created_at, &last.id));
-        }
-    }
-    Ok(scim_json(StatusCode::OK, &body))
+    let next = (p.cursor.is_some() && page.records.len() as i64 == q.count && q.count > 0)
+        .then(|| page.records.last())
+        .flatten()
+        .map(|last| encode_cursor(last.created_at, &last.id));
+    let resources =
+        render_many(&st.store, &t.org_id, kind, page.records, base, &projection).await?;
+    let start_index = p.cursor.is_none().then_some(q.start_index);
+    Ok(list_response(page.total, start_index, &resources, next))
 }
 
 async fn list(
@@ -145,18 +157,10 @@ async fn search_root(
         skip = (skip - page.total).max(0);
         let projection = p.projection(kind)?;
         resources.extend(
-            render_many(
-                &st.store,
-                &t.org_id,
-                kind,
-                &page.records,
-                &base,
-                &projection,
-            )
-            .await?,
+            render_many(&st.store, &t.org_id, kind, page.records, &base, &projection).await?,
         );
     }
-    Ok(list_response(total, q.start_index, resources))
+    Ok(list_response(total, Some(q.start_index), &resources, None))
 }
 
 /// One resource with its `ETag` (RFC 7644 §3.14) and, after a create, `Location`.
@@ -165,32 +169,27 @@ async fn one(
     t: &Tenant,
     base: &str,
     kind: Kind,
-    rec: &Record,
+    rec: Record,
     projection: &Projection,
     status: StatusCode,
 ) -> Result<Response> {
+    let version = etag(rec.version);
+    let location = format!("{base}/{}/{}", kind.endpoint(), rec.id);
     let mut resp = if kind == Kind::Group && projection.is_default() {
-        let text = group_text(&st.store, &t.org_id, rec, base).await?;
+        let text = group_text(&st.store, &t.org_id, &rec, base).await?;
         scim_text(status, text)
     } else {
-        let body = render_many(
-            &st.store,
-            &t.org_id,
-            kind,
-            std::slice::from_ref(rec),
-            base,
-            projection,
-        )
-        .await?
-        .pop()
-        .unwrap_or(Value::Object(Map::new()));
+        let body = render_many(&st.store, &t.org_id, kind, vec![rec], base, projection)
+            .await?
+            .pop()
+            .unwrap_or(Value::Object(Map::new()));
         scim_json(status, &body)
     };
-    if let Ok(v) = HeaderValue::from_str(&etag(rec.version)) {
+    if let Ok(v) = HeaderValue::from_str(&version) {
         resp.headers_mut().insert(header::ETAG, v);
     }
     if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}/{}/{}", kind.endpoint(), rec.id)) {
+        if let Ok(v) = HeaderValue::from_str(&location) {
             resp.headers_mut().insert(header::LOCATION, v);
         }
     }
@@ -207,7 +206,7 @@ async fn create(
 ) -> Result<Response> {
     let projection = projection(kind, &q)?;
     let rec = st.provisioning.create(&t, kind, &body).await?;
-    one(&st, &t, &base, kind, &rec, &projection, StatusCode::CREATED).await
+    one(&st, &t, &base, kind, rec, &projection, StatusCode::CREATED).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -229,7 +228,7 @@ async fn get_one(
         }
         return Ok(resp);
     }
-    one(&st, &t, &base, kind, &rec, &projection, StatusCode::OK).await
+    one(&st, &t, &base, kind, rec, &projection, StatusCode::OK).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -248,7 +247,7 @@ async fn replace(
         .provisioning
         .replace(&t, kind, &id, &body, if_match)
         .await?;
-    one(&st, &t, &base, kind, &rec, &projection, StatusCode::OK).await
+    one(&st, &t, &base, kind, rec, &projection, StatusCode::OK).await
 }
 
 /// PATCH answers 200 with the User; for a Group 204, unless the client asked for a
@@ -277,7 +276,7 @@ async fn patch(
         }
         return Ok(resp);
     }
-    one(&st, &t, &base, kind, &rec, &projection, StatusCode::OK).await
+    one(&st, &t, &base, kind, rec, &projection, StatusCode::OK).await
 }
 
 async fn delete(

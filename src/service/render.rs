@@ -28,13 +28,14 @@ pub enum Derived {
     Groups(Vec<GroupRef>),
 }
 
-pub fn render(kind: Kind, rec: &Record, base: &str, derived: Derived) -> Map<String, Value> {
+/// Renders a record, moving its stored attributes into the answer (they are not copied).
+pub fn render(kind: Kind, mut rec: Record, base: &str, derived: Derived) -> Map<String, Value> {
     let rs = kind.schema();
-    let mut out = Map::new();
+    let mut out = Map::with_capacity(rec.doc.len() + 4);
     out.insert("schemas".into(), schemas_of(kind, &rec.doc));
     out.insert("id".into(), Value::String(rec.id.clone()));
-    if let Some(v) = rec.doc.get("externalId") {
-        out.insert("externalId".into(), v.clone());
+    if let Some(v) = rec.doc.swap_remove("externalId") {
+        out.insert("externalId".into(), v);
     }
     for attr in &rs.core.attributes {
         match (kind, attr.name.as_str(), &derived) {
@@ -53,15 +54,15 @@ pub fn render(kind: Kind, rec: &Record, base: &str, derived: Derived) -> Map<Str
                 out.insert("groups".into(), Value::Array(groups));
             }
             _ => {
-                if let Some(v) = rec.doc.get(&attr.name) {
-                    out.insert(attr.name.clone(), v.clone());
+                if let Some(v) = rec.doc.swap_remove(&attr.name) {
+                    out.insert(attr.name.clone(), v);
                 }
             }
         }
     }
     for ext in &rs.extensions {
-        if let Some(v) = rec.doc.get(&ext.id) {
-            out.insert(ext.id.clone(), v.clone());
+        if let Some(v) = rec.doc.swap_remove(&ext.id) {
+            out.insert(ext.id.clone(), v);
         }
     }
     // The organization role lives in its own column; it is shown as scimd's extension.
@@ -90,19 +91,19 @@ pub async fn render_many(
     store: &DynStore,
     org: &str,
     kind: Kind,
-    records: &[Record],
+    records: Vec<Record>,
     base: &str,
     projection: &Projection,
 ) -> Result<Vec<Value>> {
     let rs = kind.schema();
     let mut out = Vec::with_capacity(records.len());
-    for rec in records {
+    for mut rec in records {
         let derived = match kind {
             Kind::Group if projection.wants("members") => {
                 Derived::Members(store.members(org, &rec.id).await?)
             }
             // Every read and write of a User brings its groups along in the same query.
-            Kind::User => Derived::Groups(rec.groups.clone().unwrap_or_default()),
+            Kind::User => Derived::Groups(rec.groups.take().unwrap_or_default()),
             Kind::Group => Derived::None,
         };
         let mut m = render(kind, rec, base, derived);
@@ -119,7 +120,7 @@ pub async fn group_text(store: &DynStore, org: &str, rec: &Record, base: &str) -
     let ids = store.members(org, &rec.id).await?;
     let mut out = serde_json::to_string(&Value::Object(render(
         Kind::Group,
-        rec,
+        rec.clone(),
         base,
         Derived::None,
     )))
