@@ -2,11 +2,17 @@
 //! one writer at a time; through sqlx every statement of a write was a hand-off to the driver
 //! thread (BEGIN, five statements, COMMIT for a create), and every request paid a commit of its
 //! own. Here one thread owns a rusqlite write connection: it takes whatever writes are waiting
-//! (up to `BATCH`), runs them in one transaction, each inside its own savepoint so that one
-//! write's failure (a taken userName, say) rolls back that write alone, commits once, and only
-//! then answers each request with its own outcome. A write that failed is answered with its own
-//! error; if the commit itself fails, every write of the batch is answered with that error and
-//! none of them happened.
+//! (up to `BATCH`), runs them in one transaction, commits once, and only then answers each
+//! request with its own outcome. A write that failed is answered with its own error; if the
+//! commit itself fails, every write of the batch is answered with that error and none of them
+//! happened.
+//!
+//! One write's failure (a taken userName, say) must roll back that write alone. A savepoint per
+//! write gives that, but costs: FTS5 flushes its pending terms to a new segment at every
+//! savepoint (and merges them later), which under the c=32 create benchmark was a fifth of the
+//! writer's time. So a batch is first run without savepoints; only if one of its writes fails is
+//! the whole transaction rolled back and the batch run again with a savepoint per write. Writes
+//! are closures that can run twice (`Fn`): nothing of a rolled-back run remains.
 //!
 //! The other, rarer writes still go through sqlx's single write connection. The writer thread
 //! holds that connection (acquired from its pool, unused) while it writes, so the two never
@@ -27,7 +33,7 @@ const BATCH: usize = 64;
 /// Writes waiting for the writer before callers wait to queue.
 const QUEUE: usize = 1024;
 
-type Work = Box<dyn FnOnce(&Connection) -> Result<Box<dyn Any + Send>> + Send>;
+type Work = Box<dyn Fn(&Connection) -> Result<Box<dyn Any + Send>> + Send>;
 
 struct Job {
     work: Work,
@@ -36,6 +42,39 @@ struct Job {
 
 pub struct Writer {
     jobs: mpsc::SyncSender<Job>,
+    /// The checkpointer thread runs while this lives.
+    _alive: std::sync::Arc<()>,
+}
+
+/// How often the checkpointer copies the WAL's committed pages into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Checkpoints the WAL on a thread of its own, so the writer never does. With SQLite's automatic
+/// checkpoint, the commit that crossed 1,000 WAL pages copied them and synced the file itself:
+/// under the c=32 PATCH benchmark that was an eighth of the writer's time, with every request of
+/// that batch waiting. A passive checkpoint runs beside the writer and readers without blocking
+/// either; the WAL still restarts from its beginning once it has all been copied.
+fn checkpointer(path: PathBuf, alive: std::sync::Weak<()>) {
+    let db = match Connection::open(&path) {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!(error = %e, "SQLite checkpointer could not open the database; the WAL is not checkpointed");
+            return;
+        }
+    };
+    let _ = db.busy_timeout(Duration::from_secs(1));
+    let mut failing = false;
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        match db.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 fn internal(e: rusqlite::Error) -> Error {
@@ -54,24 +93,36 @@ impl Writer {
     pub fn start(path: PathBuf, lock: sqlx::Pool<sqlx::Sqlite>) -> Result<Writer> {
         let db = Connection::open(&path).map_err(internal)?;
         db.busy_timeout(Duration::from_secs(10)).map_err(internal)?;
+        // A savepoint's journal in memory, not in a temporary file written for every write;
+        // checkpoints on a thread of their own (`checkpointer`).
         db.execute_batch(
-            "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on",
+            "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; \
+             pragma temp_store = memory; pragma wal_autocheckpoint = 0",
         )
         .map_err(internal)?;
         db.set_prepared_statement_cache_capacity(64);
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let runtime = tokio::runtime::Handle::current();
+        let alive = std::sync::Arc::new(());
+        let watch = std::sync::Arc::downgrade(&alive);
+        std::thread::Builder::new()
+            .name("scimd-sqlite-checkpoint".into())
+            .spawn(move || checkpointer(path, watch))
+            .map_err(|e| Error::Internal(e.into()))?;
         std::thread::Builder::new()
             .name("scimd-sqlite-writer".into())
             .spawn(move || run(db, rx, runtime, lock))
             .map_err(|e| Error::Internal(e.into()))?;
-        Ok(Writer { jobs })
+        Ok(Writer {
+            jobs,
+            _alive: alive,
+        })
     }
 
     /// Runs `f` in the next batch; answers after the batch committed.
     pub async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        f: impl Fn(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let work: Work = Box::new(move |db| f(db).map(|v| Box::new(v) as Box<dyn Any + Send>));
@@ -110,7 +161,7 @@ fn run(
         // The write lock: sqlx's only write connection, held idle while this batch writes.
         let guard = runtime.block_on(lock.acquire());
         let outcomes = match &guard {
-            Ok(_) => commit_batch(&db, &mut batch),
+            Ok(_) => commit_batch(&db, &batch),
             Err(e) => Err(Error::Internal(anyhow::anyhow!("SQLite write lock: {e}"))),
         };
         // Returning a pooled connection spawns a task: done inside the runtime.
@@ -135,39 +186,95 @@ fn run(
 
 type Outcome = Result<Box<dyn Any + Send>>;
 
-/// Runs the batch in one transaction, each write in its own savepoint, and commits.
-fn commit_batch(db: &Connection, batch: &mut [Job]) -> Result<Vec<Outcome>> {
-    db.execute_batch("begin immediate").map_err(internal)?;
+/// Runs one write; a panic becomes its error, so it cannot take the writer thread (and every
+/// later write) down.
+fn attempt(db: &Connection, job: &Job) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.work)(db)))
+        .unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("a write panicked"))))
+}
+
+fn exec(db: &Connection, sql: &str) -> Result<()> {
+    db.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(drop)
+        .map_err(internal)
+}
+
+/// Runs the batch in one transaction and commits: first without savepoints; if a write fails,
+/// again from the start with each write in its own savepoint (see the module's note).
+fn commit_batch(db: &Connection, batch: &[Job]) -> Result<Vec<Outcome>> {
+    exec(db, "begin immediate")?;
     let mut results = Vec::with_capacity(batch.len());
-    for job in batch.iter_mut() {
-        let work: Work = std::mem::replace(&mut job.work, Box::new(|_| Ok(Box::new(()))));
-        let step = db
-            .execute_batch("savepoint w")
-            .map_err(internal)
-            .and_then(|()| {
-                // A panic in one write must not take the writer thread (and every later write)
-                // down: it becomes that write's error.
-                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(db)))
-                    .unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("a write panicked"))));
-                let end = if out.is_ok() {
-                    "release w"
-                } else {
-                    "rollback to w; release w"
-                };
-                db.execute_batch(end).map_err(internal)?;
-                Ok(out)
-            });
+    for job in batch {
+        match attempt(db, job) {
+            Ok(v) => results.push(Ok(v)),
+            Err(_) => break,
+        }
+    }
+    if results.len() < batch.len() {
+        // A write failed: nothing of this run is kept (after some errors SQLite has already
+        // rolled the transaction back itself, and this rollback then has nothing to do).
+        let _ = exec(db, "rollback");
+        return commit_with_savepoints(db, batch);
+    }
+    finish(db, results)
+}
+
+fn commit_with_savepoints(db: &Connection, batch: &[Job]) -> Result<Vec<Outcome>> {
+    exec(db, "begin immediate")?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let step = exec(db, "savepoint w").and_then(|()| {
+            let out = attempt(db, job);
+            if out.is_ok() {
+                exec(db, "release w")?;
+            } else {
+                exec(db, "rollback to w")?;
+                exec(db, "release w")?;
+            }
+            Ok(out)
+        });
         match step {
             Ok(out) => results.push(out),
             Err(e) => {
-                let _ = db.execute_batch("rollback");
+                let _ = exec(db, "rollback");
                 return Err(e);
             }
         }
     }
-    if let Err(e) = db.execute_batch("commit") {
-        let _ = db.execute_batch("rollback");
-        return Err(internal(e));
+    finish(db, results)
+}
+
+/// Indexes the search text of the members this batch created (`search_doc = -1`, see
+/// migration 0016), after every write of the batch: FTS5 then takes all their terms in one
+/// segment at the commit.
+fn index_new_members(db: &Connection) -> Result<()> {
+    let pending: Vec<(String, String)> = db
+        .prepare_cached("select id, search from membership where search_doc = -1")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(internal)?;
+    let mut insert = db
+        .prepare_cached("insert into membership_search (search, membership_id) values (?1, ?2)")
+        .map_err(internal)?;
+    let mut note = db
+        .prepare_cached("update membership set search_doc = ?2 where id = ?1")
+        .map_err(internal)?;
+    for (id, search) in pending {
+        let doc = insert.insert(params![search, id]).map_err(internal)?;
+        note.execute(params![id, doc]).map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// Indexes the batch's new members and commits; on any failure nothing of the batch is kept.
+fn finish(db: &Connection, results: Vec<Outcome>) -> Result<Vec<Outcome>> {
+    if let Err(e) = index_new_members(db) {
+        let _ = exec(db, "rollback");
+        return Err(e);
+    }
+    if let Err(e) = exec(db, "commit") {
+        let _ = exec(db, "rollback");
+        return Err(e);
     }
     Ok(results)
 }
@@ -212,7 +319,8 @@ pub fn insert_user(
     let text = serde_json::to_string(doc).map_err(|e| Error::Internal(e.into()))?;
     db.prepare_cached(
         "insert into membership (id, organization_id, account_id, user_name, user_name_norm, external_id, active, \
-         doc, version, created_at, updated_at, role, role_assigned, search) values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?12)",
+         doc, version, created_at, updated_at, role, role_assigned, search, search_doc) \
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?12, -1)",
     )
     .and_then(|mut s| {
         s.execute(params![

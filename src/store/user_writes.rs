@@ -65,12 +65,12 @@ impl SqliteStore {
             let done = self
                 .writer
                 .run(move |db| {
-                    let (current, doc, role) = write;
+                    let (current, doc, role) = &write;
                     sqlite_write::update_user(
                         db,
                         &org_,
-                        &current,
-                        &doc,
+                        current,
+                        doc,
                         role.as_deref(),
                         now,
                         &audit_,
