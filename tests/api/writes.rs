@@ -44,6 +44,23 @@ async fn concurrent_writes_each_get_their_own_outcome(app: TestApp) {
     assert_eq!(conflicts, 20);
     let r = app.get("/Users?count=1000").await;
     assert_eq!(r.body["totalResults"], 20);
+    // Each member created in a batch is in the console's search index once the batch commits
+    // (on SQLite the writer indexes a batch's new members just before its commit).
+    for (text, found) in [("gc03@", 1), ("GC1", 10), ("gc2", 0)] {
+        let page = app
+            .store
+            .list_members(
+                &app.org.id,
+                &scimd::store::MemberQuery {
+                    search: Some(text.into()),
+                    count: 50,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.records.len(), found, "search {text:?}");
+    }
     assert_eq!(r.ids().len(), 20);
     let (_, events) = app.store.audit_events(&app.org.id, 1, 1000).await.unwrap();
     assert_eq!(
@@ -100,3 +117,45 @@ async fn concurrent_writes_each_get_their_own_outcome(app: TestApp) {
 }
 
 both!(concurrent_writes_each_get_their_own_outcome);
+
+/// SQLite's WAL is copied into the database file by the checkpointer thread, not by a write
+/// that happens to cross SQLite's automatic threshold (1,000 pages, far above what 30 users
+/// write): the database file read alone, without its WAL, soon holds every new user.
+#[tokio::test]
+async fn the_sqlite_wal_is_checkpointed_without_a_write_doing_it() {
+    let app = TestApp::sqlite().await;
+    for i in 0..30 {
+        let name = format!("wal{i:02}@example.com");
+        let r = app
+            .post(
+                "/Users",
+                json!({"schemas": [USER_SCHEMA], "userName": name}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let path = app.url.strip_prefix("sqlite:").unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // `immutable=1`: the file as it is on disk, the WAL not read.
+        let file = rusqlite::Connection::open_with_flags(
+            format!("file:{path}?immutable=1"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        // Before the first checkpoint the file may not even hold the tables yet.
+        let n: Result<i64, _> = file.query_row(
+            "select count(*) from membership where organization_id = ?1",
+            [&app.org.id],
+            |r| r.get(0),
+        );
+        if matches!(n, Ok(30)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file alone holds {n:?} of 30 users after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
