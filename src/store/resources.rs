@@ -387,6 +387,7 @@ macro_rules! resources {
                 let memo = (plain && q.sort.is_none() && q.after.is_none() && q.start_index > 1)
                     .then(|| self.pages.seek(org, kind, q.start_index))
                     .flatten();
+                let single = at_most_one(kind, q.filter.as_ref());
                 let page_text = |after: Option<(i64, &str)>, offset: i64| {
                     let mut sql = where_sql.clone();
                     if let Some((ts, id)) = after {
@@ -402,6 +403,12 @@ macro_rules! resources {
                     sql.push(" offset ").bind(Arg::Int(offset));
                     // Late row lookup: the page's ids are found first (offset rows are skipped
                     // in the index alone), then only those rows are read and rendered.
+                    if single && offset == 0 {
+                        // At most one row, found by a unique index: read it at once (the late
+                        // lookup below pays only when rows are skipped).
+                        let text = format!("select {} from {} r{}", read_columns(kind, $groups), table(kind), sql.text);
+                        return (text, sql.args);
+                    }
                     let page = format!(
                         "select {cols} from {t} r join (select r.id as page_id from {t} r{inner}) p on p.page_id = r.id",
                         cols = read_columns(kind, $groups),
@@ -506,3 +513,51 @@ macro_rules! resources {
 }
 
 for_both!(resources);
+
+/// Whether a filter matches at most one resource through a unique index: `userName eq` (Users)
+/// or `id eq`, the lookups identity providers make before every create.
+fn at_most_one(kind: Kind, filter: Option<&crate::scim::filter::Filter>) -> bool {
+    use crate::scim::filter::{CompareOp, Filter, Literal};
+    let Some(Filter::Compare(path, CompareOp::Eq, Literal::Str(_))) = filter else {
+        return false;
+    };
+    let core = path
+        .uri
+        .as_deref()
+        .is_none_or(|u| u.eq_ignore_ascii_case(&kind.schema().core.id));
+    core && path.sub.is_none()
+        && (path.name.eq_ignore_ascii_case("id")
+            || (kind == Kind::User && path.name.eq_ignore_ascii_case("userName")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unique_equality_lookups_are_read_at_once() {
+        let one =
+            |kind, text: &str| at_most_one(kind, Some(&crate::scim::filter::parse(text).unwrap()));
+        for text in [
+            r#"userName eq "a@example.com""#,
+            r#"USERNAME eq "a@example.com""#,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#,
+            r#"id eq "7""#,
+        ] {
+            assert!(one(Kind::User, text), "{text}");
+        }
+        assert!(one(Kind::Group, r#"id eq "7""#));
+        for (kind, text) in [
+            (Kind::User, r#"userName co "a""#),
+            (Kind::User, r#"userName eq "a" and active eq true"#),
+            (Kind::User, r#"externalId eq "a""#),
+            (Kind::User, r#"emails.value eq "a@example.com""#),
+            (Kind::User, r#"emails[value eq "a"]"#),
+            (Kind::Group, r#"userName eq "a""#),
+            (Kind::Group, r#"displayName eq "a""#),
+        ] {
+            assert!(!one(kind, text), "{text}");
+        }
+        assert!(!at_most_one(Kind::User, None));
+    }
+}
