@@ -396,6 +396,14 @@ macro_rules! resources {
                         sql.push(" and (r.created_at, r.id) > (").bind(Arg::Int(ts));
                         sql.push(", ").bind(Arg::Text(id.to_owned())).push(")");
                     }
+                    if single && offset == 0 {
+                        // At most one row, found by a unique index: read it at once, with no
+                        // order or limit (the late lookup below pays only when rows are skipped,
+                        // and with `order by … limit` Postgres may walk the creation index of
+                        // the whole organization looking for the one row).
+                        let text = format!("select {} from {} r{}", read_columns(kind, $groups), table(kind), sql.text);
+                        return (text, sql.args);
+                    }
                     let order_at = sql.text.len();
                     compile_order(&mut sql, kind, q.sort.as_ref());
                     let order = sql.text[order_at..].to_owned();
@@ -403,12 +411,6 @@ macro_rules! resources {
                     sql.push(" offset ").bind(Arg::Int(offset));
                     // Late row lookup: the page's ids are found first (offset rows are skipped
                     // in the index alone), then only those rows are read and rendered.
-                    if single && offset == 0 {
-                        // At most one row, found by a unique index: read it at once (the late
-                        // lookup below pays only when rows are skipped).
-                        let text = format!("select {} from {} r{}", read_columns(kind, $groups), table(kind), sql.text);
-                        return (text, sql.args);
-                    }
                     let page = format!(
                         "select {cols} from {t} r join (select r.id as page_id from {t} r{inner}) p on p.page_id = r.id",
                         cols = read_columns(kind, $groups),
