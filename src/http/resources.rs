@@ -174,7 +174,9 @@ async fn one(
     status: StatusCode,
 ) -> Result<Response> {
     let version = etag(rec.version);
-    let location = format!("{base}/{}/{}", kind.endpoint(), rec.id);
+    // Only a 201 carries `Location`, so only then is the URL built (the record moves below).
+    let location =
+        (status == StatusCode::CREATED).then(|| format!("{base}/{}/{}", kind.endpoint(), rec.id));
     let mut resp = if kind == Kind::Group && projection.is_default() {
         let text = group_text(&st.store, &t.org_id, &rec, base).await?;
         scim_text(status, text)
@@ -188,10 +190,8 @@ async fn one(
     if let Ok(v) = HeaderValue::from_str(&version) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&location) {
-            resp.headers_mut().insert(header::LOCATION, v);
-        }
+    if let Some(Ok(v)) = location.as_deref().map(HeaderValue::from_str) {
+        resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
 }

@@ -149,7 +149,7 @@ impl PgStore {
             let current = match sqlx::query(&read)
                 .bind(org)
                 .bind(id)
-                .fetch_optional(&self.read)
+                .fetch_optional(&self.updates)
                 .await?
             {
                 Some(row) => Self::record(&row)?,
@@ -203,7 +203,7 @@ impl PgStore {
             .bind(columns(Kind::User, &current.doc).active && !c.active)
             .bind(new_id())
             .bind(&c.search)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.updates)
             .await?;
             if done.is_some() {
                 return Ok(Some(Record {
