@@ -134,7 +134,7 @@ impl PgStore {
             read: pool.clone(),
             write: pool,
             auth: auth_pool(url).await?,
-            updates: updates_pool(url).await?,
+            updates: updates_pool(url)?,
             pages: PageMemo::default(),
         })
     }
@@ -178,13 +178,12 @@ async fn auth_pool(url: &str) -> Result<Pool<Postgres>> {
 /// generic one, and planning the statement then cost about a quarter of Postgres's time under
 /// PATCH. Every plan of both statements is a lookup by primary key, so the generic plan is the
 /// custom one. Only this pool: a filter or a page planned without its values (a `co` pattern,
-/// an offset) could get a worse plan.
-async fn updates_pool(url: &str) -> Result<Pool<Postgres>> {
+/// an offset) could get a worse plan. Its connections open at the first update.
+fn updates_pool(url: &str) -> Result<Pool<Postgres>> {
     Ok(idle_ping(PgPoolOptions::new())
         .max_connections(UPDATE_CONNECTIONS)
         .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-        .connect_with(pg_options(url)?.options([("plan_cache_mode", "force_generic_plan")]))
-        .await?)
+        .connect_lazy_with(pg_options(url)?.options([("plan_cache_mode", "force_generic_plan")])))
 }
 
 /// Connection settings for every Postgres connection. `statement_timeout` backs up the request
@@ -421,3 +420,31 @@ pub(super) const SQLITE_GROUPS: &str = "(select json_group_array(json_array(g.id
      from team_member tm join team t on t.id = tm.team_id where tm.membership_id = r.id order by t.display_name_norm, t.id) g)";
 pub(super) const PG_GROUPS: &str = "(select coalesce(jsonb_agg(jsonb_build_array(t.id, t.display_name) order by t.display_name_norm, t.id), '[]'::jsonb) \
      from team_member tm join team t on t.id = tm.team_id where tm.membership_id = r.id)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url() -> String {
+        std::env::var("SCIMD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    async fn mode(pool: &Pool<Postgres>) -> String {
+        sqlx::query_scalar("show plan_cache_mode")
+            .fetch_one(pool)
+            .await
+            .expect("Postgres answers")
+    }
+
+    /// Only the PATCH and PUT pool plans its statements once: filters and pages elsewhere keep
+    /// plans made with their values.
+    #[tokio::test]
+    async fn only_the_update_pool_forces_generic_plans() {
+        assert_eq!(
+            mode(&updates_pool(&url()).unwrap()).await,
+            "force_generic_plan"
+        );
+        assert_eq!(mode(&auth_pool(&url()).await.unwrap()).await, "auto");
+    }
+}

@@ -159,3 +159,35 @@ async fn the_sqlite_wal_is_checkpointed_without_a_write_doing_it() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// On Postgres a User's PATCH and PUT run on a pool of their own, whose connections plan each
+/// statement once (the pool's setting is checked by `store::backend`'s unit test); before the
+/// first update that pool has opened nothing.
+#[tokio::test]
+async fn postgres_user_updates_run_on_their_own_pool() {
+    let app = TestApp::postgres().await;
+    let opened = |stats: &[scimd::store::PoolStats]| {
+        stats
+            .iter()
+            .find(|p| p.name == "updates")
+            .expect("an updates pool")
+            .open
+    };
+    let r = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "pool@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(opened(&app.store.pool_stats().await), 0);
+    let r = app
+        .patch(
+            &format!("/Users/{}", id(&r.body)),
+            ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["active"], false);
+    assert!(opened(&app.store.pool_stats().await) >= 1);
+}
