@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
 
@@ -136,8 +137,11 @@ pub async fn capture(State(st): State<Capture>, req: Request, next: Next) -> Res
         client_ip,
         user_agent,
         request_id,
-        request_body,
-        response_body,
+        // Copied to their exact size: the request's bytes are a slice of the connection's read
+        // buffer and the answer's carry its spare capacity, both of which the queue would
+        // otherwise keep alive for up to a second.
+        request_body: Bytes::copy_from_slice(&request_body),
+        response_body: response_body.as_deref().map(Bytes::copy_from_slice),
         read_summary,
         note: refusal,
         at,

@@ -58,10 +58,15 @@ impl Default for Settings {
     }
 }
 
-/// Entries written in one transaction at most; reaching it wakes the writer early. Large and
-/// rare on purpose: on SQLite every commit makes the readers' connections drop their page
-/// caches, so many small log commits would slow every lookup.
+/// Entries written in one transaction at most; reaching it wakes the writer early. Large on
+/// purpose: each batch also prunes every organization it writes for (on SQLite in the log's
+/// own file, so its commits never touch the main file's readers).
 const BATCH: usize = 5000;
+/// Queued bytes (see `Captured::weight`) that also wake the writer early. Under a burst of
+/// creates (about 2 KiB each with both bodies) a whole second's queue, and the batch written
+/// beside it, had been a third of the server's peak memory; at 2 MiB the writer commits a few
+/// times a second at most.
+const WAKE_BYTES: usize = 2 * 1024 * 1024;
 /// How often every organization's entries past the age bound are swept (the batch writes prune
 /// only the organizations they write for).
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
@@ -250,7 +255,7 @@ impl RequestLog {
         let weight = c.weight();
         let mut dropped = 0u64;
         let budget = self.settings.reads_per_second;
-        let len = {
+        let (len, bytes) = {
             let Ok(mut q) = self.queue.lock() else {
                 return;
             };
@@ -267,12 +272,12 @@ impl RequestLog {
                 }
             }
             q.add(c);
-            q.items.len()
+            (q.items.len(), q.bytes)
         };
         if dropped > 0 {
             self.note_dropped(dropped);
         }
-        if len >= BATCH {
+        if len >= BATCH || bytes >= WAKE_BYTES {
             self.wake.notify_one();
         }
     }

@@ -23,6 +23,7 @@ both!(
     the_log_can_be_turned_off,
     bad_log_queries_are_refused_clearly,
     on_sqlite_the_log_has_a_file_of_its_own,
+    a_queue_past_two_mib_is_written_without_waiting,
     the_token_list_is_paged_and_old_revocations_drop_out,
     successful_reads_past_the_budget_are_counted_and_errors_never_are,
 );
@@ -927,6 +928,35 @@ async fn on_sqlite_the_log_has_a_file_of_its_own(mut app: TestApp) {
     let provider = admin_token(&app).await;
     let items = log_items(&app, &provider, "acme", "?subject=apart%40example.com").await;
     assert_eq!(items.len(), 1, "the admin API reads the same log");
+}
+
+/// The writer wakes when the queue holds 2 MiB of bodies, not only every `flush_every` (an hour
+/// here) or at 5,000 entries: three requests of 900 KB are written with no flush asked for.
+async fn a_queue_past_two_mib_is_written_without_waiting(mut app: TestApp) {
+    app.configure(manual);
+    let big = "x".repeat(900 * 1024);
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/Users",
+                json!({"schemas": [USER_SCHEMA], "userName": format!("big{i}@example.com"), "nickName": big}),
+            )
+            .await;
+        assert!(
+            r.status.is_client_error() || r.status.is_success(),
+            "{}",
+            r.status
+        );
+    }
+    let sql = "select count(*) from request_log where method = 'POST'";
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while log_count(&app, sql).await < 3 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the queue was not written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn the_token_list_is_paged_and_old_revocations_drop_out(app: TestApp) {
