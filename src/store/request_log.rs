@@ -160,7 +160,11 @@ macro_rules! request_log {
                          response_body, request_id, created_at, updated_at) values {}",
                         rows.join(", ")
                     );
-                    let mut q = sqlx::query(&text);
+                    // Not kept as a prepared statement: every chunk size is a text of its own
+                    // with up to 2,000 parameters, and sqlx caches 100 statements per
+                    // connection: cached, they took the server to 108 MiB on Postgres after
+                    // 100,000 creates, against 77 MiB without them and 31 MiB with the log off.
+                    let mut q = sqlx::query(&text).persistent(false);
                     for e in chunk {
                         q = q
                             .bind(&e.id)
