@@ -120,12 +120,7 @@ impl SqliteStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = idle_ping(PgPoolOptions::new())
-            .max_connections(PG_CONNECTIONS)
-            // While Postgres is down, a request waits this long for a connection and is then
-            // answered 503 with Retry-After (`error::database_unreachable`): long enough to ride
-            // out a pool that is merely busy, short enough that clients hear back quickly.
-            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+        let pool = pool_options(PG_CONNECTIONS)
             .connect_with(pg_options(url)?)
             .await?;
         // sqlx takes an advisory lock, so replicas starting together migrate once.
@@ -143,13 +138,19 @@ impl PgStore {
 /// A connection idle at least this long is pinged before it is handed out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// Checks a pooled connection before use only when it sat idle for a while: under load a
-/// connection comes back and goes out again within microseconds, and a ping then would cost a
-/// round trip to Postgres on every query for nothing. One idle longer may have been closed
+/// A pool of up to `max` connections, each checked before use only when it sat idle for a
+/// while: under load a connection comes back and goes out again within microseconds, and a ping
+/// then would cost a round trip to Postgres on every query for nothing. One idle longer may have been closed
 /// meanwhile (a restart, `pg_terminate_backend`, an idle timeout between the two): it is
 /// pinged, and a dead one is dropped and another taken, so the request never sees it.
-fn idle_ping(options: PgPoolOptions) -> PgPoolOptions {
-    options
+///
+/// While Postgres is down, a request waits `PG_ACQUIRE_TIMEOUT` for a connection and is then
+/// answered 503 with Retry-After (`error::database_unreachable`): long enough to ride out a pool
+/// that is merely busy, short enough that clients hear back quickly. Every pool is built so.
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
@@ -164,9 +165,7 @@ fn idle_ping(options: PgPoolOptions) -> PgPoolOptions {
 /// A small pool of its own for provisioning-token checks, so that slow queries holding every
 /// connection of the main pool never make authentication wait.
 async fn auth_pool(url: &str) -> Result<Pool<Postgres>> {
-    Ok(idle_ping(PgPoolOptions::new())
-        .max_connections(AUTH_CONNECTIONS)
-        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+    Ok(pool_options(AUTH_CONNECTIONS)
         .connect_with(pg_options(url)?)
         .await?)
 }
@@ -180,9 +179,7 @@ async fn auth_pool(url: &str) -> Result<Pool<Postgres>> {
 /// custom one. Only this pool: a filter or a page planned without its values (a `co` pattern,
 /// an offset) could get a worse plan. Its connections open at the first update.
 fn updates_pool(url: &str) -> Result<Pool<Postgres>> {
-    Ok(idle_ping(PgPoolOptions::new())
-        .max_connections(UPDATE_CONNECTIONS)
-        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+    Ok(pool_options(UPDATE_CONNECTIONS)
         .connect_lazy_with(pg_options(url)?.options([("plan_cache_mode", "force_generic_plan")])))
 }
 
