@@ -191,3 +191,63 @@ async fn postgres_user_updates_run_on_their_own_pool() {
     assert_eq!(r.body["active"], false);
     assert!(opened(&app.store.pool_stats().await) >= 1);
 }
+
+/// On Postgres a User's PATCH and PUT rewrite its row in place, as a heap-only tuple that no
+/// index is told about: no index of `membership` covers a column that every update writes
+/// (`updated_at`, `version`, `doc`) or that a deactivation writes (`active`). Read from the page
+/// itself with `pageinspect`.
+#[tokio::test]
+async fn postgres_user_updates_rewrite_the_row_in_place() {
+    use sqlx::Connection;
+    let app = TestApp::postgres().await;
+    let mut c = sqlx::PgConnection::connect(&app.url).await.unwrap();
+    sqlx::query("create extension if not exists pageinspect")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let user =
+        json!({"schemas": [USER_SCHEMA], "userName": "hot@example.com", "title": "Engineer"});
+    let r = app.post("/Users", user.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let path = format!("/Users/{}", id(&r.body));
+    let r = app
+        .patch(
+            &path,
+            ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        written_in_place(&mut c, &id(&r.body)).await,
+        "a deactivation touched an index"
+    );
+    let mut replaced = user;
+    replaced["title"] = json!("Manager");
+    let r = app.put(&path, replaced).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        written_in_place(&mut c, &id(&r.body)).await,
+        "a PUT touched an index"
+    );
+}
+
+/// Whether the row's current version is a heap-only tuple (bit 0x8000 of `t_infomask2`): one
+/// written by an update that inserted into no index.
+async fn written_in_place(c: &mut sqlx::PgConnection, id: &str) -> bool {
+    let (page, item): (i32, i32) = sqlx::query_as(
+        "select (ctid::text::point)[0]::int, (ctid::text::point)[1]::int from membership where id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    let flags: i32 = sqlx::query_scalar(
+        "select t_infomask2 from heap_page_items(get_raw_page('membership', $1)) where lp = $2",
+    )
+    .bind(page)
+    .bind(item)
+    .fetch_one(&mut *c)
+    .await
+    .unwrap();
+    flags & 0x8000 != 0
+}
