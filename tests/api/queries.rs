@@ -10,7 +10,8 @@ both!(
     paging_counts_and_caps,
     cursor_paging_walks_every_user_once,
     sorting_is_stable,
-    projection_and_search
+    projection_and_search,
+    filters_by_when_users_changed
 );
 
 async fn filters_by_the_attributes_idps_use(app: TestApp) {
@@ -199,4 +200,71 @@ async fn cursor_paging_walks_every_user_once(app: TestApp) {
         .assert_error(StatusCode::BAD_REQUEST, Some("invalidValue"));
     let spc = app.get("/ServiceProviderConfig").await;
     assert_eq!(spc.body["pagination"]["cursor"], true);
+}
+
+/// `meta.lastModified` and `meta.created` compare as instants (RFC 7643 §2.3.5), read from the
+/// rows' timestamps; `meta.lastModified` has no index (an update then changes no indexed column)
+/// and walks the organization's rows.
+async fn filters_by_when_users_changed(app: TestApp) {
+    let old = app
+        .post("/Users", json!({"userName": "old@x.test"}))
+        .await
+        .body;
+    let changed = app
+        .post("/Users", json!({"userName": "changed@x.test"}))
+        .await
+        .body;
+    let created = old["meta"]["created"].as_str().unwrap().to_owned();
+    app.clock.advance(60 * 1_000_000);
+    let newer = app
+        .post("/Users", json!({"userName": "newer@x.test"}))
+        .await
+        .body;
+    app.clock.advance(60 * 1_000_000);
+    let r = app
+        .patch(
+            &format!("/Users/{}", id(&changed)),
+            ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let modified = r.body["meta"]["lastModified"].as_str().unwrap().to_owned();
+    assert_ne!(modified, created);
+    let q = |f: String| {
+        format!(
+            "/Users?filter={}",
+            f.replace(' ', "%20")
+                .replace('"', "%22")
+                .replace('+', "%2B")
+        )
+    };
+    let mut since = app
+        .get(&q(format!(r#"meta.lastModified gt "{created}""#)))
+        .await
+        .ids();
+    since.sort();
+    let mut want = vec![id(&changed), id(&newer)];
+    want.sort();
+    assert_eq!(since, want, "changed after the first creates");
+    assert_eq!(
+        app.get(&q(format!(r#"meta.lastModified ge "{modified}""#)))
+            .await
+            .ids(),
+        vec![id(&changed)]
+    );
+    assert_eq!(
+        app.get(&q(format!(
+            r#"meta.lastModified lt "{modified}" and meta.created gt "{created}""#
+        )))
+        .await
+        .ids(),
+        vec![id(&newer)]
+    );
+    assert_eq!(
+        app.get(&q(format!(r#"meta.lastModified eq "{created}""#)))
+            .await
+            .ids(),
+        vec![id(&old)],
+        "the untouched user keeps its creation instant"
+    );
 }
