@@ -21,6 +21,8 @@ both!(
     oversized_bodies_get_413,
     enterprise_extension_is_stored_and_patchable,
     password_is_never_returned,
+    the_email_index_follows_every_update,
+    deactivation_revokes_a_pending_invitation,
 );
 
 async fn create_returns_201_with_meta_location_and_etag(app: TestApp) {
@@ -454,4 +456,98 @@ async fn password_is_never_returned(app: TestApp) {
         .await
         .ids()
         .is_empty());
+}
+
+/// `emails.value eq` is answered from the email index rows, which every PATCH and PUT that
+/// changes the addresses rewrites and every other update leaves as they are.
+async fn the_email_index_follows_every_update(app: TestApp) {
+    let find = |v: &str| format!("/Users?filter=emails.value%20eq%20%22{v}%22");
+    let u = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "mail", "emails": [{"value": "old@x.test"}]}),
+        )
+        .await
+        .body;
+    let path = format!("/Users/{}", id(&u));
+    let r = app
+        .patch(
+            &path,
+            ops(json!([{"op": "replace", "path": "emails", "value": [{"value": "New@x.test"}]}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.get(&find("new@X.test")).await.ids(), vec![id(&u)]);
+    assert!(app.get(&find("old@x.test")).await.ids().is_empty());
+    let put = |emails: Value, title: &str| json!({"schemas": [USER_SCHEMA], "userName": "mail", "emails": emails, "title": title});
+    let r = app
+        .put(&path, put(json!([{"value": "third@x.test"}]), "A"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(app.get(&find("third@x.test")).await.ids(), vec![id(&u)]);
+    assert!(app.get(&find("new@x.test")).await.ids().is_empty());
+    // Same addresses, another title: the rows stay.
+    let r = app
+        .put(&path, put(json!([{"value": "third@x.test"}]), "B"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["title"], "B");
+    assert_eq!(app.get(&find("third@x.test")).await.ids(), vec![id(&u)]);
+}
+
+/// A deactivation through SCIM revokes a pending invitation to the organization addressed to
+/// the member (so it can never switch them back on), with its audit entry, on the path each
+/// database takes for a PATCH.
+async fn deactivation_revokes_a_pending_invitation(app: TestApp) {
+    use crate::tenancy::sql_count;
+    let u = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "inv@x.test", "emails": [{"value": "inv@x.test", "primary": true}]}),
+        )
+        .await
+        .body;
+    // Left pending, as one made while the member existed would be (a create revokes those made
+    // before it).
+    sql_count(
+        &app,
+        &format!(
+            "insert into invitation (id, organization_id, email, email_norm, first_name, last_name, \
+             secret_digest, expires_at, invited_by, created_at, updated_at) values ('inv-1', '{}', \
+             'inv@x.test', 'inv@x.test', 'In', 'Vite', 'digest-inv-1', {}, 'admin:test', 1, 1) \
+             returning cast(length(id) as bigint)",
+            app.org.id,
+            i64::MAX / 2
+        ),
+    )
+    .await;
+    let status = "select count(*) from invitation where id = 'inv-1' and status = 'revoked'";
+    let r = app
+        .patch(
+            &format!("/Users/{}", id(&u)),
+            ops(json!([{"op": "replace", "path": "title", "value": "Still here"}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        sql_count(&app, status).await,
+        0,
+        "only a deactivation revokes"
+    );
+    let r = app
+        .patch(
+            &format!("/Users/{}", id(&u)),
+            ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(sql_count(&app, status).await, 1);
+    assert_eq!(
+        sql_count(
+            &app,
+            "select count(*) from audit_event where action = 'Invitation.revoke' and target = 'inv-1'"
+        )
+        .await,
+        1
+    );
 }
