@@ -140,9 +140,9 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// A pool of up to `max` connections, each checked before use only when it sat idle for a
 /// while: under load a connection comes back and goes out again within microseconds, and a ping
-/// then would cost a round trip to Postgres on every query for nothing. One idle longer may have been closed
-/// meanwhile (a restart, `pg_terminate_backend`, an idle timeout between the two): it is
-/// pinged, and a dead one is dropped and another taken, so the request never sees it.
+/// then would cost a round trip to Postgres on every query for nothing. One idle longer may
+/// have been closed meanwhile (a restart, `pg_terminate_backend`, an idle timeout between the
+/// two): it is pinged, and a dead one is dropped and another taken, so the request never sees it.
 ///
 /// While Postgres is down, a request waits `PG_ACQUIRE_TIMEOUT` for a connection and is then
 /// answered 503 with Retry-After (`error::database_unreachable`): long enough to ride out a pool
